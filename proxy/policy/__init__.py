@@ -1,0 +1,81 @@
+"""The resilience policy core: pure decisions, no I/O, no clock, no randomness of its own.
+
+Callers pass ``now`` (monotonic seconds) and a ``random.Random``. One request through a
+``ServicePolicy``: ``Deadline.start`` and ``budget.deposit`` once; then per attempt
+``breakers.try_acquire`` -> ``choose`` -> (I/O, ``deadline.attempt_timeout``) ->
+``report`` -> ``decide`` (RETRY: sleep ``backoff``, choose again excluding tried ones).
+"""
+
+from __future__ import annotations
+
+from proxy.policy.balancer import BALANCERS, DEFAULT_BALANCER, make_balancer
+from proxy.policy.breaker import BreakerLimits, CircuitBreakers, Resource
+from proxy.policy.budget import BudgetParams, RetryBudget
+from proxy.policy.deadline import (
+    GRPC_TIMEOUT_HEADER,
+    MESH_TIMEOUT_HEADER,
+    Deadline,
+    parse_grpc_timeout,
+    parse_mesh_timeout,
+)
+from proxy.policy.errors import AccountingError, InvalidParameter, PolicyError
+from proxy.policy.ewma import PeakEwma
+from proxy.policy.outcome import Outcome, OutcomeKind
+from proxy.policy.outlier import Ejection, Health, OutlierDetector, OutlierParams, Routing
+from proxy.policy.pool import Attempt, EndpointStats, Pool, PoolParams
+from proxy.policy.retry import (
+    MAX_REPLAY_BYTES,
+    RetryDecision,
+    RetryOn,
+    RetryParams,
+    Verdict,
+    backoff,
+    can_replay_body,
+    decide,
+    parse_retry_on,
+)
+from proxy.policy.upstream import Choice, EndpointReport, ServiceParams, ServicePolicy
+
+__all__ = [
+    "BALANCERS",
+    "DEFAULT_BALANCER",
+    "GRPC_TIMEOUT_HEADER",
+    "MAX_REPLAY_BYTES",
+    "MESH_TIMEOUT_HEADER",
+    "AccountingError",
+    "Attempt",
+    "BreakerLimits",
+    "BudgetParams",
+    "Choice",
+    "CircuitBreakers",
+    "Deadline",
+    "Ejection",
+    "EndpointReport",
+    "EndpointStats",
+    "Health",
+    "InvalidParameter",
+    "Outcome",
+    "OutcomeKind",
+    "OutlierDetector",
+    "OutlierParams",
+    "PeakEwma",
+    "PolicyError",
+    "Pool",
+    "PoolParams",
+    "Resource",
+    "RetryBudget",
+    "RetryDecision",
+    "RetryOn",
+    "RetryParams",
+    "Routing",
+    "ServiceParams",
+    "ServicePolicy",
+    "Verdict",
+    "backoff",
+    "can_replay_body",
+    "decide",
+    "make_balancer",
+    "parse_grpc_timeout",
+    "parse_mesh_timeout",
+    "parse_retry_on",
+]

@@ -1,0 +1,20 @@
+"""Errors raised by the policy core.
+
+Two kinds only: a parameter that cannot be used (raised when params are built, so a
+bad value is caught at config time, never per request), and an accounting mistake
+by the caller (releasing what was never acquired), which is a bug to surface loudly.
+"""
+
+from __future__ import annotations
+
+
+class PolicyError(Exception):
+    """Base of every error the policy core raises on purpose."""
+
+
+class InvalidParameter(PolicyError, ValueError):
+    """A policy parameter or name that cannot be used; the message names the value."""
+
+
+class AccountingError(PolicyError):
+    """The caller released or finished something it never acquired or started."""

@@ -1,0 +1,60 @@
+"""What one upstream attempt ended with: the single vocabulary of the policy core.
+
+The HTTP layer classifies each attempt once into an ``Outcome``; the balancer, the
+retry decision and outlier detection all read the same value, so they can never
+disagree about what a "failure" was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from proxy.policy.errors import InvalidParameter
+
+
+class OutcomeKind(Enum):
+    SUCCESS = "success"  # a response below 500 arrived
+    HTTP_5XX = "5xx"  # a response of 500..599 arrived
+    CONNECT_FAILURE = "connect-failure"  # connect timed out or the network was unreachable
+    REFUSED = "refused"  # the endpoint actively refused the connection (RST to our SYN)
+    RESET = "reset"  # the connection broke after the request was (partly) sent
+    TIMEOUT = "timeout"  # no response within the per-try timeout
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    status: int | None = None  # the HTTP status when a response arrived
+
+    @classmethod
+    def response(cls, status: int) -> Outcome:
+        """Classify a received response by its status code."""
+        if not 100 <= status <= 599:
+            raise InvalidParameter(f"HTTP status out of range: {status!r}")
+        kind = OutcomeKind.HTTP_5XX if status >= 500 else OutcomeKind.SUCCESS
+        return cls(kind, status)
+
+    @property
+    def is_error(self) -> bool:
+        """Counts against the endpoint (outlier detection, balancer penalty)."""
+        return self.kind is not OutcomeKind.SUCCESS
+
+    @property
+    def never_reached_app(self) -> bool:
+        """The request certainly did not reach the application: safe to replay any method."""
+        return self.kind in (OutcomeKind.CONNECT_FAILURE, OutcomeKind.REFUSED)
+
+
+SUCCESS = Outcome(OutcomeKind.SUCCESS, 200)
+CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
+REFUSED = Outcome(OutcomeKind.REFUSED)
+RESET = Outcome(OutcomeKind.RESET)
+TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
+
+
+def http_5xx(status: int = 503) -> Outcome:
+    """The HTTP_5XX(code) outcome; rejects codes outside 500..599."""
+    if not 500 <= status <= 599:
+        raise InvalidParameter(f"not a 5xx status: {status!r}")
+    return Outcome(OutcomeKind.HTTP_5XX, status)

@@ -1,0 +1,97 @@
+"""One service's policy state kept in step: pool, outlier detector, breakers, budget.
+
+The request path needs two calls per attempt: ``choose`` (health-filtered pick that
+also claims a probe slot and counts the attempt in flight) and ``report`` (feeds the
+outcome to the balancer and to outlier detection alike). Keeping them together means
+the pool and the detector can never disagree about membership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Set
+from dataclasses import dataclass, field
+from random import Random
+from typing import Generic, TypeVar
+
+from proxy.policy.breaker import BreakerLimits, CircuitBreakers
+from proxy.policy.budget import BudgetParams, RetryBudget
+from proxy.policy.outcome import Outcome
+from proxy.policy.outlier import Ejection, Health, OutlierDetector, OutlierParams
+from proxy.policy.pool import Attempt, Pool, PoolParams
+from proxy.policy.retry import RetryParams
+
+E = TypeVar("E", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class ServiceParams:
+    pool: PoolParams = field(default_factory=PoolParams)
+    outlier: OutlierParams = field(default_factory=OutlierParams)
+    breakers: BreakerLimits = field(default_factory=BreakerLimits)
+    budget: BudgetParams = field(default_factory=BudgetParams)
+    retry: RetryParams = field(default_factory=RetryParams)
+
+
+@dataclass(frozen=True)
+class Choice(Generic[E]):
+    attempt: Attempt[E]  # hand back to ``report`` exactly once
+    probe: bool  # this attempt is an ejected endpoint's single probe
+    panic: bool  # too few healthy endpoints: health was ignored for this pick
+
+    @property
+    def endpoint(self) -> E:
+        return self.attempt.endpoint
+
+
+@dataclass(frozen=True)
+class EndpointReport(Generic[E]):
+    """One row of the admin ``/clusters`` page."""
+
+    endpoint: E
+    health: Health | None  # None while draining (removed, requests still in flight)
+    ejected_until: float | None
+    ewma_ms: float
+    in_flight: int
+    weight: float
+
+
+class ServicePolicy(Generic[E]):
+    def __init__(self, params: ServiceParams | None = None) -> None:
+        self.params = params or ServiceParams()
+        self.pool: Pool[E] = Pool(self.params.pool)
+        self.detector: OutlierDetector[E] = OutlierDetector(self.params.outlier)
+        self.breakers = CircuitBreakers(self.params.breakers)
+        self.budget = RetryBudget(self.params.budget)
+
+    def set_endpoints(self, endpoints: Mapping[E, float] | Iterable[E], now: float) -> None:
+        """Replace the membership (endpoint -> weight, or weight 1) in pool and detector."""
+        weights = (
+            dict(endpoints) if isinstance(endpoints, Mapping) else dict.fromkeys(endpoints, 1.0)
+        )
+        self.pool.set_endpoints(weights, now)
+        self.detector.set_endpoints(weights, now)
+
+    def choose(self, rng: Random, now: float, tried: Set[E] = frozenset()) -> Choice[E] | None:
+        """Pick an untried endpoint health allows and start an attempt to it; None when
+        there is none (503 ``UH``)."""
+        routing = self.detector.routing(now)
+        endpoint = self.pool.pick(rng, now, exclude=tried, among=routing.endpoints)
+        if endpoint is None:
+            return None
+        probe = self.detector.on_attempt(endpoint, now)
+        return Choice(self.pool.start(endpoint, now), probe, routing.panic)
+
+    def report(
+        self, choice: Choice[E], outcome: Outcome, now: float, latency: float | None = None
+    ) -> Ejection[E] | None:
+        """End the attempt; ``latency`` is time to first response byte (None: elapsed)."""
+        self.pool.finish(choice.attempt, now, latency, ok=not outcome.is_error)
+        return self.detector.record(choice.endpoint, outcome, now)
+
+    def clusters(self, now: float) -> list[EndpointReport[E]]:
+        rows = []
+        for s in self.pool.stats(now):
+            health = None if s.draining else self.detector.health(s.endpoint, now)
+            until = None if s.draining else self.detector.ejected_until(s.endpoint)
+            rows.append(EndpointReport(s.endpoint, health, until, s.ewma_ms, s.in_flight, s.weight))
+        return rows
