@@ -74,11 +74,11 @@ DOC_CASES: list[tuple[str, list[str]]] = [
         [
             "defaults.retries.attempts: must be >= 0, got -1",
             "defaults.retries.retry_on[1]: unknown retry condition string 'resets' (valid: "
-            "connect-failure, refused, reset, 5xx, gateway-error, refused-stream, cancelled, "
-            'unavailable, or a status code like "503")',
+            "connect-failure, refused, reset, 5xx, gateway-error, timeout, per-try-timeout, "
+            'refused-stream, or a status code like "503")',
             "defaults.retries.retry_on[2]: unknown retry condition integer 600 (valid: "
-            "connect-failure, refused, reset, 5xx, gateway-error, refused-stream, cancelled, "
-            'unavailable, or a status code like "503")',
+            "connect-failure, refused, reset, 5xx, gateway-error, timeout, per-try-timeout, "
+            'refused-stream, or a status code like "503")',
         ],
     ),
     (
