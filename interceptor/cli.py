@@ -1,0 +1,105 @@
+"""``mesh-interceptor install|remove|plan|dump|verify``: the init container's tool.
+
+The CLI is the error boundary: options are parsed and validated (``UsageError``, exit 2)
+before any backend is even chosen, so bad input never touches a rule; every other
+``InterceptorError`` carries its exit code (3 apply failed and rolled back, 4 validation
+failed). ``verify`` exits 1 on drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import NoReturn, TextIO
+
+from interceptor import dump, engine, options, probe
+from interceptor.backends import get_backend
+from interceptor.errors import InterceptorError
+from interceptor.options import UsageError
+from interceptor.plan import Plan, build_plan
+from interceptor.render import render_plan
+
+PROG = "mesh-interceptor"
+COMMANDS = {
+    "install": "install the capture rules (a no-op when they are already there)",
+    "remove": "delete every MESH_ chain and the jumps into them, nothing else",
+    "plan": "print the iptables-restore text install would apply; touches nothing",
+    "dump": "print the live nat rules of both families and backends, ours marked",
+    "verify": "exit 0 when the live rules equal the plan, else 1 with a diff",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)  # one line, exit 2, like every other bad input
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Install transparent-capture iptables rules.")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    for name, text in COMMANDS.items():
+        cmd = sub.add_parser(name, help=text, description=text)
+        options.add_arguments(cmd)
+        if name == "dump":
+            cmd.add_argument("--format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _plan(opts: options.Options) -> Plan:
+    from interceptor.netlink import pod_facts
+
+    return build_plan(opts, pod_facts())
+
+
+def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    opts = options.from_args(ns, env)
+    if ns.command == "plan":
+        out.write(render_plan(_plan(opts)))
+        return 0
+    if ns.command == "dump":
+        sections = dump.read_sections()
+        out.write(dump.as_json(sections) if ns.format == "json" else dump.as_text(sections))
+        return 0
+    backend = get_backend(opts.backend)
+    if ns.command == "remove":
+        out.write("\n".join(engine.remove(backend).lines) + "\n")
+        return 0
+    plan = _plan(opts)
+    if ns.command == "verify":
+        drift = engine.verify(plan, backend)
+        if drift:
+            out.write(f"{backend.name}: live rules differ from the plan:\n")
+            out.write("".join(f"  {line}\n" for line in drift))
+            return 1
+        out.write(f"{backend.name}: live rules match the plan\n")
+        return 0
+    out.write("\n".join(engine.install(plan, backend).lines) + "\n")
+    if opts.validate:
+        out.flush()
+        out.write("\n".join(probe.validate(opts, plan)) + "\n")
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        ns = build_parser().parse_args(argv)
+        return run(ns, os.environ if env is None else env, out)
+    except InterceptorError as e:
+        out.flush()
+        err.write(f"{PROG}: error: {e}\n")
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
