@@ -1,0 +1,47 @@
+"""The proxy's error hierarchy: every failure the L4 core expects has a type.
+
+Each error carries the Envoy response flag it maps to, so the boundary (the relay,
+the metrics, the access log) translates an exception into a flag in one place.
+"""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    """Base of every error the proxy raises on purpose."""
+
+    flag = "-"
+
+
+class UsageError(ProxyError):
+    """A flag, env var or option value the proxy cannot run with (exit code 2)."""
+
+
+class OriginalDstError(ProxyError):
+    """SO_ORIGINAL_DST gave nothing usable (no conntrack entry, unknown family)."""
+
+    flag = "NR"
+
+
+class LoopDetected(ProxyError):
+    """The original destination is one of our own listeners: a direct dial or a loop."""
+
+    flag = "NR"
+
+
+class UpstreamConnectError(ProxyError):
+    """Connecting upstream was refused, timed out or the network was unreachable."""
+
+    flag = "UF"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # refused | unreachable | timeout | <errno name>
+
+
+class UpstreamConnectTimeout(UpstreamConnectError):
+    flag = "UF"
+
+
+class PrivilegeError(ProxyError):
+    """Switching to the proxy's uid/gid failed or is impossible."""

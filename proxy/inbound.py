@@ -1,0 +1,33 @@
+"""Inbound routing: forward to the app on the original destination, from 127.0.0.6.
+
+The interceptor's rules let traffic from 127.0.0.6 (::6) over lo through untouched,
+so the proxy's own forward is not captured again. 127.0.0.6 is local on any Linux
+(127.0.0.0/8 is routed to lo), so uid 1337 binds it with no capability; ::6 is not,
+so it must be added to lo (``ip -6 addr add ::6/128 dev lo``) by the init step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxy.conn import Intercepted
+from proxy.metrics import ConnLabels
+from proxy.route import Route
+
+PASSTHROUGH_SOURCE4 = "127.0.0.6"
+PASSTHROUGH_SOURCE6 = "::6"
+
+
+@dataclass(frozen=True)
+class InboundRouter:
+    workload: str
+
+    def route(self, conn: Intercepted) -> Route:
+        host, port = conn.original_dst
+        if conn.family == 6:
+            source, cluster = PASSTHROUGH_SOURCE6, "InboundPassthroughClusterIpv6"
+        else:
+            source, cluster = PASSTHROUGH_SOURCE4, "InboundPassthroughClusterIpv4"
+        # Without mTLS the caller's workload is unknown; reporter=destination says it is us.
+        labels = ConnLabels("destination", "unknown", cluster)
+        return Route(host, port, conn.family, source, labels)

@@ -1,0 +1,89 @@
+"""``mesh-proxy run`` options: one frozen dataclass and the pure parsers behind the flags.
+
+Every flag falls back to an env var ``MESH_<FLAG>`` (``--workers`` ↔ ``MESH_WORKERS``)
+so a pod spec can configure the sidecar with ``env:``; a bad value is reported with
+the flag or variable it came from and exits 2.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from proxy import detect
+from proxy.errors import UsageError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(raw: str) -> float:
+    """``100ms``, ``5s``, ``1m``, ``1h`` or bare seconds → seconds."""
+    m = _DURATION.match(raw.strip())
+    if m is None:
+        raise UsageError(f"{raw!r} is not a duration (e.g. 100ms, 5s, 1m)")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def parse_port(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 65535:
+        raise UsageError(f"{raw!r} is not a port (1-65535)")
+    return int(raw)
+
+
+def parse_ports(raw: str) -> frozenset[int]:
+    return frozenset(parse_port(p) for p in raw.split(",") if p.strip())
+
+
+def parse_count(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 256:
+        raise UsageError(f"{raw!r} is not a worker count (1-256)")
+    return int(raw)
+
+
+def parse_id(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) > 2**31 - 1:
+        raise UsageError(f"{raw!r} is not a numeric uid/gid")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: str | None = None
+    workers: int = 1
+    uid: int | None = None
+    gid: int | None = None
+    outbound_port: int = 15001
+    inbound_port: int = 15006
+    admin_port: int = 15000
+    telemetry_port: int = 15020
+    protocol_detect_timeout: float = detect.DEFAULT_DETECT_TIMEOUT
+    opaque_ports: frozenset[int] = detect.DEFAULT_OPAQUE_PORTS
+    connect_timeout: float = 10.0
+    idle_timeout: float = 3600.0
+    drain_timeout: float = 5.0  # Istio's terminationDrainDuration
+    workload: str = "unknown"
+    access_log: bool = True
+
+    def __post_init__(self) -> None:
+        ports = {
+            "--outbound-port": self.outbound_port,
+            "--inbound-port": self.inbound_port,
+            "--admin-port": self.admin_port,
+            "--telemetry-port": self.telemetry_port,
+        }
+        seen: dict[int, str] = {}
+        for flag, port in ports.items():
+            if port in seen:
+                raise UsageError(f"{flag} {port} is the same port as {seen[port]}")
+            seen[port] = flag
+        if (self.uid is None) != (self.gid is None):
+            raise UsageError("--uid and --gid go together (got only one)")
+        if self.protocol_detect_timeout > 10:
+            raise UsageError(
+                f"--protocol-detect-timeout {self.protocol_detect_timeout}s is too long (max 10s)"
+            )
+
+    @property
+    def capture_ports(self) -> frozenset[int]:
+        return frozenset({self.outbound_port, self.inbound_port})

@@ -1,0 +1,173 @@
+"""The proxy process's lifecycle: bind, drop privileges, serve, drain, exit.
+
+Sockets are bound before the loop starts (and before dropping root); the loop then
+serves both capture listeners, admin and telemetry. SIGTERM closes the capture
+listeners, turns /healthz/ready to 503 and gives open connections the drain timeout
+to finish before the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from proxy import loop
+from proxy.admin import AdminView, admin_endpoints
+from proxy.conn import ConnectionHandler, Direction
+from proxy.httpmini import Endpoints, serve_connection
+from proxy.inbound import InboundRouter
+from proxy.listener import InterceptListener, Timeouts
+from proxy.metrics import TcpMetrics
+from proxy.options import RunOptions
+from proxy.outbound import OutboundRouter, TcpService
+from proxy.sockets import bind_listener, close_all
+from proxy.tasks import TaskKeeper
+from proxy.telemetry import Health, telemetry_endpoints
+
+log = logging.getLogger("proxy.server")
+DRAIN_SIGNAL = signal.SIGUSR1  # drain without exiting (what POST /drain asks for)
+
+
+@dataclass(frozen=True)
+class BoundSockets:
+    outbound: socket.socket
+    inbound: socket.socket
+    admin: socket.socket
+    telemetry: socket.socket
+
+    def all(self) -> list[socket.socket]:
+        return [self.outbound, self.inbound, self.admin, self.telemetry]
+
+
+def bind_all(opts: RunOptions) -> BoundSockets:
+    bound: list[socket.socket] = []
+    try:
+        for port, host in (
+            (opts.outbound_port, None),
+            (opts.inbound_port, None),
+            (opts.admin_port, "127.0.0.1"),  # admin never on the pod IP
+            (opts.telemetry_port, None),
+        ):
+            bound.append(bind_listener(port, host))
+    except BaseException:
+        close_all(bound)
+        raise
+    return BoundSockets(*bound)
+
+
+def write_access_log(entry: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+
+class ProxyServer:
+    def __init__(
+        self,
+        opts: RunOptions,
+        socks: BoundSockets,
+        registry: CollectorRegistry,
+        exposition: CollectorRegistry,
+        services: Mapping[tuple[str, int], TcpService],
+        config_version: str = "none",
+        http_handler: ConnectionHandler | None = None,
+    ) -> None:
+        self.opts = opts
+        self.socks = socks
+        self.health = Health()
+        self.conns = TaskKeeper()
+        self.http_tasks = TaskKeeper()
+        self.metrics = TcpMetrics(registry)
+        self.capture: list[asyncio.AbstractServer] = []
+        timeouts = Timeouts(opts.protocol_detect_timeout, opts.connect_timeout, opts.idle_timeout)
+        access = write_access_log if opts.access_log else None
+        common: dict[str, Any] = {
+            "own_ports": opts.capture_ports,
+            "opaque_ports": opts.opaque_ports,
+            "timeouts": timeouts,
+            "metrics": self.metrics,
+            "keeper": self.conns,
+            "access_log": access,
+            "http_handler": http_handler,
+        }
+        router = OutboundRouter(opts.workload, services)
+        self.outbound = InterceptListener(Direction.OUTBOUND, router, **common)
+        self.inbound = InterceptListener(Direction.INBOUND, InboundRouter(opts.workload), **common)
+        view = AdminView(
+            _jsonable(opts), opts.config, config_version, services, loop.LOOP_NAME,
+            self.request_drain,
+        )  # fmt: skip
+        self.admin_endpoints = admin_endpoints(view)
+        self.telemetry_endpoints = telemetry_endpoints(self.health, exposition)
+
+    def drain(self) -> None:
+        """Stop accepting and report not-ready; open connections carry on."""
+        if self.health.draining:
+            return
+        self.health.draining = True
+        for server in self.capture:
+            server.close()
+        log.info("draining: capture listeners closed, %d connections open", len(self.conns))
+
+    def request_drain(self) -> None:
+        """POST /drain: with workers, every worker must drain, not only the one asked."""
+        if self.opts.workers > 1:
+            os.kill(os.getppid(), DRAIN_SIGNAL)  # the parent forwards it to all workers
+        else:
+            self.drain()
+
+    async def _http(self, endpoints: Endpoints, sock: socket.socket) -> asyncio.AbstractServer:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.http_tasks.spawn(serve_connection(endpoints, reader, writer), name="http-endpoint")
+
+        return await asyncio.start_server(accepted, sock=sock)
+
+    async def run(self) -> int:
+        running = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(sig, stop.set)
+        running.add_signal_handler(DRAIN_SIGNAL, self.drain)
+        self.capture = [
+            await self.outbound.start(self.socks.outbound),
+            await self.inbound.start(self.socks.inbound),
+        ]
+        admin = await self._http(self.admin_endpoints, self.socks.admin)
+        telemetry = await self._http(self.telemetry_endpoints, self.socks.telemetry)
+        self.health.listening = True
+        log.info("listening (%s): %s", loop.LOOP_NAME, _describe(self.socks))
+        await stop.wait()
+        self.drain()
+        left = await self.conns.drain(self.opts.drain_timeout)
+        if left:
+            log.warning("drain timeout: %d connections cut", left)
+        for server in (admin, telemetry):
+            server.close()
+        await self.http_tasks.drain(1.0)
+        return 0
+
+
+def _jsonable(opts: RunOptions) -> dict[str, Any]:
+    out = dataclasses.asdict(opts)
+    out["opaque_ports"] = sorted(opts.opaque_ports)
+    return out
+
+
+def _describe(socks: BoundSockets) -> str:
+    names = ("outbound", "inbound", "admin", "telemetry")
+    parts = []
+    for name, s in zip(names, socks.all(), strict=True):
+        with contextlib.suppress(OSError):
+            host, port = s.getsockname()[:2]
+            parts.append(f"{name} [{host}]:{port}")
+    return ", ".join(parts)

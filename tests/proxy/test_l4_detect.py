@@ -1,0 +1,79 @@
+"""Protocol detection: the classification table and the timed sniff on real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from proxy.detect import Protocol, classify, sniff
+
+H, OP, U = Protocol.HTTP1, Protocol.OPAQUE, Protocol.UNDECIDED
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", U),
+        (b"G", U),
+        (b"GET /", U),
+        (b"GET /a?b=c HTTP/1.", U),
+        (b"GET / HTTP/1.1\r", U),
+        (b"GET / HTTP/1.1\r\n", H),
+        (b"POST /x HTTP/1.0\r\nHost: a\r\n", H),
+        (b"GET / HTTP/1.1\n", H),
+        (b"M-SEARCH * HTTP/1.1\r\n", H),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", OP),  # h2 preface: not HTTP/1
+        (b"get / HTTP/1.1\r\n", OP),
+        (b"GET / HTTP/1.1x", OP),
+        (b"GET  / HTTP/1.1\r\n", OP),
+        (b"\x16\x03\x01\x02\x00", OP),  # TLS ClientHello
+        (b"SSH-2.0-OpenSSH_9\r\n", OP),
+        (b"*1\r\n$4\r\nPING\r\n", OP),  # redis
+        (b"GET /" + b"a" * 2000, OP),  # longer than the sniff limit
+    ],
+)
+def test_classify(data: bytes, expected: Protocol) -> None:
+    assert classify(data) is expected
+
+
+async def _sniff_pair(chunks: list[bytes], timeout: float) -> tuple[Protocol, bytes, float]:
+    got: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def accepted(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await got.put((r, w))
+
+    server = await asyncio.start_server(accepted, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, cw = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await got.get()
+    for c in chunks:
+        cw.write(c)
+        await cw.drain()
+        await asyncio.sleep(0.01)
+    t0 = time.monotonic()
+    protocol, data = await sniff(reader, timeout)
+    elapsed = time.monotonic() - t0
+    for w in (cw, writer):
+        w.close()
+        await w.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return protocol, data, elapsed
+
+
+def test_sniff_http_in_pieces() -> None:
+    protocol, data, _ = asyncio.run(_sniff_pair([b"GET /x HT", b"TP/1.1\r\nHost: a\r\n"], 1.0))
+    assert protocol is H and data.startswith(b"GET /x HTTP/1.1\r\n")
+
+
+def test_sniff_silence_is_opaque_after_the_timeout() -> None:
+    protocol, data, elapsed = asyncio.run(_sniff_pair([], 0.1))
+    assert (protocol, data) == (OP, b"")
+    assert 0.09 <= elapsed < 0.5
+
+
+def test_sniff_binary_decides_at_once() -> None:
+    protocol, data, elapsed = asyncio.run(_sniff_pair([b"\x16\x03\x01"], 5.0))
+    assert (protocol, data) == (OP, b"\x16\x03\x01") and elapsed < 1.0
