@@ -16,9 +16,9 @@ from typing import NoReturn, TextIO
 
 from interceptor import dump, engine, options, probe
 from interceptor.backends import get_backend
-from interceptor.errors import InterceptorError
+from interceptor.errors import BackendError, InterceptorError
 from interceptor.options import UsageError
-from interceptor.plan import Plan, build_plan
+from interceptor.plan import PASSTHROUGH, Plan, build_plan
 from interceptor.render import render_plan
 
 PROG = "mesh-interceptor"
@@ -55,6 +55,16 @@ def _plan(opts: options.Options) -> Plan:
     return build_plan(opts, pod_facts())
 
 
+def _passthrough_on_lo(cidr: str) -> list[str]:
+    from interceptor.netlink import ensure_on_loopback
+
+    try:
+        added = ensure_on_loopback(cidr)
+    except OSError as e:
+        raise BackendError(f"could not add {cidr} to lo (inbound passthrough source): {e}") from e
+    return [f"lo: added {cidr}, the proxy's inbound passthrough source"] if added else []
+
+
 def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     opts = options.from_args(ns, env)
     if ns.command == "plan":
@@ -77,7 +87,10 @@ def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
             return 1
         out.write(f"{backend.name}: live rules match the plan\n")
         return 0
-    out.write("\n".join(engine.install(plan, backend).lines) + "\n")
+    lines = list(engine.install(plan, backend).lines)
+    if plan.for_family(6) is not None:
+        lines += _passthrough_on_lo(PASSTHROUGH[6])
+    out.write("\n".join(lines) + "\n")
     if opts.validate:
         out.flush()
         out.write("\n".join(probe.validate(opts, plan)) + "\n")

@@ -74,8 +74,12 @@ class Rule:
 
     def canonical(self, family: Family) -> tuple[object, ...]:
         """A hashable form equal for rules the kernel treats as the same."""
-        matches = tuple(sorted((m.canonical(family) for m in self.matches),
-                               key=lambda m: (m.option, m.value, m.negate)))
+        matches = tuple(
+            sorted(
+                (m.canonical(family) for m in self.matches),
+                key=lambda m: (m.option, m.value, m.negate),
+            )
+        )
         return (self.chain, matches, self.target, self.target_args, self.comment)
 
 
@@ -107,5 +111,9 @@ class RuleSet:
         return tuple(r for r in self.rules if r.chain in BUILTIN_CHAINS)
 
     def canonical(self) -> tuple[object, ...]:
-        return (self.family, self.table, tuple(sorted(self.chains)),
-                tuple(r.canonical(self.family) for r in self.rules))
+        return (
+            self.family,
+            self.table,
+            tuple(sorted(self.chains)),
+            tuple(r.canonical(self.family) for r in self.rules),
+        )

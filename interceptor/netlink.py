@@ -41,3 +41,28 @@ def pod_facts() -> PodFacts:
             if addr:
                 triples.append((int(msg["family"]), int(msg["scope"]), str(addr)))
     return facts_from(triples)
+
+
+def ensure_on_loopback(cidr: str) -> bool:
+    """Put ``cidr`` (``::6/128``) on ``lo`` unless it is there; True when it was added.
+
+    The proxy forwards inbound IPv6 to the app from ``::6``, which it can bind only once
+    the address is local. 127.0.0.6 needs nothing (all of 127/8 is local already), but
+    IPv6 has just ``::1`` on ``lo``; like Istio's init, we add ``::6`` here, where
+    NET_ADMIN is available, because the proxy (uid 1337) cannot.
+    """
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    net = ipaddress.ip_interface(cidr)
+    family = socket.AF_INET6 if net.version == 6 else socket.AF_INET
+    with IPRoute() as ipr:
+        (lo,) = ipr.link_lookup(ifname="lo")
+        for msg in ipr.get_addr(index=lo, family=family):
+            if msg.get_attr("IFA_ADDRESS") == str(net.ip):
+                return False
+        try:
+            ipr.addr("add", index=lo, address=str(net.ip), prefixlen=net.network.prefixlen)
+        except NetlinkError as e:  # surfaced as OSError: callers need not know pyroute2
+            raise OSError(e.code, f"netlink: {e}") from e
+    return True

@@ -178,3 +178,19 @@ def test_entrypoint_installs_and_validates_from_env(pod: tuple[Netns, str]) -> N
     run_env["MESH_OUTBOUND_PORT"] = "http"
     done = ns.run("sh", str(ENTRYPOINT), check=False, env=run_env)
     assert done.returncode == 2 and "MESH_OUTBOUND_PORT: 'http'" in done.stderr
+
+
+def test_install_with_ipv6_puts_the_passthrough_source_on_lo_once(ns: Netns) -> None:
+    """The proxy (uid 1337) cannot add ::6 itself; without it inbound IPv6 cannot be bound."""
+
+    def lo_v6() -> str:
+        return ns.run("ip", "-6", "-o", "addr", "show", "dev", "lo").stdout
+
+    assert "::6/128" not in lo_v6()
+    rc, out, _ = cli(ns, "install", "--backend", "legacy", "--ipv6", "off")
+    assert rc == 0 and "::6/128" not in lo_v6()
+    rc, out, _ = cli(ns, "install", "--backend", "legacy", "--ipv6", "on")
+    assert rc == 0 and "lo: added ::6/128" in out
+    assert "inet6 ::6/128" in lo_v6()
+    rc, out, _ = cli(ns, "install", "--backend", "legacy", "--ipv6", "on")
+    assert rc == 0 and "lo: added" not in out and "nothing changed" in out

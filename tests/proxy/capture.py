@@ -20,18 +20,14 @@ from tests import netns as nt
 from tests.proxy.tools import nsock
 
 PROXY_UID = 1337
-PASSTHROUGH6 = "::6"
 
 
 def install_capture(pod: nt.Netns) -> None:
-    """``mesh-interceptor install --backend legacy`` in ``pod`` (both families), plus ::6 on lo."""
+    """``mesh-interceptor install --backend legacy`` in ``pod`` (both families, ::6 on lo)."""
     pod.run(
         nt.PYTHON, "-m", "interceptor", "install", "--backend", "legacy",
         env=nt.python_env(), timeout=30,
     )  # fmt: skip
-    # The proxy forwards inbound IPv6 from ::6, which is local only once it is on lo
-    # (127.0.0.6 needs nothing: 127.0.0.0/8 is local already). Istio's init does the same.
-    pod.run("ip", "-6", "addr", "add", f"{PASSTHROUGH6}/128", "dev", "lo", check=False)
 
 
 @dataclass
