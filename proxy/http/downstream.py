@@ -1,0 +1,243 @@
+"""The client side of one connection: h11 in the server role, and the request body.
+
+``Downstream`` turns socket reads into h11 events and h11 errors into the engine's
+typed errors. ``RequestBody`` streams a request body from the client and keeps its
+first ``retry_buffer_bytes`` so another attempt can replay them; past that the body
+can no longer be replayed (Envoy/Linkerd do the same with 64 KiB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import h11
+
+from proxy.http.deadline import Deadline
+from proxy.http.errors import (
+    DownstreamDisconnect,
+    MalformedRequest,
+    RequestBodyTooLarge,
+    RequestHeadTooLarge,
+    UnsupportedRequest,
+)
+
+_CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
+
+
+class Downstream:
+    """The client connection: reads feed h11, timeouts close it, errors become typed."""
+
+    __slots__ = (
+        "deadline",
+        "eof",
+        "h11",
+        "idle_timeout",
+        "loop",
+        "read_size",
+        "reader",
+        "watch",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        max_head: int,
+        read_size: int,
+        idle_timeout: float,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.loop = asyncio.get_running_loop()
+        # Closing our side makes a pending read return end-of-file.
+        self.deadline = Deadline(self.loop, writer.transport.close)
+        self.watch = ClientWatch(self)
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+        self.read_size = read_size
+        self.idle_timeout = idle_timeout
+        self.eof = False
+
+    def buffered_event(self) -> object:
+        """The next event from bytes already received (``h11.NEED_DATA`` if none)."""
+        try:
+            return self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise self._translate(exc) from exc
+
+    async def next_event(self) -> object:
+        """The next event, reading the socket as needed, closing after the idle timeout."""
+        while True:
+            event = self.buffered_event()
+            if event is not h11.NEED_DATA:
+                return event
+            await self.receive(self.idle_timeout)
+
+    async def receive(self, timeout: float | None) -> None:
+        if timeout is not None:
+            self.deadline.set_in(timeout)
+        try:
+            data = await self.reader.read(self.read_size)
+        except OSError as exc:
+            raise DownstreamDisconnect(f"client connection failed: {exc}") from exc
+        finally:
+            self.deadline.clear()
+        if not data:
+            self.eof = True
+        self.h11.receive_data(data)
+
+    def _translate(self, exc: h11.RemoteProtocolError) -> Exception:
+        if exc.error_status_hint == 431:
+            return RequestHeadTooLarge("request line and headers are too large")
+        if self.eof:
+            return DownstreamDisconnect("client closed the connection mid-request")
+        if exc.error_status_hint == 501:
+            return UnsupportedRequest(f"unsupported request: {exc}")
+        return MalformedRequest(f"malformed request: {exc}")
+
+    def send_continue(self) -> None:
+        if self.h11.they_are_waiting_for_100_continue:
+            self.writer.write(self.h11.send(_CONTINUE) or b"")
+
+    def close_timers(self) -> None:
+        self.deadline.cancel()
+        self.watch.close()
+
+    async def drain(self) -> None:
+        try:
+            await self.writer.drain()
+        except OSError as exc:
+            raise DownstreamDisconnect(f"client went away: {exc}") from exc
+
+
+class ClientWatch:
+    """Reads the client connection while a slow response is awaited.
+
+    It starts reading only ``after`` seconds, so fast exchanges pay no task. End of
+    file means the client hung up: ``on_gone`` runs (the exchange abandons the upstream
+    request, Envoy's DC). Bytes are a pipelined request: h11 keeps them for later.
+    """
+
+    __slots__ = ("deadline", "down", "on_gone", "task")
+
+    def __init__(self, down: Downstream) -> None:
+        self.down = down
+        self.deadline = Deadline(down.loop, self._start)
+        self.on_gone: Callable[[], None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def arm(self, after: float, on_gone: Callable[[], None]) -> None:
+        self.on_gone = on_gone
+        self.deadline.set_in(after)
+
+    def disarm(self) -> None:
+        self.deadline.clear()
+        self.on_gone = None
+        if self.task is not None:
+            self.task.cancel()  # a pending read gives up nothing when cancelled
+            self.task = None
+
+    def close(self) -> None:
+        self.disarm()
+        self.deadline.cancel()
+
+    def _start(self) -> None:
+        self.task = self.down.loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        down = self.down
+        try:
+            data = await down.reader.read(down.read_size)
+        except OSError:
+            data = b""
+        if data:
+            down.h11.receive_data(data)
+            return
+        down.eof = True
+        down.h11.receive_data(b"")
+        if self.on_gone is not None:
+            self.on_gone()
+
+
+class RequestBody:
+    """One request body: what arrived so far, kept for replay while it is small.
+
+    ``kept`` holds the chunks an attempt must send before reading on: all of them
+    while the body is replayable, else only those read before the first attempt.
+    """
+
+    __slots__ = (
+        "complete",
+        "down",
+        "keep_limit",
+        "kept",
+        "kept_bytes",
+        "limit",
+        "received",
+        "replayable",
+        "started",
+        "trailers",
+    )
+
+    def __init__(self, down: Downstream, *, limit: int | None, keep_limit: int) -> None:
+        self.down = down
+        self.limit = limit
+        self.keep_limit = keep_limit
+        self.kept: list[bytes] = []
+        self.kept_bytes = 0
+        self.received = 0
+        self.complete = False
+        self.replayable = True
+        self.started = False  # an attempt has begun sending the body
+        self.trailers: list[tuple[bytes, bytes]] = []
+
+    def take_buffered(self) -> None:
+        """Consume the body events already parsed, without touching the socket."""
+        down = self.down
+        while not self.complete:
+            event = down.buffered_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            self._accept(event)
+
+    async def read(self, timeout: float | None) -> bytes | None:
+        """The next body chunk from the client, or None once the body is complete.
+
+        A client silent for ``timeout`` seconds is disconnected.
+        """
+        down = self.down
+        while not self.complete:
+            event = down.buffered_event()
+            if event is h11.NEED_DATA:
+                down.send_continue()  # the client holds the body until told to go on
+                await down.receive(timeout)
+                continue
+            chunk = self._accept(event)
+            if chunk:
+                return chunk
+        return None
+
+    def _accept(self, event: object) -> bytes | None:
+        if type(event) is h11.Data:
+            chunk: bytes = event.data
+            self.received += len(chunk)
+            if self.limit is not None and self.received > self.limit:
+                raise RequestBodyTooLarge(f"request body exceeds {self.limit} bytes")
+            if self.replayable:
+                self.kept_bytes += len(chunk)
+                if self.kept_bytes > self.keep_limit:
+                    self.replayable = False
+            if self.replayable or not self.started:
+                self.kept.append(chunk)  # the first attempt still has to send it
+            elif self.kept:
+                self.kept.clear()
+            return chunk
+        if type(event) is h11.EndOfMessage:
+            self.complete = True
+            self.trailers = list(event.headers.raw_items())
+            return None
+        if type(event) is h11.ConnectionClosed:
+            raise DownstreamDisconnect("client closed the connection mid-request")
+        raise MalformedRequest(f"unexpected {type(event).__name__} in a request body")

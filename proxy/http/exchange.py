@@ -1,0 +1,305 @@
+"""One request/response exchange, forwarded to an upstream one attempt at a time.
+
+``Exchange.attempt(forward)`` either fails with an ``UpstreamError`` before any
+response byte reached the client (the request may be tried again elsewhere while
+``can_retry``) or commits: from the response head on, a failure can only end the
+client connection (``ResponseAbortedError``). Small bodies are coalesced with their
+heads into one write each way; larger ones stream with backpressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import h11
+
+from proxy.http.downstream import Downstream, RequestBody
+from proxy.http.errors import (
+    DownstreamDisconnect,
+    DownstreamError,
+    MalformedRequest,
+    ResponseAbortedError,
+    UpstreamError,
+    UpstreamResetError,
+)
+from proxy.http.headers import rewrite_response, set_headers
+from proxy.http.model import Endpoint, Forward, Limits, RawHeaders
+from proxy.http.pool import Upstream, UpstreamPool
+from proxy.http.tunnel import relay
+
+_EOM = h11.EndOfMessage()
+_HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
+
+
+class Exchange:
+    """One request being forwarded: its body, its attempts and what reached the client."""
+
+    __slots__ = (
+        "attempts",
+        "body",
+        "bytes_sent",
+        "client_gone",
+        "committed",
+        "down",
+        "endpoint",
+        "headers",
+        "keep_client",
+        "limits",
+        "method",
+        "pool",
+        "status",
+        "target",
+        "upgraded",
+        "upstream_latency",
+    )
+
+    def __init__(
+        self,
+        down: Downstream,
+        pool: UpstreamPool,
+        limits: Limits,
+        request: h11.Request,
+        headers: RawHeaders,
+        body: RequestBody,
+    ) -> None:
+        self.down = down
+        self.pool = pool
+        self.limits = limits
+        self.method: bytes = request.method
+        self.target: bytes = request.target
+        self.headers = headers
+        self.body = body
+        self.committed = False  # the response head went to the client
+        self.keep_client = True  # False: close the client connection after this exchange
+        self.status = 0
+        self.bytes_sent = 0
+        self.attempts = 0
+        self.endpoint: Endpoint | None = None
+        self.upstream_latency: float | None = None
+        self.upgraded = False
+        self.client_gone = False
+
+    @property
+    def can_retry(self) -> bool:
+        return not self.committed and self.body.replayable
+
+    async def attempt(self, forward: Forward, *, fresh: bool = False) -> None:
+        """Send the request to ``forward.endpoint`` and relay its response to the client."""
+        if self.attempts and not self.can_retry:
+            raise RuntimeError("attempt() again after the exchange committed or lost its body")
+        self.attempts += 1
+        self.endpoint = forward.endpoint
+        loop = self.down.loop
+        start = loop.time()
+        # None: the Limits default; 0 or less: no deadline (Envoy's "timeout: 0s").
+        timeout = self.limits.upstream_timeout if forward.timeout is None else forward.timeout
+        connect_timeout = self.limits.connect_timeout
+        if timeout > 0:
+            connect_timeout = min(connect_timeout, timeout)
+        up = None if fresh else self.pool.take_idle(forward.endpoint)
+        if up is None:
+            up = await self.pool.acquire(
+                forward.endpoint, connect_timeout=connect_timeout, fresh=fresh
+            )
+        pump: asyncio.Task[None] | None = None
+        watch = self.down.watch
+        finished = False
+        try:
+            pump = self._send_request(up, forward, timeout)
+            if pump is None:  # the client is silent now; notice if it hangs up
+                watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
+            response = await self._response_head(up)
+            watch.disarm()
+            up.disarm()
+            self.upstream_latency = loop.time() - start
+            finished = await self._relay_response(up, response)
+        except UpstreamError as exc:
+            if self.client_gone:
+                raise DownstreamDisconnect("client went away while waiting") from exc
+            failure = _pump_failure(pump)
+            if failure is not None:
+                raise failure from exc
+            if self.committed:
+                raise ResponseAbortedError(exc) from exc
+            raise
+        finally:
+            watch.disarm()
+            up.disarm()
+            if pump is not None and not pump.done():
+                pump.cancel()
+                self.keep_client = False  # the client is still sending a body nobody reads
+                finished = False
+            if finished:
+                self.pool.release(up)
+            else:
+                self.pool.discard(up)
+            failure = _pump_failure(pump)
+        if failure is not None:
+            self.keep_client = False
+            if isinstance(failure, DownstreamDisconnect):
+                raise failure
+
+    def _abandon(self, up: Upstream) -> None:
+        """The client hung up while waiting: fail the pending response read at once."""
+        self.client_gone = True
+        up.writer.transport.abort()
+
+    def _send_request(
+        self, up: Upstream, forward: Forward, timeout: float
+    ) -> asyncio.Task[None] | None:
+        """Write the head and whatever body is at hand; a task streams the rest.
+
+        The response deadline starts once the whole request went out, as Envoy's does.
+        """
+        conn = up.h11
+        headers = set_headers(self.headers, forward.set_headers)
+        try:
+            parts = [
+                conn.send(h11.Request(method=self.method, target=self.target, headers=headers))
+                or b""
+            ]
+        except h11.LocalProtocolError as exc:
+            raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
+        body = self.body
+        body.started = True
+        for chunk in body.kept:
+            parts.append(conn.send(h11.Data(data=chunk)) or b"")
+        if not body.replayable:
+            body.kept.clear()
+        if body.complete:
+            eom = h11.EndOfMessage(headers=body.trailers) if body.trailers else _EOM
+            parts.append(conn.send(eom) or b"")
+            up.writer.write(b"".join(parts))
+            if timeout > 0:
+                up.arm(timeout)
+            return None
+        up.writer.write(b"".join(parts))
+        return self.down.loop.create_task(self._pump(up, timeout))
+
+    async def _pump(self, up: Upstream, timeout: float) -> None:
+        body, conn, writer = self.body, up.h11, up.writer
+        idle = self.limits.stream_idle_timeout
+        try:
+            while (chunk := await body.read(idle)) is not None:
+                writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                if writer.transport.get_write_buffer_size() > _HIGH_WATER:
+                    await asyncio.wait_for(writer.drain(), idle)
+            eom = h11.EndOfMessage(headers=body.trailers) if body.trailers else _EOM
+            writer.write(conn.send(eom) or b"")
+            if timeout > 0:
+                up.arm(timeout)
+        except DownstreamError:
+            # Make the pending response read fail now rather than at the timeout.
+            writer.transport.abort()
+            raise
+        except TimeoutError:
+            up.expire()  # the upstream stopped reading the body: the response read fails UT
+        except OSError:
+            return  # the upstream went away; the response side reports how
+
+    async def _response_head(self, up: Upstream) -> h11.Response | h11.InformationalResponse:
+        down = self.down
+        read_first = True  # nothing can be buffered before the request went out
+        while True:
+            event = await up.next_event(self.limits.read_size, read_first=read_first)
+            read_first = False
+            if type(event) is h11.Response:
+                return event
+            if type(event) is h11.InformationalResponse:
+                if event.status_code == 101:
+                    return event
+                if event.status_code != 100 and down.h11.their_http_version == b"1.1":
+                    headers, _ = rewrite_response(event.headers.raw_items(), upgrade=False)
+                    informational = h11.InformationalResponse(
+                        status_code=event.status_code, headers=headers, reason=event.reason
+                    )
+                    down.writer.write(down.h11.send(informational) or b"")
+                continue
+            raise UpstreamResetError(f"unexpected {type(event).__name__} before a response")
+
+    async def _relay_response(
+        self, up: Upstream, response: h11.Response | h11.InformationalResponse
+    ) -> bool:
+        """Relay the response; True when the upstream connection ended the exchange cleanly."""
+        down = self.down
+        switching = type(response) is h11.InformationalResponse
+        headers, _ = rewrite_response(response.headers.raw_items(), upgrade=switching)
+        event: h11.Response | h11.InformationalResponse
+        if switching:
+            event = h11.InformationalResponse(
+                status_code=101, headers=headers, reason=response.reason
+            )
+        else:
+            event = h11.Response(
+                status_code=response.status_code, headers=headers, reason=response.reason
+            )
+        parts = [down.h11.send(event) or b""]
+        self.status = response.status_code
+        self.committed = True
+        if down.h11.our_state is h11.SWITCHED_PROTOCOL:
+            await self._tunnel(up, parts[0])
+            return False
+        trailers = down.h11.their_http_version == b"1.1"
+        while True:  # what already arrived goes out with the head, in one write
+            event_in = up.buffered_event()
+            if event_in is h11.NEED_DATA:
+                break
+            if self._forward_event(event_in, parts, trailers):
+                down.writer.write(b"".join(parts))
+                if down.writer.transport.get_write_buffer_size() > _HIGH_WATER:
+                    await down.drain()
+                return True
+        down.writer.write(b"".join(parts))
+        await down.drain()
+        return await self._stream_response(up, trailers)
+
+    async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
+        down = self.down
+        read_size, idle = self.limits.read_size, self.limits.stream_idle_timeout
+        parts: list[bytes] = []
+        while True:
+            up.arm(idle)
+            try:
+                event = await up.next_event(read_size)
+            finally:
+                up.disarm()
+            done = self._forward_event(event, parts, trailers)
+            down.writer.write(b"".join(parts) if len(parts) > 1 else parts[0])
+            parts.clear()
+            await down.drain()
+            if done:
+                return True
+
+    def _forward_event(self, event: object, parts: list[bytes], trailers: bool) -> bool:
+        """Append the client-side bytes for one upstream body event; True at the end."""
+        conn = self.down.h11
+        if type(event) is h11.Data:
+            self.bytes_sent += len(event.data)
+            parts.append(conn.send(event) or b"")
+            return False
+        if type(event) is h11.EndOfMessage:
+            eom = event if trailers and event.headers else _EOM
+            parts.append(conn.send(eom) or b"")
+            return True
+        raise UpstreamResetError(f"unexpected {type(event).__name__} in a response body")
+
+    async def _tunnel(self, up: Upstream, head: bytes) -> None:
+        down = self.down
+        self.upgraded = True
+        self.keep_client = False
+        from_upstream, _ = up.h11.trailing_data
+        from_client, _ = down.h11.trailing_data
+        down.writer.write(head + from_upstream)
+        if from_client:
+            up.writer.write(from_client)
+        _, to_client = await relay(
+            (down.reader, down.writer), (up.reader, up.writer), self.limits.read_size
+        )
+        self.bytes_sent += len(from_upstream) + to_client
+
+
+def _pump_failure(pump: asyncio.Task[None] | None) -> BaseException | None:
+    if pump is None or not pump.done() or pump.cancelled():
+        return None
+    return pump.exception()

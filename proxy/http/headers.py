@@ -1,0 +1,133 @@
+"""Hop-by-hop header rewriting (RFC 9110 §7.6.1), one pass per message, no I/O.
+
+The request pass also collects what the engine needs to know about framing, upgrade
+and identity, so nothing is parsed twice. Names keep the sender's casing; framing
+headers are re-added for the next hop and h11 re-frames the body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxy.http.model import RawHeaders
+
+# Never forwarded as-is. Expect is end-to-end in the RFC, but like Envoy the proxy
+# answers "100 Continue" itself and does not pass the expectation on.
+_REQUEST_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"transfer-encoding",
+        b"upgrade",
+        b"expect",
+    }
+)
+_RESPONSE_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"upgrade"}
+)
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What the request pass learned; mutable only while the pass runs."""
+
+    request_id: bytes = b""
+    host: bytes = b""
+    upgrade: bytes = b""  # the Upgrade value, when the client asked to switch protocols
+    chunked: bool = False
+    content_length: int | None = None
+    head_size: int = 0
+
+
+def _tokens(value: bytes) -> set[bytes]:
+    return {token.strip().lower() for token in value.split(b",")}
+
+
+def rewrite_request(raw: RawHeaders, facts: RequestFacts) -> RawHeaders:
+    """Headers to send upstream; fills ``facts`` (x-request-id left empty when absent)."""
+    out: RawHeaders = []
+    named: set[bytes] = set()  # listed in Connection: hop-by-hop too
+    upgrade_name = b"Upgrade"
+    te_trailers = False
+    size = 0
+    for name, value in raw:
+        size += len(name) + len(value) + 4
+        lname = name.lower()
+        if lname in _REQUEST_HOP:
+            if lname == b"connection":
+                named |= _tokens(value)
+            elif lname == b"transfer-encoding":
+                facts.chunked = True
+            elif lname == b"te":
+                te_trailers = te_trailers or b"trailers" in _tokens(value)
+            elif lname == b"upgrade":
+                facts.upgrade, upgrade_name = value, name
+            continue
+        if lname == b"x-request-id":
+            if not value:
+                continue  # an empty id is no id: a generated one replaces it
+            facts.request_id = value
+        elif lname == b"host":
+            facts.host = value
+        elif lname == b"content-length":
+            facts.content_length = int(value)  # h11 validated it already
+        out.append((name, value))
+    facts.head_size = size
+    if named:
+        out = [(name, value) for name, value in out if name.lower() not in named]
+    if facts.chunked:
+        # Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); never send both.
+        facts.content_length = None
+        out = [(name, value) for name, value in out if name.lower() != b"content-length"]
+        out.append((b"Transfer-Encoding", b"chunked"))
+    if facts.upgrade and b"upgrade" in named:
+        out.append((upgrade_name, facts.upgrade))
+        out.append((b"Connection", b"upgrade"))
+    else:
+        facts.upgrade = b""
+    if te_trailers:
+        out.append((b"TE", b"trailers"))
+    return out
+
+
+def set_headers(headers: RawHeaders, replace: tuple[tuple[bytes, bytes], ...]) -> RawHeaders:
+    """``headers`` with every name in ``replace`` set to the given value (casing as given)."""
+    if not replace:
+        return headers
+    names = {name.lower() for name, _ in replace}
+    kept = [(name, value) for name, value in headers if name.lower() not in names]
+    kept.extend(replace)
+    return kept
+
+
+def rewrite_response(raw: RawHeaders, *, upgrade: bool) -> tuple[RawHeaders, bool]:
+    """Headers to send to the client and whether the upstream body was chunked.
+
+    With ``upgrade`` (a 101 the client asked for) Upgrade survives with
+    ``Connection: upgrade``; otherwise framing is left to h11 for the client's version.
+    """
+    out: RawHeaders = []
+    named: set[bytes] = set()
+    chunked = False
+    upgrade_header: tuple[bytes, bytes] | None = None
+    for name, value in raw:
+        lname = name.lower()
+        if lname in _RESPONSE_HOP:
+            if lname == b"connection":
+                named |= _tokens(value)
+            elif lname == b"transfer-encoding":
+                chunked = True
+            elif lname == b"upgrade":
+                upgrade_header = (name, value)
+            continue
+        out.append((name, value))
+    if named:
+        out = [(name, value) for name, value in out if name.lower() not in named]
+    if chunked:
+        out = [(name, value) for name, value in out if name.lower() != b"content-length"]
+    if upgrade and upgrade_header is not None:
+        out.append(upgrade_header)
+        out.append((b"Connection", b"upgrade"))
+    return out, chunked

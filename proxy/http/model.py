@@ -1,0 +1,143 @@
+"""The values the HTTP engine exchanges with the rest of the proxy.
+
+Routing, telemetry and retries live elsewhere; they see a request only through these
+frozen records: a ``RequestHead`` goes to the ``Dispatcher``, which answers ``Forward``
+or ``LocalReply``, and one ``RequestRecord`` per request comes back to it at the end.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from proxy.conn import Intercepted
+
+Endpoint = tuple[str, int]
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class Flag(enum.StrEnum):
+    """Envoy response flags, as users read them in access logs and metric labels."""
+
+    NONE = "-"
+    NO_ROUTE = "NR"
+    NO_HEALTHY_UPSTREAM = "UH"
+    UPSTREAM_CONNECT_FAILURE = "UF"
+    UPSTREAM_OVERFLOW = "UO"
+    UPSTREAM_TIMEOUT = "UT"
+    DEADLINE_EXCEEDED = "DL"
+    UPSTREAM_RESET = "UR"
+    DOWNSTREAM_DISCONNECT = "DC"
+    DOWNSTREAM_PROTOCOL_ERROR = "DPE"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """What routing may look at. Header names in ``headers`` keep the client's casing."""
+
+    method: str
+    path: str  # the request target as sent (origin-form for a sidecar)
+    authority: str  # Host header, "" when an HTTP/1.0 client sent none
+    http_version: str  # "1.0" or "1.1"
+    request_id: str
+    headers: tuple[tuple[bytes, bytes], ...]
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any casing), or None."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Send the request to ``endpoint``; ``set_headers`` replace same-named request headers."""
+
+    endpoint: Endpoint
+    service: str = ""
+    version: str = ""
+    # Seconds from the request fully sent to the response head, per attempt; None: the
+    # Limits default; 0: none (Envoy's "timeout: 0s").
+    timeout: float | None = None
+    set_headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalReply:
+    """Answer the client directly; an empty ``body`` becomes a text naming the flag."""
+
+    status: int
+    flag: Flag
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One finished request, for metrics, access logs and traces."""
+
+    conn: Intercepted
+    request_id: str
+    method: str
+    path: str
+    authority: str
+    http_version: str
+    status: int  # 0 when no response reached the client
+    flag: Flag
+    service: str
+    version: str
+    endpoint: Endpoint | None
+    bytes_received: int  # request body bytes read from the client
+    bytes_sent: int  # response body bytes written to the client
+    start: float  # event-loop clock, seconds
+    duration: float  # seconds, request head in -> response done
+    upstream_latency: float | None  # seconds until the response head, None if never
+    attempts: int
+    upgraded: bool
+
+
+class Dispatcher(Protocol):
+    """Chooses where each request goes and hears how it ended."""
+
+    def route(self, conn: Intercepted, req: RequestHead) -> Forward | LocalReply: ...
+
+    def done(self, record: RequestRecord) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Sizes and timeouts (seconds) of the HTTP engine; defaults follow Envoy/Istio."""
+
+    max_request_head_bytes: int = 60 * 1024  # Envoy max_request_headers_kb
+    max_request_body_bytes: int | None = None
+    retry_buffer_bytes: int = 64 * 1024
+    connect_timeout: float = 10.0  # Istio connectTimeout
+    upstream_timeout: float = 15.0  # Envoy route timeout
+    stream_idle_timeout: float = 300.0  # Envoy stream_idle_timeout
+    downstream_idle_timeout: float = 3600.0  # Envoy HCM idle_timeout
+    # A response slower than this gets the client connection watched, so a client that
+    # hangs up is noticed (DC) and the upstream request abandoned; quicker ones skip it.
+    watch_client_after: float = 1.0
+    read_size: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("max_request_head_bytes", "retry_buffer_bytes", "read_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Limits.{name}: must be a positive integer, got {value!r}")
+        body = self.max_request_body_bytes
+        if body is not None and (not isinstance(body, int) or body < 0):
+            raise ValueError(f"Limits.max_request_body_bytes: must be >= 0 or None, got {body!r}")
+        for name in (
+            "connect_timeout",
+            "upstream_timeout",
+            "stream_idle_timeout",
+            "downstream_idle_timeout",
+            "watch_client_after",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"Limits.{name}: must be a positive number, got {value!r}")

@@ -1,0 +1,264 @@
+"""``HttpProxy``: serves one intercepted HTTP/1.x client connection.
+
+Requests are read with h11 (server role), routed by the ``Dispatcher``, and forwarded
+through an ``Exchange``; the loop goes on while both sides keep the connection alive.
+This is the error boundary: every typed error becomes a status code, an Envoy flag
+and a short text body here, and each request is reported to ``Dispatcher.done`` once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import h11
+
+from proxy.conn import Intercepted
+from proxy.http.downstream import Downstream, RequestBody
+from proxy.http.errors import (
+    DownstreamDisconnect,
+    DownstreamError,
+    HttpProxyError,
+    RequestBodyTooLarge,
+    RequestHeadTooLarge,
+    ResponseAbortedError,
+    UpstreamError,
+    canned_close_response,
+    error_text,
+    reason,
+)
+from proxy.http.exchange import Exchange
+from proxy.http.headers import RequestFacts, rewrite_request
+from proxy.http.model import (
+    Dispatcher,
+    Flag,
+    Forward,
+    Limits,
+    LocalReply,
+    RequestHead,
+    RequestRecord,
+)
+from proxy.http.pool import UpstreamPool
+
+_CLOSE_GRACE = 5.0  # seconds a closing client gets to read what is still buffered
+
+
+def _uuid4() -> str:
+    return str(uuid.uuid4())
+
+
+class HttpProxy:
+    """A ``proxy.conn.ConnectionHandler`` for HTTP/1.x connections."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        pool: UpstreamPool,
+        limits: Limits | None = None,
+        *,
+        new_request_id: Callable[[], str] = _uuid4,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.pool = pool
+        self.limits = limits or Limits()
+        self._new_request_id = new_request_id
+
+    async def __call__(
+        self,
+        conn: Intercepted,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        initial: bytes,
+    ) -> None:
+        limits = self.limits
+        down = Downstream(
+            reader,
+            writer,
+            max_head=limits.max_request_head_bytes,
+            read_size=limits.read_size,
+            idle_timeout=limits.downstream_idle_timeout,
+        )
+        if initial:
+            down.h11.receive_data(initial)
+        try:
+            while True:
+                try:
+                    if not down.h11.trailing_data[0] and not down.eof:
+                        await down.receive(limits.downstream_idle_timeout)  # skip a parse
+                    event = await down.next_event()
+                except DownstreamDisconnect:
+                    return
+                except DownstreamError as exc:
+                    self._refuse(conn, down, exc)
+                    return
+                if type(event) is not h11.Request:
+                    return  # ConnectionClosed: the client is done
+                if not await self._serve(conn, down, event):
+                    return
+                state = down.h11
+                if state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+                    return
+                state.start_next_cycle()
+        finally:
+            down.close_timers()
+            writer.close()  # flushes what is buffered, then sends FIN
+            try:
+                async with asyncio.timeout(_CLOSE_GRACE):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError):
+                writer.transport.abort()  # a client that stopped reading gets a reset
+
+    def _refuse(self, conn: Intercepted, down: Downstream, exc: DownstreamError) -> None:
+        """Answer a request h11 could not parse, then the connection closes."""
+        text = error_text(exc.status, exc.flag, str(exc))
+        down.writer.write(canned_close_response(exc.status, text))
+        now = asyncio.get_running_loop().time()
+        self.dispatcher.done(
+            RequestRecord(
+                conn=conn,
+                request_id="",
+                method="",
+                path="",
+                authority="",
+                http_version="",
+                status=exc.status,
+                flag=exc.flag,
+                service="",
+                version="",
+                endpoint=None,
+                bytes_received=0,
+                bytes_sent=len(text),
+                start=now,
+                duration=0.0,
+                upstream_latency=None,
+                attempts=0,
+                upgraded=False,
+            )
+        )
+
+    async def _serve(self, conn: Intercepted, down: Downstream, request: h11.Request) -> bool:
+        """Handle one request; False when the client connection must close afterwards."""
+        limits = self.limits
+        start = down.loop.time()
+        facts = RequestFacts()
+        headers = rewrite_request(request.headers.raw_items(), facts)
+        request_id = facts.request_id.decode("latin-1")
+        if not request_id:
+            request_id = self._new_request_id()
+            headers.append((b"x-request-id", request_id.encode("ascii")))
+        if not facts.host:
+            # HTTP/1.0 may omit Host; HTTP/1.1 upstreams require it.
+            host, port = conn.original_dst
+            host = f"[{host}]" if ":" in host else host  # an IPv6 literal
+            headers.append((b"Host", f"{host}:{port}".encode("latin-1")))
+        head = RequestHead(
+            method=request.method.decode("latin-1"),
+            path=request.target.decode("latin-1"),
+            authority=facts.host.decode("latin-1"),
+            http_version=request.http_version.decode("latin-1"),
+            request_id=request_id,
+            headers=tuple(headers),
+        )
+        body = RequestBody(
+            down, limit=limits.max_request_body_bytes, keep_limit=limits.retry_buffer_bytes
+        )
+        exchange: Exchange | None = None
+        status, flag, service, version, keep = 0, Flag.NONE, "", "", True
+        try:
+            if facts.head_size + len(request.target) > limits.max_request_head_bytes:
+                raise RequestHeadTooLarge("request line and headers are too large")
+            limit = limits.max_request_body_bytes
+            if limit is not None and (facts.content_length or 0) > limit:
+                raise RequestBodyTooLarge(f"request body exceeds {limit} bytes")
+            body.take_buffered()
+            decision = self.dispatcher.route(conn, head)
+            if isinstance(decision, LocalReply):
+                status, flag = decision.status, decision.flag
+                text = decision.body or error_text(status, flag)
+                keep = self._reply(down, request.method, status, text, close=not body.complete)
+            else:
+                service, version = decision.service, decision.version
+                exchange = Exchange(down, self.pool, limits, request, headers, body)
+                await self.forward(exchange, decision)
+                status, keep = exchange.status, exchange.keep_client
+        except ResponseAbortedError as exc:
+            status, flag, keep = exchange.status if exchange else 0, exc.cause.flag, False
+        except DownstreamDisconnect as exc:
+            status, flag, keep = exchange.status if exchange else 0, exc.flag, False
+        except HttpProxyError as exc:
+            flag, keep = exc.flag, False
+            if exchange is not None and exchange.committed:
+                status = exchange.status
+            else:
+                status = exc.status
+                close = not body.complete or not isinstance(exc, UpstreamError)
+                keep = self._reply(
+                    down, request.method, status, error_text(status, exc.flag, str(exc)), close
+                )
+        finally:
+            if not keep:
+                down.writer.transport.close()
+        loop_now = down.loop.time()
+        self.dispatcher.done(
+            RequestRecord(
+                conn=conn,
+                request_id=request_id,
+                method=head.method,
+                path=head.path,
+                authority=head.authority,
+                http_version=head.http_version,
+                status=status,
+                flag=flag,
+                service=service,
+                version=version,
+                endpoint=exchange.endpoint if exchange else None,
+                bytes_received=body.received,
+                bytes_sent=exchange.bytes_sent if exchange else 0,
+                start=start,
+                duration=loop_now - start,
+                upstream_latency=exchange.upstream_latency if exchange else None,
+                attempts=exchange.attempts if exchange else 0,
+                upgraded=exchange.upgraded if exchange else False,
+            )
+        )
+        return keep
+
+    async def forward(self, exchange: Exchange, forward: Forward) -> None:
+        """Run the attempts of one exchange. A retry policy wraps or replaces this.
+
+        Only the keep-alive race is retried here: a reused connection that the
+        upstream closed while idle fails before any response byte, so the request
+        goes once more on a fresh connection to the same endpoint.
+        """
+        try:
+            await exchange.attempt(forward)
+        except UpstreamError as exc:
+            if not (exc.stale and exchange.can_retry):
+                raise
+            await exchange.attempt(forward, fresh=True)
+
+    def _reply(
+        self, down: Downstream, method: bytes, status: int, text: bytes, close: bool
+    ) -> bool:
+        """Send a locally generated response; False when the connection must close."""
+        conn = down.h11
+        headers = [
+            (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"Content-Length", b"%d" % len(text)),
+        ]
+        if close:
+            headers.append((b"Connection", b"close"))
+        try:
+            parts = [
+                conn.send(h11.Response(status_code=status, headers=headers, reason=reason(status)))
+            ]
+            if method != b"HEAD":
+                parts.append(conn.send(h11.Data(data=text)))
+            parts.append(conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:
+            # h11 cannot answer in this state (e.g. a 100 Continue went out already
+            # and the client still sends): end the connection without a response.
+            return False
+        down.writer.write(b"".join(p for p in parts if p))
+        return not close and conn.our_state is h11.DONE
