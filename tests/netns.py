@@ -163,7 +163,7 @@ def connect(
     ifname: str | None = None,
     ipv6: bool = True,
 ) -> Link:
-    """veth between ``a`` and ``b``: a = 10.77.<subnet>.2, b = 10.77.<subnet>.1 (fd77:<subnet>::2/1).
+    """veth between ``a`` (10.77.<subnet>.2, fd77:<subnet>::2) and ``b`` (.1, ::1).
 
     ``a`` also gets default routes via ``b`` (the pod's route out), so any address
     is routable from ``a`` and interception can be tested with "outside" addresses
@@ -171,8 +171,21 @@ def connect(
     """
     ifname = ifname or f"eth{subnet}"
     subprocess.run(
-        ["ip", "link", "add", ifname, "netns", a.name, "type", "veth",
-         "peer", "name", ifname, "netns", b.name],
+        [
+            "ip",
+            "link",
+            "add",
+            ifname,
+            "netns",
+            a.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ifname,
+            "netns",
+            b.name,
+        ],
         check=True,
     )
     a4, b4 = f"10.77.{subnet}.2", f"10.77.{subnet}.1"
