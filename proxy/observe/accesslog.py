@@ -1,0 +1,115 @@
+"""The JSON access log on stdout, written without ever blocking the event loop.
+
+Lines are appended to a buffer and flushed once the current loop iteration is done
+(every line of that iteration in one write), or at once when the buffer is large,
+with non-blocking writes; a stdout that does not keep up leaves the rest for a retry
+``RETRY_AFTER`` later, and past a cap lines are dropped and counted. Writes are cut
+at line boundaries within PIPE_BUF so workers sharing one pipe never mix lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import select
+import stat
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import Counter
+
+RETRY_AFTER = 0.2  # seconds between attempts while stdout is full
+FLUSH_AT = 64 * 1024  # bytes: a busy proxy flushes on size instead
+MAX_PENDING = 4 * 1024 * 1024  # bytes held while stdout is stuck; beyond, lines drop
+_CHUNK = select.PIPE_BUF  # a pipe write up to this size is atomic
+
+
+def hostport(endpoint: tuple[str, int] | None) -> str:
+    """``10.0.0.1:80``, ``[fd00::1]:80``, or ``-``."""
+    if endpoint is None:
+        return "-"
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def open_stdout_nonblocking(fd: int = 1) -> int:
+    """A non-blocking fd for stdout, if possible one that leaves fd 1's own flags alone.
+
+    A pipe is reopened through /proc (a new open file description, so O_NONBLOCK stays
+    ours); when that is not allowed (the pipe belongs to root and we dropped to 1337)
+    or stdout is a socket, fd 1 itself is made non-blocking: the proxy writes stdout
+    only through this log. Files and terminals do not block meaningfully: used as is.
+    """
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return fd  # no stdout at all: writes will fail and the lines are discarded
+    if stat.S_ISFIFO(mode):
+        with contextlib.suppress(OSError):
+            return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        os.set_blocking(fd, False)
+    return fd
+
+
+class AccessLog:
+    def __init__(
+        self, fd: int, dropped: Counter | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.fd = fd
+        self.dropped = dropped
+        self.clock = clock
+        self._pending = bytearray()
+        self._timer: asyncio.Handle | None = None
+
+    def __call__(self, entry: dict[str, Any]) -> None:
+        """Log one request / connection; adds ``time`` (RFC 3339, UTC, ms)."""
+        if "time" not in entry:
+            now = self.clock()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            entry = {"time": f"{stamp}.{int(now % 1 * 1000):03d}Z", **entry}
+        line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+        if len(self._pending) + len(line) > MAX_PENDING:
+            if self.dropped is not None:
+                self.dropped.inc()
+            return
+        self._pending += line
+        if len(self._pending) >= FLUSH_AT:
+            self.flush()
+        elif self._timer is None:
+            # call_soon runs after the callbacks already queued: the lines of this loop
+            # iteration leave together, and none waits more than an iteration.
+            self._timer = asyncio.get_running_loop().call_soon(self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+        if self._pending:  # stdout is slow: come back later instead of spinning
+            self._timer = asyncio.get_running_loop().call_later(RETRY_AFTER, self._on_timer)
+
+    def flush(self) -> None:
+        """Write what stdout takes now; whole lines, at most PIPE_BUF per write."""
+        pending = self._pending
+        while pending:
+            end = len(pending)
+            if end > _CHUNK:
+                cut = pending.rfind(b"\n", 0, _CHUNK)
+                end = cut + 1 if cut >= 0 else pending.find(b"\n") + 1  # a line > PIPE_BUF
+            try:
+                written = os.write(self.fd, pending[:end])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                pending.clear()  # stdout is gone (closed pipe): nothing to keep it for
+                return
+            del pending[:written]
+
+    def close(self) -> None:
+        """Last flush at shutdown (may still leave lines if stdout stays full)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.flush()

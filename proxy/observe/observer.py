@@ -1,0 +1,160 @@
+"""The request observer the HTTP layer calls: metrics, access log and a span per request.
+
+``start`` reads the caller's trace context in one pass over the headers and makes this
+hop's span (its upstream headers are built once, then reused by every attempt);
+``done`` turns the finished ``RequestRecord`` into Istio metric labels, one access log
+line and, when sampled, a Zipkin span handed to the exporter's queue.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.conn import Direction, Intercepted
+from proxy.http.model import RequestHead, RequestRecord
+from proxy.observe.accesslog import hostport
+from proxy.observe.exporter import ZipkinExporter
+from proxy.observe.identity import UNKNOWN, Workload
+from proxy.observe.metrics import Metrics
+from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
+from proxy.observe.zipkin import build_span
+
+PASSTHROUGH = "PassthroughCluster"
+INBOUND_PASSTHROUGH = "InboundPassthroughCluster"  # + Ipv4 / Ipv6
+AccessLogWriter = Callable[[dict[str, Any]], None]
+_TRACE_HEADERS = frozenset(
+    {
+        b"traceparent",
+        b"tracestate",
+        b"x-b3-traceid",
+        b"x-b3-spanid",
+        b"x-b3-sampled",
+        b"x-b3-flags",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """What ``start`` hands the HTTP layer, and gets back in ``done``."""
+
+    span: SpanContext
+    headers: tuple[tuple[bytes, bytes], ...]
+    wall_start: float
+
+
+class Observer:
+    """Implements ``proxy.mesh.observer.RequestObserver`` (structurally)."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        metrics: Metrics,
+        *,
+        access_log: AccessLogWriter | None = None,
+        exporter: ZipkinExporter | None = None,
+        sample_rate: float = 0.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.workload = workload
+        self.metrics = metrics
+        self.access_log = access_log
+        self.exporter = exporter
+        self.sample_rate = sample_rate
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self._pid = os.getpid()
+
+    def set_tracing(self, exporter: ZipkinExporter | None, sample_rate: float) -> None:
+        """A config reload changed ``mesh.tracing``; the caller runs/stops the exporter."""
+        self.exporter = exporter
+        self.sample_rate = sample_rate if exporter is not None else 0.0
+
+    def start(self, conn: Intercepted, head: RequestHead) -> Token:
+        found: dict[str, str] = {}
+        for key, value in head.headers:
+            name = key.lower()
+            if name in _TRACE_HEADERS:
+                found.setdefault(name.decode(), value.decode("latin-1"))
+        incoming = read_incoming(found.get) if found else None
+        span = new_span(incoming, self.sample_rate, self.rng)
+        return Token(span, tuple(span.headers()), self.clock())
+
+    def upstream_headers(self, token: object) -> Sequence[tuple[bytes, bytes]]:
+        return token.headers if isinstance(token, Token) else ()
+
+    def service_label(self, record: RequestRecord) -> str:
+        """A bounded destination_service_name: a configured name, never an address."""
+        service = record.service
+        inbound = record.conn.direction is Direction.INBOUND
+        if inbound and service.startswith(INBOUND_PASSTHROUGH):
+            return self.workload.name  # Istio names the local service, not the cluster
+        if service and ":" not in service and len(service) <= 253:
+            return service
+        return self.workload.name if inbound else PASSTHROUGH
+
+    def labels(self, record: RequestRecord, service: str) -> tuple[str, ...]:
+        inbound = record.conn.direction is Direction.INBOUND
+        version = record.version or (self.workload.version if inbound else UNKNOWN)
+        return (
+            record.conn.direction.reporter,
+            UNKNOWN if inbound else self.workload.name,  # no mTLS: the caller is unknown
+            service,
+            version,
+            str(record.status),
+            str(record.flag),
+            "http",
+        )
+
+    def done(self, token: object, record: RequestRecord) -> None:
+        """``token`` is None for a request that never reached routing (parse errors)."""
+        span = token.span if isinstance(token, Token) else None
+        service = self.service_label(record)
+        self.metrics.request(
+            self.labels(record, service),
+            record.duration * 1000.0,
+            record.bytes_received,
+            record.bytes_sent,
+        )
+        if record.attempts > 1:
+            self.metrics.retries.labels(service).inc(record.attempts - 1)
+        if self.access_log is not None:
+            self.access_log(self.log_entry(record, service, span))
+        if span is not None and span.sampled and self.exporter is not None:
+            assert isinstance(token, Token)
+            self.exporter.submit(build_span(span, record, self.workload, service, token.wall_start))
+
+    def log_entry(
+        self, record: RequestRecord, service: str, span: SpanContext | None
+    ) -> dict[str, Any]:
+        upstream_ms = record.upstream_latency
+        return {
+            "direction": record.conn.direction.value,
+            "protocol": f"HTTP/{record.http_version}" if record.http_version else "http",
+            "method": record.method,
+            "authority": record.authority,
+            "path": record.path,
+            "status": record.status,
+            "response_flags": str(record.flag),
+            "service": service,
+            "version": record.version or UNKNOWN,
+            "upstream": hostport(record.endpoint),
+            "attempts": record.attempts,
+            "duration_ms": round(record.duration * 1000.0, 3),
+            "upstream_ms": None if upstream_ms is None else round(upstream_ms * 1000.0, 3),
+            "bytes_received": record.bytes_received,
+            "bytes_sent": record.bytes_sent,
+            "request_id": record.request_id,
+            "trace_id": span.trace_id if span else None,
+            "span_id": span.span_id if span else None,
+            "downstream_peer": hostport(record.conn.peer),
+            "original_dst": hostport(record.conn.original_dst),
+            "upgraded": record.upgraded,
+            "worker": self._pid,
+        }

@@ -1,0 +1,134 @@
+"""Shared pieces of the telemetry tests: records, a Zipkin v2 schema check, exposition."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from proxy.conn import Direction, Intercepted
+from proxy.http.model import Flag, RequestRecord
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+SPAN_KEYS = {
+    "traceId", "id", "parentId", "kind", "name", "timestamp", "duration",
+    "localEndpoint", "remoteEndpoint", "tags", "annotations", "debug", "shared",
+}  # fmt: skip
+ENDPOINT_KEYS = {"serviceName", "ipv4", "ipv6", "port"}
+
+
+def record(
+    direction: Direction = Direction.OUTBOUND,
+    *,
+    status: int = 200,
+    flag: Flag = Flag.NONE,
+    service: str = "reviews",
+    version: str = "v1",
+    endpoint: tuple[str, int] | None = ("10.244.1.5", 9080),
+    duration: float = 0.012,
+    rx: int = 10,
+    tx: int = 200,
+    attempts: int = 1,
+    request_id: str = "req-1",
+    peer: tuple[str, int] = ("10.0.0.9", 40000),
+) -> RequestRecord:
+    conn = Intercepted(direction, peer, ("10.96.0.20", 9080), 4)
+    return RequestRecord(
+        conn=conn, request_id=request_id, method="GET", path="/api/items/123?x=1",
+        authority="reviews:9080", http_version="1.1", status=status, flag=flag,
+        service=service, version=version, endpoint=endpoint, bytes_received=rx,
+        bytes_sent=tx, start=100.0, duration=duration, upstream_latency=duration / 2,
+        attempts=attempts, upgraded=False,
+    )  # fmt: skip
+
+
+def check_zipkin_v2(span: dict[str, Any]) -> None:
+    """The required fields and types of the Zipkin v2 span schema (zipkin2-api.yaml)."""
+    assert set(span) <= SPAN_KEYS, set(span) - SPAN_KEYS
+    assert isinstance(span["traceId"], str) and len(span["traceId"]) in (16, 32)
+    assert _HEX.match(span["traceId"])
+    assert isinstance(span["id"], str) and len(span["id"]) == 16 and _HEX.match(span["id"])
+    if "parentId" in span:
+        assert len(span["parentId"]) == 16 and _HEX.match(span["parentId"])
+    assert span["kind"] in ("CLIENT", "SERVER", "PRODUCER", "CONSUMER")
+    assert isinstance(span["name"], str) and span["name"]
+    assert isinstance(span["timestamp"], int) and span["timestamp"] > 1_500_000_000_000_000
+    assert isinstance(span["duration"], int) and span["duration"] >= 1
+    for key in ("localEndpoint", "remoteEndpoint"):
+        endpoint = span[key]
+        assert isinstance(endpoint, dict) and set(endpoint) <= ENDPOINT_KEYS
+        if "ipv4" in endpoint:
+            assert ipaddress.ip_address(endpoint["ipv4"]).version == 4
+        if "ipv6" in endpoint:
+            assert ipaddress.ip_address(endpoint["ipv6"]).version == 6
+        if "port" in endpoint:
+            assert isinstance(endpoint["port"], int) and 0 < endpoint["port"] < 65536
+    assert isinstance(span["localEndpoint"]["serviceName"], str)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in span["tags"].items())
+
+
+def samples(registry: CollectorRegistry, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample called ``name`` in the text exposition, by its sorted label set."""
+    text = generate_latest(registry).decode()
+    out: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+@dataclass
+class Collector:
+    """A Zipkin collector stand-in: 202 for every POST, or no answer when ``hang``."""
+
+    hang: bool = False
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    posts: int = 0
+    port: int = 0
+    server: asyncio.Server | None = None
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> Collector:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.posts += 1
+            if self.hang:
+                await asyncio.sleep(30)
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            assert head.startswith(b"POST /api/v2/spans HTTP/1.1\r\n")
+            self.spans += json.loads(await reader.readexactly(length))
+            writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.handlers.discard(task)
+            writer.transport.abort()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in list(self.handlers):
+            task.cancel()
+        if self.handlers:
+            await asyncio.wait(list(self.handlers), timeout=1)
+        await self.server.wait_closed()

@@ -1,0 +1,114 @@
+"""Access log: JSON lines on a pipe within a second, never blocking, whole lines only."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import select
+
+from prometheus_client import CollectorRegistry, Counter
+
+from proxy.observe.accesslog import FLUSH_AT, AccessLog, open_stdout_nonblocking
+from tests.proxy.httptools.harness import run
+
+
+def _read_all(fd: int) -> bytes:
+    out = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def test_lines_are_json_with_a_time_and_leave_together_at_the_end_of_the_iteration() -> None:
+    r, w = os.pipe()
+
+    async def main() -> bytes:
+        log = AccessLog(w, clock=lambda: 1_700_000_000.5)
+        log({"method": "GET", "status": 200})
+        log({"method": "POST", "status": 503})
+        assert _read_all(r) == b""  # buffered: no syscall per line
+        await asyncio.sleep(0)  # the end of this loop iteration flushes both at once
+        return _read_all(r)
+
+    try:
+        data = run(main())
+    finally:
+        os.close(r)
+        os.close(w)
+    lines = [json.loads(line) for line in data.splitlines()]
+    assert lines == [
+        {"time": "2023-11-14T22:13:20.500Z", "method": "GET", "status": 200},
+        {"time": "2023-11-14T22:13:20.500Z", "method": "POST", "status": 503},
+    ]
+
+
+def test_a_large_buffer_is_written_at_once_in_whole_line_chunks() -> None:
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)  # room for all of it
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes | bytearray | memoryview) -> int:
+        n = real_write(fd, data)
+        writes.append(n)
+        return n
+
+    async def main() -> bytes:
+        log = AccessLog(w)
+        entry = {"path": "/x" * 100}
+        count = FLUSH_AT // len(json.dumps(entry)) + 2
+        os.write, saved = counting_write, os.write  # type: ignore[assignment]
+        try:
+            for _ in range(count):
+                log(dict(entry))
+        finally:
+            os.write = saved
+        return _read_all(r)
+
+    try:
+        data = run(main())
+    finally:
+        os.close(r)
+        os.close(w)
+    assert len(data) >= FLUSH_AT  # flushed on size, before any timer
+    assert all(n <= select.PIPE_BUF for n in writes)
+    # every write ended on a line boundary: another worker's lines cannot land mid-line
+    offsets, total = [], 0
+    for n in writes:
+        total += n
+        offsets.append(total)
+    assert all(data[o - 1 : o] == b"\n" for o in offsets)
+    assert all(json.loads(line)["path"] == "/x" * 100 for line in data.splitlines())
+
+
+def test_a_stuck_stdout_never_blocks_and_lines_past_the_cap_are_dropped() -> None:
+    r, w = os.pipe()
+    fd = open_stdout_nonblocking(w)  # a pipe: reopened non-blocking, w itself untouched
+    assert fd != w and os.get_blocking(w) and not os.get_blocking(fd)
+    dropped = Counter("dropped", "test", registry=CollectorRegistry())
+
+    async def main() -> float:
+        log = AccessLog(fd, dropped)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for i in range(60_000):  # ~6 MB, far more than the pipe (64 KiB) and the cap
+            log({"i": i, "pad": "p" * 80})
+        spent = loop.time() - started
+        log.close()
+        return spent
+
+    try:
+        spent = run(main())
+        data = _read_all(r)
+    finally:
+        for f in (r, w, fd):
+            os.close(f)
+    assert spent < 5.0  # no blocking write: nobody reads the pipe during the loop
+    assert dropped._value.get() > 0  # type: ignore[attr-defined]
+    lines = data.splitlines()
+    assert lines and all(json.loads(line)["pad"] == "p" * 80 for line in lines)
