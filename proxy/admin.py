@@ -1,4 +1,4 @@
-"""The admin port (127.0.0.1:15000 only): /config_dump, /clusters, POST /drain.
+"""The admin port (127.0.0.1:15000 only): /config_dump, /clusters, POST /drain, PUT /config.
 
 The admin view is a small read model the server fills in; handlers only render it
 as JSON or call the drain action, so they stay trivial to test.
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.httpmini import Endpoints, Reply, Request
+from proxy.httpmini import Endpoints, Handler, Reply, Request
 from proxy.outbound import TcpService
 
 JSON = "application/json"
@@ -26,6 +26,13 @@ class AdminView:
     loop_name: str
     drain: Callable[[], None]
     extra: dict[str, Any] = field(default_factory=dict)
+    # Live config (proxy/reload): the PUT /config handler and the dump's config status.
+    put_config: Handler | None = None
+    config_status: Callable[[], Mapping[str, Any]] | None = None
+    # The live mesh (proxy/mesh): every cluster with endpoint health, EWMA, in-flight.
+    cluster_report: Callable[[], list[dict[str, Any]]] | None = None
+    # The routing config in force, as the mesh holds it (``proxy.mesh.Mesh.dump``).
+    mesh_dump: Callable[[], Mapping[str, Any]] | None = None
 
 
 def _json(data: object) -> Reply:
@@ -49,11 +56,15 @@ def admin_endpoints(view: AdminView) -> Endpoints:
                     for (a, p), s in sorted(view.services.items())
                 ],
                 **view.extra,
+                **(view.config_status() if view.config_status is not None else {}),
+                **(view.mesh_dump() if view.mesh_dump is not None else {}),
             }
         )
 
     def clusters(_: Request) -> Reply:
         out: list[dict[str, Any]] = [{"name": "PassthroughCluster", "endpoints": []}]
+        if view.cluster_report is not None:
+            return _json({"clusters": out + view.cluster_report()})
         for s in sorted(view.services.values(), key=lambda s: s.name):
             out.append(
                 {
@@ -72,4 +83,6 @@ def admin_endpoints(view: AdminView) -> Endpoints:
     endpoints.add("GET", "/config_dump", config_dump)
     endpoints.add("GET", "/clusters", clusters)
     endpoints.add("POST", "/drain", drain)
+    if view.put_config is not None:
+        endpoints.add("PUT", "/config", view.put_config)
     return endpoints

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument(f.flag, dest=f.name, metavar=f.metavar, help=f"{f.help} [{f.env}]")
     validate = sub.add_parser("validate", help="check a config file and print every error")
     validate.add_argument("file", metavar="FILE")
+    config = sub.add_parser("config", help="config tools: config generate (from Kubernetes)")
+    config.add_argument("action", choices=["generate"])
     return parser
 
 
@@ -139,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proxy.config import validate_main  # owned by proxy/config; loaded on demand
 
         return validate_main(args[1:])
+    if args[:2] == ["config", "generate"]:
+        from proxy.k8s import generate_main  # owned by proxy/k8s; loaded on demand
+
+        return generate_main(args[2:])
     try:
         opts = parse_run(args, os.environ)
     except UsageError as e:

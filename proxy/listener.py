@@ -21,6 +21,7 @@ from proxy.conn import ConnectionHandler, Direction, Intercepted
 from proxy.dial import STREAM_LIMIT, dial
 from proxy.errors import LoopDetected, OriginalDstError, ProxyError, UpstreamConnectError
 from proxy.metrics import TcpMetrics
+from proxy.observe.accesslog import hostport
 from proxy.route import Route, Router
 from proxy.tasks import TaskKeeper
 
@@ -91,8 +92,11 @@ class InterceptListener:
         route = self.router.route(conn)
         if route.opaque or conn.original_dst[1] in self.opaque_ports:
             protocol, initial = detect.Protocol.OPAQUE, b""
+            self.metrics.detected(self.direction.value, "declared")
         else:
             protocol, initial = await detect.sniff(reader, self.timeouts.detect)
+            result = "http" if protocol is detect.Protocol.HTTP1 else "opaque"
+            self.metrics.detected(self.direction.value, result if initial else "timeout")
         if protocol is detect.Protocol.HTTP1 and self.http_handler is not None:
             await self.http_handler(conn, reader, writer, initial)
             return
@@ -147,7 +151,7 @@ class InterceptListener:
                 "direction": conn.direction.value,
                 "downstream_peer": f"{conn.peer[0]}:{conn.peer[1]}",
                 "original_dst": f"{conn.original_dst[0]}:{conn.original_dst[1]}",
-                "upstream": f"{route.host}:{route.port}",
+                "upstream": hostport((route.host, route.port)),
                 "cluster": route.labels.destination_service_name,
                 "protocol": "tcp",
                 "bytes_received": received,

@@ -76,6 +76,14 @@ class TcpMetrics:
             ("direction",),
             registry=registry,
         )
+        self.detect = Counter(
+            "mesh_protocol_detect_total",
+            "Protocol detection outcome per intercepted connection: http, opaque (bytes that "
+            "are not HTTP/1), timeout (the client sent nothing in time: server-speaks-first) "
+            "or declared (a tcp service or opaque port: not sniffed).",
+            ("direction", "result"),
+            registry=registry,
+        )
         self.connect_failures = Counter(
             "mesh_upstream_connect_failures_total",
             "Upstream connects that failed, by reason.",
@@ -93,6 +101,9 @@ class TcpMetrics:
         if child is None:
             child = self._children[key] = counter.labels(*labels.values(flags))
         return child
+
+    def detected(self, direction: str, result: str) -> None:
+        self.detect.labels(direction, result).inc()
 
     def connection_opened(self, labels: ConnLabels) -> None:
         self._child(self.opened, labels, "-").inc()

@@ -8,25 +8,35 @@ The caller must set PROMETHEUS_MULTIPROC_DIR before this module is imported.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
+import tempfile
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from proxy import loop, workers
-from proxy.configwire import LoadedConfig, load
+from proxy.configwire import tcp_services
 from proxy.conn import ConnectionHandler
+from proxy.mesh import Mesh
+from proxy.observe.identity import resolve_workload
 from proxy.options import RunOptions
 from proxy.privileges import drop_privileges
+from proxy.reload import Initial, Reloader, ReloadMetrics, load_initial
 from proxy.server import ProxyServer, bind_all
 
 log = logging.getLogger("proxy.process")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def _serve(opts: RunOptions, config: LoadedConfig, handler: ConnectionHandler | None) -> int:
+def _serve(
+    opts: RunOptions,
+    initial: Initial,
+    handler: ConnectionHandler | None,
+    state_dir: str | None = None,
+) -> int:
     socks = bind_all(opts)
     drop_privileges(opts.uid, opts.gid)
     registry = CollectorRegistry()
@@ -36,24 +46,40 @@ def _serve(opts: RunOptions, config: LoadedConfig, handler: ConnectionHandler | 
         MultiProcessCollector(exposition, metrics_dir)  # type: ignore[no-untyped-call]
     else:
         exposition = registry
+    reloader = Reloader(initial, ReloadMetrics(registry), state_dir)
+    services = tcp_services(initial.loaded.config)
+    mesh = Mesh(initial.loaded.config)  # HTTP and tcp routing; reloads apply to it
     server = ProxyServer(
-        opts, socks, registry, exposition, config.services, config.version, handler
-    )
-    return loop.run(server.run())
+        opts, socks, registry, exposition, services, initial.loaded.short, handler, reloader,
+        mesh=mesh,
+    )  # fmt: skip
+    try:
+        return loop.run(server.run())
+    finally:
+        if metrics_dir and opts.workers > 1:
+            # This worker's livesum/livemax gauge files go, so /metrics stops counting it.
+            mark_process_dead(os.getpid(), metrics_dir)  # type: ignore[no-untyped-call]
 
 
 def run_proxy(opts: RunOptions, handler: ConnectionHandler | None = None) -> int:
-    config = load(opts.config)
+    # source_workload of every metric: --workload, else the pod's app label / name (env).
+    opts = dataclasses.replace(opts, workload=resolve_workload(opts.workload, os.environ).name)
+    initial = load_initial(opts.config)
     if opts.workers == 1:
-        return _serve(opts, config, handler)
+        return _serve(opts, initial, handler)
     metrics_dir = os.environ[MULTIPROC_ENV]
+    # PUT /config reaches every worker through a file here (see proxy/reload/put.py).
+    state_dir = tempfile.mkdtemp(prefix="mesh-proxy-state-")
+    if opts.uid is not None and opts.gid is not None and os.geteuid() == 0:
+        os.chown(state_dir, opts.uid, opts.gid)  # workers write it after dropping root
 
     def parent_drops() -> None:
         drop_privileges(opts.uid, opts.gid)
 
     try:
         return workers.run_workers(
-            opts.workers, lambda _: _serve(opts, config, handler), parent_drops
+            opts.workers, lambda _: _serve(opts, initial, handler, state_dir), parent_drops
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)

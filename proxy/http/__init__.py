@@ -20,6 +20,7 @@ from proxy.http.errors import (
     UpstreamError,
     UpstreamOverflowError,
     UpstreamResetError,
+    UpstreamStatusError,
     UpstreamTimeoutError,
 )
 from proxy.http.exchange import Exchange
@@ -60,5 +61,6 @@ __all__ = [
     "UpstreamOverflowError",
     "UpstreamPool",
     "UpstreamResetError",
+    "UpstreamStatusError",
     "UpstreamTimeoutError",
 ]

@@ -22,6 +22,7 @@ from proxy.http.errors import (
     ResponseAbortedError,
     UpstreamError,
     UpstreamResetError,
+    UpstreamStatusError,
 )
 from proxy.http.headers import rewrite_response, set_headers
 from proxy.http.model import Endpoint, Forward, Limits, RawHeaders
@@ -113,6 +114,9 @@ class Exchange:
             watch.disarm()
             up.disarm()
             self.upstream_latency = loop.time() - start
+            check = forward.retry_status
+            if check is not None and type(response) is h11.Response and check(response.status_code):
+                raise UpstreamStatusError(response.status_code)  # its connection is dropped
             finished = await self._relay_response(up, response)
         except UpstreamError as exc:
             if self.client_gone:

@@ -8,6 +8,7 @@ or ``LocalReply``, and one ``RequestRecord`` per request comes back to it at the
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -64,6 +65,12 @@ class Forward:
     # Limits default; 0: none (Envoy's "timeout: 0s").
     timeout: float | None = None
     set_headers: tuple[tuple[bytes, bytes], ...] = ()
+    # Opaque to the engine: the dispatcher's per-request state, handed back in the
+    # ``RequestRecord`` (and to a ``forward`` override through this Forward).
+    context: object = None
+    # Called with the response status before anything reaches the client; True
+    # discards that response and fails the attempt with ``UpstreamStatusError``.
+    retry_status: Callable[[int], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,7 @@ class LocalReply:
     status: int
     flag: Flag
     body: bytes = b""
+    context: object = None  # as ``Forward.context``
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,7 @@ class RequestRecord:
     upstream_latency: float | None  # seconds until the response head, None if never
     attempts: int
     upgraded: bool
+    context: object = None  # ``Forward.context`` / ``LocalReply.context`` of this request
 
 
 class Dispatcher(Protocol):

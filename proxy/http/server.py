@@ -165,6 +165,7 @@ class HttpProxy:
         )
         exchange: Exchange | None = None
         status, flag, service, version, keep = 0, Flag.NONE, "", "", True
+        context: object = None
         try:
             if facts.head_size + len(request.target) > limits.max_request_head_bytes:
                 raise RequestHeadTooLarge("request line and headers are too large")
@@ -173,6 +174,7 @@ class HttpProxy:
                 raise RequestBodyTooLarge(f"request body exceeds {limit} bytes")
             body.take_buffered()
             decision = self.dispatcher.route(conn, head)
+            context = decision.context
             if isinstance(decision, LocalReply):
                 status, flag = decision.status, decision.flag
                 text = decision.body or error_text(status, flag)
@@ -220,6 +222,7 @@ class HttpProxy:
                 upstream_latency=exchange.upstream_latency if exchange else None,
                 attempts=exchange.attempts if exchange else 0,
                 upgraded=exchange.upgraded if exchange else False,
+                context=context,
             )
         )
         return keep

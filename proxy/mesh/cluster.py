@@ -1,0 +1,148 @@
+"""A cluster: one service's endpoints with their policy state and connection pool.
+
+The ``ServicePolicy`` (balancer, outlier detection, breakers, budget) is keyed by
+``(address, port)``. Membership changes go through ``set_endpoints``, which keeps the
+state of endpoints that stay and drains the ones that leave (in-flight attempts
+finish, nothing new is sent). What lies outside a subset is computed once per subset
+and membership, so a request narrows the pick without building a set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from random import Random
+from typing import Any
+
+from proxy.config.model import Endpoint, Subset
+from proxy.http.pool import Opener, UpstreamPool
+from proxy.policy import Choice, Health, Outcome, Resource, ServiceParams, ServicePolicy
+
+EndpointKey = tuple[str, int]
+NOTHING: frozenset[EndpointKey] = frozenset()
+UNKNOWN_VERSION = "unknown"
+
+
+class Cluster:
+    def __init__(self, name: str, params: ServiceParams, opener: Opener | None = None) -> None:
+        self.name = name
+        self.params = params
+        self.policy: ServicePolicy[EndpointKey] = ServicePolicy(params)
+        limits = params.breakers
+        # Envoy counts these per cluster; here they bound each endpoint's pool.
+        self.pool = UpstreamPool(
+            max_per_endpoint=max(1, limits.max_connections),
+            max_pending=limits.max_pending_requests,
+            opener=opener,
+        )
+        self.endpoints: tuple[Endpoint, ...] = ()
+        self.versions: dict[EndpointKey, str] = {}
+        self._outside: dict[Subset, frozenset[EndpointKey]] = {}
+        self._subset_version: dict[Subset | None, str] = {}
+        self.ejections: dict[EndpointKey, int] = {}  # per endpoint, for /clusters
+        self.pending_overflows = 0  # requests refused: connections and queue full
+        self._unhealthy: set[EndpointKey] = set()  # ejected at some point, maybe still out
+
+    def report_attempt(
+        self, choice: Choice[EndpointKey], outcome: Outcome, now: float, latency: float | None
+    ) -> None:
+        """End an attempt: feeds the balancer and outlier detection, counts ejections."""
+        ejection = self.policy.report(choice, outcome, now, latency)
+        if ejection is not None:
+            self.ejections[ejection.endpoint] = self.ejections.get(ejection.endpoint, 0) + 1
+            self._unhealthy.add(ejection.endpoint)
+
+    def choose(
+        self, rng: Random, now: float, exclude: AbstractSet[EndpointKey]
+    ) -> Choice[EndpointKey] | None:
+        """``ServicePolicy.choose``, minus the health filter while every endpoint is healthy.
+
+        Only an ejection makes an endpoint unhealthy, and ``report_attempt`` sees each
+        one; until those endpoints are healthy again the full policy path runs.
+        """
+        if self._unhealthy:
+            detector = self.policy.detector
+            self._unhealthy = {
+                e
+                for e in self._unhealthy
+                if e in self.versions and detector.health(e, now) is not Health.HEALTHY
+            }
+            if self._unhealthy:
+                return self.policy.choose(rng, now, exclude)
+        pool = self.policy.pool
+        endpoint = pool.pick(rng, now, exclude=exclude)
+        if endpoint is None:
+            return None
+        self.policy.detector.on_attempt(endpoint, now)  # never a probe: it is healthy
+        return Choice(pool.start(endpoint, now), probe=False, panic=False)
+
+    def set_endpoints(self, endpoints: Sequence[Endpoint], now: float) -> None:
+        weights = {(e.address, e.port): float(e.weight) for e in endpoints}
+        self.policy.set_endpoints(weights, now)
+        self.endpoints = tuple(endpoints)
+        self.versions = {
+            (e.address, e.port): e.labels.get("version", UNKNOWN_VERSION) for e in endpoints
+        }
+        self._outside = {}
+        self._subset_version = {}
+
+    def outside(self, subset: Subset | None) -> frozenset[EndpointKey]:
+        """The endpoints a subset does not select (excluded from its picks)."""
+        if subset is None:
+            return NOTHING
+        out = self._outside.get(subset)
+        if out is None:
+            out = frozenset(
+                (e.address, e.port) for e in self.endpoints if not subset.selects(e.labels)
+            )
+            self._outside[subset] = out
+        return out
+
+    def subset_version(self, subset: Subset | None) -> str:
+        """The ``version`` label all of a subset's endpoints share, else ``unknown``."""
+        version = self._subset_version.get(subset)
+        if version is None:
+            chosen = {
+                e.labels.get("version", UNKNOWN_VERSION)
+                for e in self.endpoints
+                if subset is None or subset.selects(e.labels)
+            }
+            version = chosen.pop() if len(chosen) == 1 else UNKNOWN_VERSION
+            self._subset_version[subset] = version
+        return version
+
+    def overflows(self) -> dict[str, int]:
+        breakers = self.policy.breakers
+        return {
+            Resource.CONNECTIONS.value: breakers.overflows(Resource.CONNECTIONS),
+            Resource.PENDING_REQUESTS.value: self.pending_overflows,
+            Resource.REQUESTS.value: breakers.overflows(Resource.REQUESTS),
+            Resource.RETRIES.value: breakers.overflows(Resource.RETRIES),
+        }
+
+    def report(self, now: float) -> dict[str, Any]:
+        """This cluster as the admin ``/clusters`` page shows it."""
+        rows = []
+        for r in self.policy.clusters(now):
+            host, port = r.endpoint
+            rows.append(
+                {
+                    "address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                    "version": self.versions.get(r.endpoint, UNKNOWN_VERSION),
+                    "health": "draining" if r.health is None else r.health.value,
+                    "ejected_until": r.ejected_until,
+                    "ejections": self.ejections.get(r.endpoint, 0),
+                    "ewma_ms": round(r.ewma_ms, 3),
+                    "in_flight": r.in_flight,
+                    "weight": r.weight,
+                    "connections": self.pool.open_connections(r.endpoint),
+                }
+            )
+        return {
+            "name": self.name,
+            "load_balancer": self.params.pool.balancer,
+            "ejections_total": self.policy.detector.ejections_total,
+            # Refusals per circuit-breaker threshold (mesh_circuit_breaker_overflows_total).
+            "overflows": self.overflows(),
+            "endpoints": rows,
+        }

@@ -1,0 +1,174 @@
+"""``MeshDispatcher``: which service, route and subset a request goes to, and its deadline.
+
+Outbound, the service is found by original destination then Host; its first
+matching route picks a destination subset (weighted). Unknown destinations pass
+through to where the app was going (``allow_any``) or get 502 ``NR``
+(``registry_only``). Inbound requests go to the local app. The decision travels
+as a ``RequestState`` in ``Forward.context`` to ``MeshHttpProxy.forward``, which
+chooses endpoints per attempt; ``done`` hands the finished record to the observer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+
+from proxy.config.model import Subset
+from proxy.conn import Direction, Intercepted
+from proxy.http.model import Flag, Forward, LocalReply, RequestHead, RequestRecord
+from proxy.mesh.cluster import Cluster
+from proxy.mesh.observer import NullObserver, RequestObserver
+from proxy.mesh.runtime import Mesh
+from proxy.mesh.state import RoutePlan
+from proxy.outbound import PASSTHROUGH
+from proxy.policy import GRPC_TIMEOUT_HEADER, MESH_TIMEOUT_HEADER, Deadline
+from proxy.routing import RequestInfo, match_route, pick_destination
+
+_NO_HEADERS: dict[str, str] = {}
+_NO_DEADLINE = Deadline(None)
+_DEADLINE_HEADERS = frozenset({MESH_TIMEOUT_HEADER.encode(), GRPC_TIMEOUT_HEADER.encode()})
+_DEADLINE_LENGTHS = frozenset(len(name) for name in _DEADLINE_HEADERS)
+INBOUND_CLUSTER = {4: "InboundPassthroughClusterIpv4", 6: "InboundPassthroughClusterIpv6"}
+
+
+class RequestState:
+    """What routing decided for one request, and what its attempts learn."""
+
+    __slots__ = ("cluster", "deadline", "inbound", "method", "plan", "subset", "token", "version")
+
+    def __init__(
+        self,
+        token: object,
+        deadline: Deadline,
+        method: str,
+        cluster: Cluster | None = None,
+        plan: RoutePlan | None = None,
+        subset: Subset | None = None,
+        version: str = "",
+        inbound: bool = False,
+    ) -> None:
+        self.token = token
+        self.deadline = deadline
+        self.method = method
+        self.cluster = cluster  # None: one attempt to the original destination
+        self.plan = plan
+        self.subset = subset
+        self.version = version  # of the endpoint the last attempt went to
+        self.inbound = inbound  # to the local app, from 127.0.0.6 / ::6
+
+
+def request_deadline(
+    now: float, timeout: float, headers: tuple[tuple[bytes, bytes], ...]
+) -> Deadline:
+    """``Deadline.start``, with the headers it reads picked out cheaply first."""
+    found: list[tuple[bytes, bytes]] | None = None
+    for pair in headers:
+        name = pair[0]
+        if len(name) in _DEADLINE_LENGTHS and name.lower() in _DEADLINE_HEADERS:
+            found = [pair] if found is None else [*found, pair]
+    if found is not None:
+        return Deadline.start(now, timeout, found)
+    return Deadline(now + timeout, "route") if timeout > 0 else _NO_DEADLINE
+
+
+def _request_info(head: RequestHead, needs_headers: bool) -> RequestInfo:
+    path, _, query = head.path.partition("?")
+    headers = _NO_HEADERS
+    if needs_headers:
+        headers = {}
+        for name, value in head.headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return RequestInfo(head.method, path, query, headers, head.authority or None)
+
+
+class MeshDispatcher:
+    def __init__(
+        self,
+        mesh: Mesh,
+        *,
+        observer: RequestObserver | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.mesh = mesh
+        self.clock: Callable[[], float] = mesh.clock
+        self.rng = rng or random.Random()
+        self.observer: RequestObserver = observer or NullObserver()
+        self.observing = not getattr(self.observer, "is_null", False)
+
+    def route(self, conn: Intercepted, head: RequestHead) -> Forward | LocalReply:
+        token = self.observer.start(conn, head) if self.observing else None
+        state = self.mesh.state  # this request's snapshot, whatever a reload does meanwhile
+        now = self.clock()
+        if conn.direction is Direction.INBOUND:
+            return self._direct(conn, head, token, now, 0.0, INBOUND_CLUSTER[conn.family])
+        host, port = conn.original_dst
+        service = state.index.lookup(host, port, head.authority)
+        if service is None:
+            if state.registry_only:
+                ctx = RequestState(token, _NO_DEADLINE, head.method)
+                return LocalReply(502, Flag.NO_ROUTE, b"", ctx)
+            return self._direct(conn, head, token, now, state.passthrough_timeout, PASSTHROUGH)
+        plan = state.services[service.name]
+        if service.routes:
+            route = match_route(service, _request_info(head, plan.needs_headers))
+            if route is None:
+                ctx = RequestState(token, _NO_DEADLINE, head.method)
+                return LocalReply(404, Flag.NO_ROUTE, b"", ctx)
+            rplan = plan.routes[id(route)]
+        else:
+            route, rplan = service.default_route, plan.default
+        destination = pick_destination(route, self.rng)
+        subset = rplan.subsets[destination.subset]
+        deadline = request_deadline(now, rplan.timeout, head.headers)
+        cluster = plan.cluster
+        version = cluster.subset_version(subset)
+        ctx = RequestState(token, deadline, head.method, cluster, rplan, subset, version)
+        if deadline.expired(now):
+            return LocalReply(504, Flag.DEADLINE_EXCEEDED, b"", ctx)
+        return Forward(conn.original_dst, service.name, version, context=ctx)
+
+    def _direct(
+        self,
+        conn: Intercepted,
+        head: RequestHead,
+        token: object,
+        now: float,
+        timeout: float,
+        name: str,
+    ) -> Forward | LocalReply:
+        """One attempt to the original destination (passthrough, or the local app)."""
+        state = self.mesh.state
+        deadline = request_deadline(now, timeout, head.headers)
+        version = "unknown"
+        if conn.direction is Direction.INBOUND:
+            known = state.local_versions.get(conn.original_dst)
+            if known is not None:
+                name, version = known
+        inbound = conn.direction is Direction.INBOUND
+        ctx = RequestState(token, deadline, head.method, version=version, inbound=inbound)
+        if deadline.expired(now):
+            return LocalReply(504, Flag.DEADLINE_EXCEEDED, b"", ctx)
+        return Forward(conn.original_dst, name, version, context=ctx)
+
+    def done(self, record: RequestRecord) -> None:
+        ctx = record.context
+        if type(ctx) is RequestState and ctx.version != record.version:
+            record = dataclasses.replace(record, version=ctx.version)
+        if not self.observing:
+            return
+        if type(ctx) is RequestState:
+            token = ctx.token
+        else:  # refused before routing (e.g. 400): the observer has not seen it yet
+            head = RequestHead(
+                record.method,
+                record.path,
+                record.authority,
+                record.http_version,
+                record.request_id,
+                (),
+            )
+            token = self.observer.start(record.conn, head)
+        self.observer.done(token, record)

@@ -1,0 +1,22 @@
+"""Failures the mesh layer adds to the HTTP engine's, each with its status and flag.
+
+They subclass ``UpstreamError`` because they happen before any response byte reached
+the client, so ``HttpProxy`` answers them itself (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from proxy.http.errors import UpstreamError
+from proxy.http.model import Flag
+
+
+class DeadlineExceededError(UpstreamError):
+    """The request deadline passed: no further attempt (504 ``DL``)."""
+
+    status, flag = 504, Flag.DEADLINE_EXCEEDED
+
+
+class NoHealthyUpstreamError(UpstreamError):
+    """The cluster has no endpoint to send to (503 ``UH``)."""
+
+    status, flag = 503, Flag.NO_HEALTHY_UPSTREAM

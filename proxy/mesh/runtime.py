@@ -1,0 +1,144 @@
+"""``Mesh``: the live routing state the server holds once, swapped whole on reload.
+
+``apply(config)`` builds the next snapshot completely (clusters, plans, index) and
+only then replaces ``state`` in one assignment, so a request reads one consistent
+snapshot from start to end while new requests see the new one. A service whose
+policy parameters did not change keeps its cluster, so its endpoints' EWMA,
+ejections and in-flight counts carry over; DNS watchers follow the services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from proxy.config.model import DnsDiscovery, MeshConfig
+from proxy.http.pool import Opener
+from proxy.mesh.cluster import Cluster
+from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
+from proxy.mesh.params import service_params
+from proxy.mesh.state import MeshState, build_state
+
+log = logging.getLogger("proxy.mesh")
+FIRST_LOOKUP_WAIT = 2.0  # seconds start() waits for the first DNS answers
+
+
+class Mesh:
+    def __init__(
+        self,
+        config: MeshConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        resolver: Resolver = resolve_dns,
+        opener: Opener | None = None,
+    ) -> None:
+        self.clock = clock
+        self.resolver = resolver
+        self.opener = opener
+        self._clusters: dict[str, Cluster] = {}
+        self._watchers: dict[str, tuple[DnsDiscovery, DnsWatcher]] = {}
+        self._running = False
+        self._closing: set[asyncio.Task[None]] = set()
+        self.state: MeshState = self._build(config)
+
+    @property
+    def config(self) -> MeshConfig:
+        return self.state.config
+
+    @property
+    def version(self) -> str:
+        return self.state.config.version
+
+    def apply(self, config: MeshConfig) -> None:
+        """Route new requests by ``config``; requests in flight finish on their snapshot.
+
+        Raises ``proxy.policy.InvalidParameter`` (nothing changed) for a policy the
+        core cannot use.
+        """
+        self._build(config)
+
+    def _build(self, config: MeshConfig) -> MeshState:
+        now = self.clock()
+        params = {s.name: service_params(s.resolved_policy) for s in config.services}
+        clusters: dict[str, Cluster] = {}
+        for service in config.services:
+            old = self._clusters.get(service.name)
+            if old is not None and old.params == params[service.name]:
+                clusters[service.name] = old
+            else:
+                cluster = Cluster(service.name, params[service.name], self.opener)
+                if old is not None and service.dns is not None:
+                    cluster.set_endpoints(old.endpoints, now)  # until the next lookup
+                clusters[service.name] = cluster
+        state = build_state(config, clusters)
+        for service in config.services:
+            if service.dns is None:
+                clusters[service.name].set_endpoints(service.endpoints, now)
+        dropped = [c for name, c in self._clusters.items() if clusters.get(name) is not c]
+        self._clusters = clusters
+        self.state = state  # the swap: one assignment
+        self._sync_watchers(config)
+        if self._running:
+            for cluster in dropped:
+                self._close_later(cluster)
+        return state
+
+    def _sync_watchers(self, config: MeshConfig) -> None:
+        wanted: dict[str, tuple[DnsDiscovery, DnsWatcher]] = {}
+        for service in config.services:
+            if service.dns is None:
+                continue
+            cluster = self._clusters[service.name]
+            current = self._watchers.pop(service.name, None)
+            if current is not None and current[0] == service.dns and current[1].cluster is cluster:
+                wanted[service.name] = current
+                continue
+            if current is not None:
+                current[1].stop()
+            watcher = DnsWatcher(cluster, service.dns, self.resolver, self.clock)
+            wanted[service.name] = (service.dns, watcher)
+            if self._running:
+                watcher.start()
+        for _, watcher in self._watchers.values():
+            watcher.stop()
+        self._watchers = wanted
+
+    def _close_later(self, cluster: Cluster) -> None:
+        # Busy connections close when their exchange ends; idle ones now.
+        task = asyncio.get_running_loop().create_task(cluster.pool.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def start(self) -> None:
+        """Start DNS discovery and wait (briefly) for the first answers."""
+        self._running = True
+        watchers = [w for _, w in self._watchers.values()]
+        for watcher in watchers:
+            watcher.start()
+        if watchers:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FIRST_LOOKUP_WAIT):
+                    for watcher in watchers:
+                        await watcher.resolved.wait()
+
+    async def close(self) -> None:
+        self._running = False
+        for _, watcher in self._watchers.values():
+            watcher.stop()
+        for cluster in self._clusters.values():
+            await cluster.pool.close()
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=1.0)
+
+    def dump(self) -> dict[str, Any]:
+        """The routing config in force, for the admin ``/config_dump`` page."""
+        return {"mesh": {"version": self.version, "config": self.config.to_dict()}}
+
+    def clusters(self) -> list[dict[str, Any]]:
+        """Every cluster with its endpoints, for the admin ``/clusters`` page."""
+        now = self.clock()
+        return [c.report(now) for _, c in sorted(self._clusters.items())]

@@ -1,0 +1,111 @@
+"""One immutable routing snapshot built from a ``MeshConfig``: what a request reads.
+
+Everything a request needs is computed here once per configuration: the service
+index, per route its retry parameters, timeouts and subsets, and for ``tcp``
+services their address:port keys. Clusters (the mutable per-endpoint state) are
+handed in, so a new snapshot reuses the clusters of services that persist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proxy.config.model import MeshConfig, Route, Service, Subset
+from proxy.mesh.cluster import Cluster
+from proxy.mesh.params import retry_params
+from proxy.policy import RetryOn, RetryParams
+from proxy.routing import ServiceIndex
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    route: Route
+    retry: RetryParams
+    timeout: float  # whole request, retries included; 0 = none
+    per_try_timeout: float  # 0 = none
+    # A response status can be retried at all (so the engine must ask before committing).
+    status_retry: bool
+    subsets: Mapping[str | None, Subset | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    service: Service
+    cluster: Cluster
+    routes: Mapping[int, RoutePlan]  # by id() of the config's Route objects
+    default: RoutePlan  # the implicit catch-all of a service without routes
+    # Some route tests headers / the query: only then is a header dict built per request.
+    needs_headers: bool
+
+
+def _route_plan(service: Service, route: Route) -> RoutePlan:
+    policy = route.resolved_policy
+    retry = retry_params(policy)
+    status_retry = bool(retry.status_codes) or bool(
+        retry.retry_on & {RetryOn.FIVE_XX, RetryOn.GATEWAY_ERROR}
+    )
+    subsets = {
+        d.subset: (None if d.subset is None else service.subsets[d.subset])
+        for d in route.destinations
+    }
+    return RoutePlan(
+        route=route,
+        retry=retry,
+        timeout=policy.timeout,
+        per_try_timeout=retry.per_try_timeout,
+        status_retry=status_retry and retry.attempts > 1,
+        subsets=subsets,
+    )
+
+
+def service_plan(service: Service, cluster: Cluster) -> ServicePlan:
+    routes = {id(r): _route_plan(service, r) for r in service.routes}
+    default = _route_plan(service, service.default_route)
+    routes[id(service.default_route)] = default
+    needs = any(r.match.headers or r.match.query for r in service.routes)
+    return ServicePlan(service, cluster, routes, default, needs)
+
+
+@dataclass(frozen=True, slots=True)
+class MeshState:
+    config: MeshConfig
+    index: ServiceIndex
+    services: Mapping[str, ServicePlan]
+    tcp: Mapping[tuple[str, int], ServicePlan]  # address:port of ``tcp`` services
+    clusters: Mapping[str, Cluster]
+    registry_only: bool
+    passthrough_timeout: float  # unknown destinations: the mesh defaults' timeout
+    # Inbound: the ``version`` label of this pod's endpoints, by address:port.
+    local_versions: Mapping[tuple[str, int], tuple[str, str]]
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+
+def build_state(config: MeshConfig, clusters: Mapping[str, Cluster]) -> MeshState:
+    """A snapshot over ``clusters`` (one per service name, created by the caller)."""
+    services: dict[str, ServicePlan] = {}
+    tcp: dict[tuple[str, int], ServicePlan] = {}
+    versions: dict[tuple[str, int], tuple[str, str]] = {}
+    for service in config.services:
+        plan = service_plan(service, clusters[service.name])
+        services[service.name] = plan
+        if service.protocol == "tcp":
+            for address in service.addresses:
+                tcp[(address, service.port)] = plan
+        for e in service.endpoints:
+            versions.setdefault(
+                (e.address, e.port), (service.name, e.labels.get("version", "unknown"))
+            )
+    return MeshState(
+        config=config,
+        index=ServiceIndex(config),
+        services=services,
+        tcp=tcp,
+        clusters=dict(clusters),
+        registry_only=config.mesh.outbound_policy == "registry_only",
+        passthrough_timeout=config.defaults.timeout,
+        local_versions=versions,
+    )

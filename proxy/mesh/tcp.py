@@ -1,0 +1,55 @@
+"""L4 routing from the same runtime clusters: ``tcp`` services get an endpoint each.
+
+A connection to a ``tcp`` service's address:port goes to one of the endpoints
+outlier detection lets through; anything else is passthrough as before. L4 reports
+no per-connection latency or load back (keep it simple), so the latency- and
+load-aware balancers (peak_ewma, least_request) fall back to round robin here;
+``random`` stays weighted random.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from proxy.conn import Intercepted
+from proxy.mesh.cluster import EndpointKey
+from proxy.mesh.runtime import Mesh
+from proxy.metrics import ConnLabels
+from proxy.outbound import OutboundRouter
+from proxy.route import Route
+
+
+class MeshTcpRouter:
+    """A ``proxy.route.Router`` for outbound connections that reads the live ``Mesh``."""
+
+    def __init__(self, workload: str, mesh: Mesh, rng: random.Random | None = None) -> None:
+        self.workload = workload
+        self.mesh = mesh
+        self.rng = rng or random.Random()
+        self._passthrough = OutboundRouter(workload)
+        self._turn: dict[str, int] = {}  # round-robin position per service
+
+    def _pick(self, name: str, candidates: list[EndpointKey], balancer: str) -> EndpointKey:
+        if balancer == "random":
+            return self.rng.choice(candidates)
+        turn = self._turn.get(name, 0)
+        self._turn[name] = turn + 1
+        return candidates[turn % len(candidates)]
+
+    def route(self, conn: Intercepted) -> Route:
+        plan = self.mesh.state.tcp.get(conn.original_dst)
+        if plan is None:
+            return self._passthrough.route(conn)
+        cluster, name = plan.cluster, plan.service.name
+        allowed = cluster.policy.detector.routing(self.mesh.clock()).endpoints
+        candidates = [e for e in cluster.policy.pool.endpoints if e in allowed]
+        if not candidates:  # nothing discovered yet: the dialled address, counted as ours
+            host, port = conn.original_dst
+            labels = ConnLabels("source", self.workload, name)
+            return Route(host, port, conn.family, None, labels, opaque=True)
+        endpoint = self._pick(name, candidates, cluster.params.pool.balancer)
+        host, port = endpoint
+        version = cluster.versions.get(endpoint, "unknown")
+        labels = ConnLabels("source", self.workload, name, version)
+        return Route(host, port, ipaddress.ip_address(host).version, None, labels, opaque=True)

@@ -1,0 +1,1 @@
+"""Black-box harness for the L7 (HTTP routing and resilience) network-namespace tests."""
