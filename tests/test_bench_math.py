@@ -1,0 +1,123 @@
+"""scripts/bench: medians over reps, added latency, ratios, targets and the printed table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts.benchlib import report, results, setups
+from scripts.benchlib.results import Sample, Target
+from scripts.benchlib.stats import median, percentile
+
+
+def test_percentile_is_nearest_rank_and_median_averages_the_middle() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0], 0) == 3.0
+    assert median([5.0, 1.0, 3.0]) == 3.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    with pytest.raises(ValueError, match="outside"):
+        percentile(values, 101)
+    with pytest.raises(ValueError, match="no"):
+        median([])
+
+
+def sample(setup: str, rep: int, **figs: float | None) -> Sample:
+    return Sample(setup, rep, figs)
+
+
+def test_aggregate_takes_the_median_per_setup_and_keeps_missing_as_none() -> None:
+    samples = [
+        sample("direct", 1, rps=100.0, ol_p99_ms=1.0, cpu_ms_per_1k=None),
+        sample("direct", 2, rps=300.0, ol_p99_ms=3.0, cpu_ms_per_1k=None),
+        sample("direct", 3, rps=200.0, ol_p99_ms=2.0, cpu_ms_per_1k=None),
+        sample("mesh-l7", 1, rps=50.0, ol_p99_ms=2.5, cpu_ms_per_1k=40.0),
+        sample("mesh-l7", 2, rps=70.0, ol_p99_ms=3.5, cpu_ms_per_1k=20.0),
+    ]
+    figs = results.aggregate(samples)
+    assert figs["direct"]["rps"] == 200.0
+    assert figs["direct"]["cpu_ms_per_1k"] is None
+    assert figs["mesh-l7"]["rps"] == 60.0
+    assert figs["mesh-l7"]["cpu_ms_per_1k"] == 30.0
+    results.add_latency_over(figs)
+    assert figs["mesh-l7"]["added_p99_ms"] == pytest.approx(1.0)
+    assert figs["direct"]["added_p99_ms"] == 0.0
+    assert figs["mesh-l7"]["added_p50_ms"] is None  # neither measured a p50
+
+
+def test_ratios_divide_mesh_by_haproxy_and_by_direct() -> None:
+    figs: dict[str, results.Figures] = {
+        "direct": {"rps": 1000.0, "cpu_ms_per_1k": None},
+        "mesh-l4": {"rps": 500.0, "cpu_ms_per_1k": 30.0, "bulk_mib_s": 400.0},
+        "haproxy-tcp": {"rps": 800.0, "cpu_ms_per_1k": 10.0, "bulk_mib_s": 800.0},
+    }
+    r = results.ratios(figs)
+    assert r["mesh-l4/haproxy-tcp"]["rps"] == pytest.approx(0.625)
+    assert r["mesh-l4/haproxy-tcp"]["cpu_ms_per_1k"] == pytest.approx(3.0)
+    assert r["mesh-l4/haproxy-tcp"]["bulk_mib_s"] == pytest.approx(0.5)
+    assert r["mesh-l4/direct"]["rps"] == pytest.approx(0.5)
+    assert r["mesh-l4/direct"]["cpu_ms_per_1k"] is None  # direct has no proxy CPU
+    assert "mesh-l7/haproxy-http" not in r  # neither was run
+    assert results.ratio(1.0, 0.0) is None
+
+
+def test_targets_pass_fail_and_not_measured() -> None:
+    figs: dict[str, results.Figures] = {
+        "mesh-l7": {"cpu_ms_per_1k": 250.0, "added_p99_ms": 0.4},
+        "haproxy-http": {"cpu_ms_per_1k": 50.0},
+        "mesh-l4": {"cpu_ms_per_1k": 11.0, "bulk_mib_s": 900.0, "added_p99_ms": 1.5},
+        "haproxy-tcp": {"cpu_ms_per_1k": 10.0, "bulk_mib_s": 1000.0},
+    }
+    verdicts = {t.name: (t.verdict, t.value) for t in results.targets(figs)}
+    assert verdicts["L7 CPU/request ÷ HAProxy http"] == ("FAIL", 5.0)
+    assert verdicts["L7 CPU-ms per 1,000 requests"] == ("FAIL", 250.0)
+    assert verdicts["L7 p99 added at 1,000 req/s (ms)"] == ("PASS", 0.4)
+    assert verdicts["L4 p99 added at 1,000 req/s (ms)"] == ("FAIL", 1.5)
+    assert verdicts["L4 CPU/request ÷ HAProxy tcp"][0] == "PASS"
+    assert verdicts["L4 bulk ÷ HAProxy tcp bulk"] == ("PASS", 0.9)
+    assert verdicts["--workers 2 CPU/request ÷ 1 worker"] == ("not measured", None)
+    assert Target("x", 0.79, 0.8, at_most=False).verdict == "FAIL"
+    assert Target("x", 1.2, 1.2, at_most=True).verdict == "PASS"
+
+
+def test_table_ratios_targets_and_json(tmp_path: Path) -> None:
+    figs: dict[str, results.Figures] = {
+        "direct": {"rps": 84825.0, "wrk_p99_ms": 0.28, "cpu_ms_per_1k": None},
+        "mesh-l4": {"rps": 42244.4, "wrk_p99_ms": 13.02, "cpu_ms_per_1k": 19.64},
+    }
+    text = report.table(figs)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["config", "req/s", "p50"]
+    assert lines[2].split()[:2] == ["direct", "84825"]
+    assert "19.6" in lines[3] and "42244" in lines[3]
+    assert lines[2].split()[6] == "-"  # direct has no proxy CPU
+    ratio_text = report.ratio_lines({"mesh-l4/direct": {"rps": 0.498, "cpu_ms_per_1k": None}})
+    assert "req/s 0.50x" in ratio_text and "CPU" not in ratio_text
+    tline = report.target_lines([Target("L7 CPU-ms per 1,000 requests", 250.0, 200.0, True)])
+    assert "FAIL" in tline and "250.00" in tline and "<= 200" in tline
+    doc = report.document({"plan": "quick"}, [sample("direct", 1, rps=1.0)], figs, {}, [])
+    path = report.write_json(tmp_path / "bench-results", "20260101T000000Z", doc)
+    back = json.loads(path.read_text())
+    assert back["medians"]["mesh-l4"]["rps"] == 42244.4
+    assert back["samples"] == [{"setup": "direct", "rep": 1, "rps": 1.0}]
+
+
+def test_select_keeps_direct_and_canonical_order_and_names_unknowns() -> None:
+    names = [s.name for s in setups.select(["haproxy-tcp", "mesh-l4"])]
+    assert names == ["direct", "mesh-l4", "haproxy-tcp"]
+    with pytest.raises(ValueError, match="unknown configuration envoy"):
+        setups.select(["envoy"])
+    assert setups.QUICK.reps >= 3 and setups.FULL.reps >= 3
+
+
+def test_l7_note_says_whether_every_open_loop_request_was_counted_at_l7() -> None:
+    engaged = [sample("mesh-l7", 1, ol_l7_share=1.0), sample("mesh-l7-w2", 1, ol_l7_share=1.0)]
+    assert results.l7_note(engaged) == results.L7_ENGAGED
+    relayed = [*engaged, sample("mesh-l7", 2, ol_l7_share=0.25)]
+    assert "only 25%" in str(results.l7_note(relayed))
+    assert "only 0%" in str(results.l7_note([sample("mesh-l7", 1, ol_l7_share=None)]))
+    assert results.l7_note([sample("direct", 1, rps=1.0)]) is None
