@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.httpmini import Endpoints, Handler, Reply, Request
-from proxy.outbound import TcpService
 
 JSON = "application/json"
 
@@ -20,19 +19,14 @@ JSON = "application/json"
 @dataclass
 class AdminView:
     options: Mapping[str, Any]
-    config_path: str | None
-    config_version: str
-    services: Mapping[tuple[str, int], TcpService]
     loop_name: str
     drain: Callable[[], None]
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Live config (proxy/reload): the PUT /config handler and the dump's config status.
+    # Live config (proxy/reload): the PUT /config handler and the config in force with
+    # its version, source and load time.
     put_config: Handler | None = None
     config_status: Callable[[], Mapping[str, Any]] | None = None
     # The live mesh (proxy/mesh): every cluster with endpoint health, EWMA, in-flight.
     cluster_report: Callable[[], list[dict[str, Any]]] | None = None
-    # The routing config in force, as the mesh holds it (``proxy.mesh.Mesh.dump``).
-    mesh_dump: Callable[[], Mapping[str, Any]] | None = None
 
 
 def _json(data: object) -> Reply:
@@ -41,38 +35,21 @@ def _json(data: object) -> Reply:
 
 def admin_endpoints(view: AdminView) -> Endpoints:
     def config_dump(_: Request) -> Reply:
+        status = dict(view.config_status()) if view.config_status is not None else {}
+        version = status.get("config_status", {}).get("version", "none")
         return _json(
             {
-                "version": view.config_version,
-                "config_path": view.config_path,
+                "version": version,
                 "options": dict(view.options),
                 "event_loop": view.loop_name,
-                "tcp_services": [
-                    {
-                        "name": s.name,
-                        "address": f"{a}:{p}",
-                        "endpoints": [f"{h}:{q}" for h, q in s.endpoints],
-                    }
-                    for (a, p), s in sorted(view.services.items())
-                ],
-                **view.extra,
-                **(view.config_status() if view.config_status is not None else {}),
-                **(view.mesh_dump() if view.mesh_dump is not None else {}),
+                **status,
             }
         )
 
     def clusters(_: Request) -> Reply:
         out: list[dict[str, Any]] = [{"name": "PassthroughCluster", "endpoints": []}]
         if view.cluster_report is not None:
-            return _json({"clusters": out + view.cluster_report()})
-        for s in sorted(view.services.values(), key=lambda s: s.name):
-            out.append(
-                {
-                    "name": s.name,
-                    # L4 round robin tracks no health yet: only what is configured.
-                    "endpoints": [{"address": f"{h}:{q}"} for h, q in s.endpoints],
-                }
-            )
+            out += view.cluster_report()
         return _json({"clusters": out})
 
     def drain(_: Request) -> Reply:

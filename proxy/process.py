@@ -18,8 +18,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from proxy import loop, workers
-from proxy.configwire import tcp_services
-from proxy.conn import ConnectionHandler
 from proxy.mesh import Mesh
 from proxy.observe.identity import resolve_workload
 from proxy.options import RunOptions
@@ -31,12 +29,7 @@ log = logging.getLogger("proxy.process")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def _serve(
-    opts: RunOptions,
-    initial: Initial,
-    handler: ConnectionHandler | None,
-    state_dir: str | None = None,
-) -> int:
+def _serve(opts: RunOptions, initial: Initial, state_dir: str | None = None) -> int:
     socks = bind_all(opts)
     drop_privileges(opts.uid, opts.gid)
     registry = CollectorRegistry()
@@ -47,12 +40,8 @@ def _serve(
     else:
         exposition = registry
     reloader = Reloader(initial, ReloadMetrics(registry), state_dir)
-    services = tcp_services(initial.loaded.config)
     mesh = Mesh(initial.loaded.config)  # HTTP and tcp routing; reloads apply to it
-    server = ProxyServer(
-        opts, socks, registry, exposition, services, initial.loaded.short, handler, reloader,
-        mesh=mesh,
-    )  # fmt: skip
+    server = ProxyServer(opts, socks, registry, exposition, reloader, mesh)
     try:
         return loop.run(server.run())
     finally:
@@ -61,12 +50,12 @@ def _serve(
             mark_process_dead(os.getpid(), metrics_dir)  # type: ignore[no-untyped-call]
 
 
-def run_proxy(opts: RunOptions, handler: ConnectionHandler | None = None) -> int:
+def run_proxy(opts: RunOptions) -> int:
     # source_workload of every metric: --workload, else the pod's app label / name (env).
     opts = dataclasses.replace(opts, workload=resolve_workload(opts.workload, os.environ).name)
     initial = load_initial(opts.config)
     if opts.workers == 1:
-        return _serve(opts, initial, handler)
+        return _serve(opts, initial)
     metrics_dir = os.environ[MULTIPROC_ENV]
     # PUT /config reaches every worker through a file here (see proxy/reload/put.py).
     state_dir = tempfile.mkdtemp(prefix="mesh-proxy-state-")
@@ -78,7 +67,7 @@ def run_proxy(opts: RunOptions, handler: ConnectionHandler | None = None) -> int
 
     try:
         return workers.run_workers(
-            opts.workers, lambda _: _serve(opts, initial, handler, state_dir), parent_drops
+            opts.workers, lambda _: _serve(opts, initial, state_dir), parent_drops
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

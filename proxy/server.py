@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy import loop
 from proxy.admin import AdminView, admin_endpoints
-from proxy.configwire import tcp_services
-from proxy.conn import ConnectionHandler, Direction
+from proxy.conn import Direction
 from proxy.http import Limits
 from proxy.httpmini import Endpoints, serve_connection
 from proxy.inbound import InboundRouter
@@ -40,9 +38,7 @@ from proxy.mesh import (
 from proxy.metrics import TcpMetrics
 from proxy.observe import Telemetry
 from proxy.options import RunOptions
-from proxy.outbound import OutboundRouter, TcpService
 from proxy.reload import Loaded, Reloader
-from proxy.route import Router
 from proxy.sockets import bind_listener, close_all
 from proxy.tasks import TaskKeeper
 from proxy.telemetry import Health, telemetry_endpoints
@@ -79,82 +75,80 @@ def bind_all(opts: RunOptions) -> BoundSockets:
 
 
 class ProxyServer:
+    """One process's listeners and state, wired together.
+
+    ``mesh`` is the live routing state (HTTP dispatcher and TCP router both read it);
+    ``reloader`` keeps the config live (file watch, PUT /config) and feeds the mesh.
+    """
+
     def __init__(
         self,
         opts: RunOptions,
         socks: BoundSockets,
         registry: CollectorRegistry,
         exposition: CollectorRegistry,
-        services: Mapping[tuple[str, int], TcpService],
-        config_version: str = "none",
-        http_handler: ConnectionHandler | None = None,
-        reloader: Reloader | None = None,
-        mesh: Mesh | None = None,
+        reloader: Reloader,
+        mesh: Mesh,
         observer: RequestObserver | None = None,
     ) -> None:
         self.opts = opts
+        self.socks = socks
+        self.mesh = mesh
+        self.reloader = reloader
         # Metrics, access log and traces of every request and connection (proxy/observe).
         self.telemetry = Telemetry(
             registry, workload_flag=opts.workload, access_log=opts.access_log
         )
-        observer = observer or self.telemetry.observer
-        # The live routing state: the HTTP dispatcher and the TCP router both read it.
-        self.mesh = mesh
+        self.observer = observer or self.telemetry.observer
         self.mesh_http: MeshHttpProxy | None = None
-        # Without --config the sidecar relays everything byte for byte (DESIGN.md §2).
-        if mesh is not None and http_handler is None and opts.config is not None:
-            dispatcher = MeshDispatcher(mesh, observer=observer)
-            limits = Limits(connect_timeout=opts.connect_timeout)
-            self.mesh_http = http_handler = mesh_http_proxy(dispatcher, limits)
-        self.reloader = reloader
-        self.socks = socks
         self.health = Health()
         self.conns = TaskKeeper()
         self.http_tasks = TaskKeeper()
         self.metrics = TcpMetrics(registry)
         self.capture: list[asyncio.AbstractServer] = []
         timeouts = Timeouts(opts.protocol_detect_timeout, opts.connect_timeout, opts.idle_timeout)
-        access = self.telemetry.tcp_access_log if opts.access_log else None
         common: dict[str, Any] = {
             "own_ports": opts.capture_ports,
             "opaque_ports": opts.opaque_ports,
             "timeouts": timeouts,
             "metrics": self.metrics,
             "keeper": self.conns,
-            "access_log": access,
-            "http_handler": http_handler,
+            "access_log": self.telemetry.tcp_access_log if opts.access_log else None,
         }
-        router: Router = OutboundRouter(opts.workload, services)
-        if mesh is not None:
-            router = MeshTcpRouter(opts.workload, mesh)
-        self.outbound = InterceptListener(Direction.OUTBOUND, router, **common)
+        self.outbound = InterceptListener(
+            Direction.OUTBOUND, MeshTcpRouter(opts.workload, mesh), **common
+        )
         self.inbound = InterceptListener(Direction.INBOUND, InboundRouter(opts.workload), **common)
-        view = AdminView(
-            _jsonable(opts), opts.config, config_version, services, loop.LOOP_NAME,
-            self.request_drain,
-        )  # fmt: skip
+        if reloader.store.current.source != "none":
+            self._serve_http()
+        view = AdminView(_jsonable(opts), loop.LOOP_NAME, self.request_drain)
+        view.cluster_report = mesh.clusters
+        view.put_config = reloader.put_handler
+        view.config_status = reloader.status
         self.admin_view = view
-        if mesh is not None:
-            view.cluster_report = mesh.clusters
-            view.mesh_dump = mesh.dump
-            self.telemetry.watch_clusters(mesh.clusters)
-        if reloader is not None:
-            view.put_config = reloader.put_handler
-            view.config_status = reloader.status
-            self.telemetry.apply_config(reloader.store.current.config)
-            reloader.store.subscribe(self.apply_config)
+        self.telemetry.watch_clusters(mesh.clusters)
+        self.telemetry.apply_config(reloader.store.current.config)
+        reloader.store.subscribe(self.apply_config)
         self.admin_endpoints = admin_endpoints(view)
         self.telemetry_endpoints = telemetry_endpoints(self.health, exposition)
 
+    def _serve_http(self) -> None:
+        """Route HTTP by the mesh from now on (new connections; open ones keep their path).
+
+        With no config at all the sidecar relays everything byte for byte (DESIGN.md
+        §2); the first config in force, from the file or a PUT, turns L7 on.
+        """
+        if self.mesh_http is not None:
+            return
+        dispatcher = MeshDispatcher(self.mesh, observer=self.observer)
+        limits = Limits(connect_timeout=self.opts.connect_timeout)
+        self.mesh_http = mesh_http_proxy(dispatcher, limits)
+        self.outbound.http_handler = self.inbound.http_handler = self.mesh_http
+
     def apply_config(self, loaded: Loaded) -> None:
         """A new config is in force: new connections route by it, open ones keep theirs."""
-        services = tcp_services(loaded.config)
-        if self.mesh is not None:
-            self.mesh.apply(loaded.config)  # the TCP router reads the mesh too
-        else:
-            self.outbound.router = OutboundRouter(self.opts.workload, services)
-        self.admin_view.services = services
-        self.admin_view.config_version = loaded.short
+        self.mesh.apply(loaded.config)  # the TCP router reads the mesh too
+        self._serve_http()
         self.telemetry.apply_config(loaded.config)
 
     def drain(self) -> None:
@@ -185,8 +179,7 @@ class ProxyServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(sig, stop.set)
         running.add_signal_handler(DRAIN_SIGNAL, self.drain)
-        if self.mesh is not None:
-            await self.mesh.start()  # first DNS answers before the first request
+        await self.mesh.start()  # first DNS answers before the first request
         self.capture = [
             await self.outbound.start(self.socks.outbound),
             await self.inbound.start(self.socks.inbound),
@@ -195,12 +188,10 @@ class ProxyServer:
         telemetry = await self._http(self.telemetry_endpoints, self.socks.telemetry)
         self.health.listening = True
         self.telemetry.start()
-        if self.reloader is not None:
-            self.reloader.start()
+        self.reloader.start()
         log.info("listening (%s): %s", loop.LOOP_NAME, _describe(self.socks))
         await stop.wait()
-        if self.reloader is not None:
-            await self.reloader.stop()
+        await self.reloader.stop()
         self.drain()
         left = await self.conns.drain(self.opts.drain_timeout)
         if left:
@@ -211,8 +202,7 @@ class ProxyServer:
         await self.telemetry.close()  # queued spans and access log lines go out last
         if self.mesh_http is not None:
             await self.mesh_http.close()
-        if self.mesh is not None:
-            await self.mesh.close()
+        await self.mesh.close()
         return 0
 
 

@@ -97,7 +97,7 @@ def test_config_tcp_service_goes_to_its_endpoints_round_robin(tmp_path: Path) ->
         assert proxy.total("istio_tcp_connections_opened_total", destination_service_name="db") == 4
         status, body = nsock.http_get(link.a.name, "127.0.0.1", 15000, "/config_dump")
         dump = json.loads(body)
-        assert status == 200 and dump["tcp_services"][0]["address"] == "10.77.200.20:7000"
+        assert status == 200 and dump["config"]["services"][0]["addresses"] == ["10.77.200.20"]
         assert dump["version"] != "none"
 
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -165,3 +166,58 @@ def test_put_and_file_change_reach_every_worker(tmp_path: Path, readable_dir: Pa
         assert len(gauge) == 3  # the first file version, the PUT one, the second file one
         proxy.proc.send_signal(signal.SIGTERM)
         assert proxy.proc.wait(10) == 0, proxy.log()
+
+
+def _echo_head(conn: socket.socket, _: tuple[str, int]) -> None:
+    """One HTTP/1.1 response whose body is the request head this endpoint received."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        head += chunk
+    body = head.split(b"\r\n\r\n")[0]
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    conn.shutdown(socket.SHUT_WR)
+    nsock.recv_all(conn)
+
+
+def _get(ns: str, host: str, port: int, path: str) -> tuple[int, bytes]:
+    s = nsock.connect(ns, host, port)
+    try:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n".encode())
+        raw = nsock.recv_all(s)
+    finally:
+        s.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+def test_a_put_to_a_proxy_started_without_config_turns_http_routing_on(tmp_path: Path) -> None:
+    """No config: byte-for-byte relay. The first PUT /config routes HTTP by the mesh."""
+    http_doc = json.dumps(
+        {
+            "services": [
+                {
+                    "name": "web",
+                    "port": 8080,
+                    "addresses": [VIP],
+                    "protocol": "http",
+                    "endpoints": [{"address": "10.77.0.1", "port": 17005}],
+                }
+            ]
+        }
+    )
+    with capture.mesh("pr", tmp_path) as (link, _proxy):
+        pod, svc = link.a.name, link.b.name
+        with nsock.serving(svc, link.b4, 17005, _echo_head):
+            # Passthrough to the original destination 10.77.0.1:17005: the request arrives
+            # exactly as the app wrote it (no L7 headers added).
+            status, seen = _get(pod, link.b4, 17005, "/before")
+            assert status == 200 and b"GET /before" in seen
+            assert b"x-request-id" not in seen.lower()
+            status, ok = put(pod, http_doc)
+            assert status == 200 and ok["result"] == "ok"
+            status, seen = _get(pod, VIP, 8080, "/after")
+            assert status == 200 and b"GET /after" in seen
+            assert b"x-request-id" in seen.lower() and b"x-mesh-attempt: 1" in seen.lower()

@@ -17,26 +17,20 @@ from prometheus_client import CollectorRegistry
 
 from proxy.admin import AdminView, admin_endpoints
 from proxy.config import loads_config
-from proxy.configwire import tcp_services
 from proxy.httpmini import Endpoints, Request
-from proxy.outbound import TcpService
 from proxy.reload import Loaded, Reloader, ReloadMetrics, load_initial
 from tests.proxy.reload_helpers import BAD_DOC, reloads, tcp_doc, versions
 
 A, B = tcp_doc("10.0.0.1:80"), tcp_doc("10.0.0.2:80", "10.0.0.3:81")
 
 
-def _admin(reloader: Reloader) -> tuple[Endpoints, AdminView]:
-    view = AdminView({}, None, "none", {}, "asyncio", lambda: None)
+def _admin(reloader: Reloader) -> tuple[Endpoints, list[Loaded]]:
+    view = AdminView({}, "asyncio", lambda: None)
     view.put_config = reloader.put_handler
     view.config_status = reloader.status
-
-    def apply(loaded: Loaded) -> None:  # what ProxyServer.apply_config does to the view
-        view.services = tcp_services(loaded.config)
-        view.config_version = loaded.short
-
-    reloader.store.subscribe(apply)
-    return admin_endpoints(view), view
+    applied: list[Loaded] = []  # what ProxyServer.apply_config is given
+    reloader.store.subscribe(applied.append)
+    return admin_endpoints(view), applied
 
 
 async def _call(endpoints: Endpoints, method: str, path: str, body: bytes = b"") -> Any:
@@ -47,7 +41,7 @@ async def _call(endpoints: Endpoints, method: str, path: str, body: bytes = b"")
 def test_put_validates_applies_and_reports_errors_with_paths() -> None:
     registry = CollectorRegistry()
     reloader = Reloader(load_initial(None), ReloadMetrics(registry))
-    endpoints, view = _admin(reloader)
+    endpoints, applied = _admin(reloader)
 
     async def scenario() -> list[tuple[int, Any]]:
         return [
@@ -86,12 +80,9 @@ def test_put_validates_applies_and_reports_errors_with_paths() -> None:
     assert binary[0] == 400 and "not UTF-8" in binary[1]["errors"][0]
     assert again[0] == 200 and again[1]["result"] == "unchanged"
     # The good document is what routes, and what the dump shows.
-    assert view.services == {("10.96.0.5", 7000): TcpService("echo", (("10.0.0.1", 80),))}
+    assert [loaded.version for loaded in applied] == [version]
     dump = after[1]
     assert dump["version"] == version[:12]
-    assert dump["tcp_services"] == [
-        {"name": "echo", "address": "10.96.0.5:7000", "endpoints": ["10.0.0.1:80"]}
-    ]
     assert dump["config"] == loads_config(A).to_dict()
     status = dump["config_status"]
     assert (status["sha256"], status["source"], status["origin"]) == (version, "put", None)
