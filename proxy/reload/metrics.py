@@ -13,7 +13,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-RESULTS = ("ok", "rejected")
+RESULTS = ("ok", "error")  # DESIGN.md §6 mesh_config_reloads_total{result}
 
 
 class ReloadObserver(Protocol):
@@ -27,7 +27,7 @@ class ReloadMetrics:
         self.reloads = Counter(
             "mesh_config_reloads_total",
             "Configuration documents offered after startup (file change or PUT /config), "
-            "by result: ok (now in force) or rejected (invalid; the old one stays).",
+            "by result: ok (now in force) or error (rejected: the old one stays).",
             ("result",),
             registry=registry,
         )

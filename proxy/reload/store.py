@@ -75,7 +75,7 @@ class ConfigStore:
         self.observer = observer
         self.clock = clock
         self.last_rejection: Rejection | None = None
-        self.counts = {"ok": 0, "rejected": 0}
+        self.counts = {"ok": 0, "error": 0}
         self._subscribers: list[Subscriber] = []
         observer.config_version(initial.short, initial.loaded_at)
 
@@ -114,8 +114,8 @@ class ConfigStore:
 
     def reject(self, errors: list[str], source: str, origin: str | None = None) -> Outcome:
         self.last_rejection = Rejection(source, origin, tuple(errors), self.clock())
-        self.counts["rejected"] += 1
-        self.observer.config_reload("rejected")
+        self.counts["error"] += 1
+        self.observer.config_reload("error")
         log.error(
             "config from %s%s rejected (%s stays in force): %s",
             source,

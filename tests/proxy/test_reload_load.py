@@ -173,7 +173,7 @@ def test_ten_changes_under_load_zero_failures(tmp_path: Path, readable_dir: Path
         assert max(took) < 2.0, took
         assert took[4] == 0.0 and applied[4][1] == applied[3][1], took
         ok = proxy.total("mesh_config_reloads_total", result="ok")
-        rejected = proxy.total("mesh_config_reloads_total", result="rejected")
+        rejected = proxy.total("mesh_config_reloads_total", result="error")
         # Per worker: 9 good changes each; the PUT's worker alone saw the invalid one.
         assert (ok, rejected) == (18, 1), (ok, rejected)
         proxy.proc.send_signal(signal.SIGTERM)  # the parent removes its per-run dirs

@@ -118,9 +118,9 @@ def test_put_inside_pod_file_swap_and_admin_unreachable_from_outside(
             assert {answered_by(pod) for _ in range(3)} == {17004}
         status_now = dump(pod)["config_status"]
         assert (status_now["source"], status_now["origin"]) == ("file", cm.path)
-        assert status_now["reloads"] == {"ok": 2, "rejected": 1}
+        assert status_now["reloads"] == {"ok": 2, "error": 1}
         assert proxy.total("mesh_config_reloads_total", result="ok") == 2
-        assert proxy.total("mesh_config_reloads_total", result="rejected") == 1
+        assert proxy.total("mesh_config_reloads_total", result="error") == 1
         versions = {
             dict(labels)["version"]: value
             for (name, labels), value in proxy.metrics().items()

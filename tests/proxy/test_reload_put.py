@@ -87,9 +87,9 @@ def test_put_validates_applies_and_reports_errors_with_paths() -> None:
     status = dump["config_status"]
     assert (status["sha256"], status["source"], status["origin"]) == (version, "put", None)
     assert status["loaded_at"] == ok[1]["loaded_at"]
-    assert status["reloads"] == {"ok": 1, "rejected": 3}
+    assert status["reloads"] == {"ok": 1, "error": 3}
     assert status["last_rejected"]["source"] == "put"
-    assert reloads(registry, "ok") == 1 and reloads(registry, "rejected") == 3
+    assert reloads(registry, "ok") == 1 and reloads(registry, "error") == 3
     assert versions(registry) == {version[:12]: ok[1]["loaded_at"]}
 
 
@@ -127,4 +127,4 @@ def test_put_on_one_worker_reaches_the_other_through_the_state_file(tmp_path: Pa
     assert [w.store.current.source for w in workers] == ["put", "put"]
     # Each process counts its own reloads; the bad document never left the first one.
     assert [reloads(r, "ok") for r in registries] == [1, 1]
-    assert [reloads(r, "rejected") for r in registries] == [1, 0]
+    assert [reloads(r, "error") for r in registries] == [1, 0]

@@ -28,7 +28,7 @@ def test_accept_swaps_counts_and_moves_the_version_gauge() -> None:
     seen: list[str] = []
     store.subscribe(lambda loaded: seen.append(loaded.short))
     assert versions(registry) == {"none": 999.0}
-    assert (reloads(registry, "ok"), reloads(registry, "rejected")) == (0, 0)  # both exist
+    assert (reloads(registry, "ok"), reloads(registry, "error")) == (0, 0)  # both exist
     first = store.accept(A, "file", "/etc/mesh/mesh.yaml")
     assert (first.result, first.loaded.loaded_at, first.loaded.origin) == (
         "ok",
@@ -61,7 +61,7 @@ def test_a_failing_subscriber_rolls_back_and_counts_rejected() -> None:
     assert outcome.errors == ("(apply): ValueError: ring hash needs 3 endpoints",)
     assert store.current.version == A.version
     assert applied == [C.version[:12], A.version[:12]]  # switched, then restored
-    assert (reloads(registry, "ok"), reloads(registry, "rejected")) == (0, 1)
+    assert (reloads(registry, "ok"), reloads(registry, "error")) == (0, 1)
     assert versions(registry) == {A.version[:12]: 5.0}
     assert store.last_rejection is not None and store.last_rejection.source == "put"
 
@@ -76,4 +76,4 @@ def test_reject_keeps_current(source: str) -> None:
         A.version,
         ("x: bad",),
     )
-    assert store.counts == {"ok": 0, "rejected": 1}
+    assert store.counts == {"ok": 0, "error": 1}

@@ -78,7 +78,7 @@ def test_configmap_symlink_swap_applied_within_2s(tmp_path: Path) -> None:
     assert reloader.store.current.source == "file"
     assert reloader.store.current.origin == cm.path
     assert reloads(registry, "ok") == 2
-    assert reloads(registry, "rejected") == 0
+    assert reloads(registry, "error") == 0
     current = reloader.store.current
     assert versions(registry) == {current.short: current.loaded_at}
 
@@ -117,7 +117,7 @@ def test_invalid_document_rejected_old_kept_then_recovers(tmp_path: Path) -> Non
         reloader.start()
         cm.update(BAD_DOC)
         started = time.monotonic()
-        while reloads(registry, "rejected") < 1:
+        while reloads(registry, "error") < 1:
             assert time.monotonic() - started < 2.0, "bad document not seen within 2s"
             await asyncio.sleep(0.02)
         await asyncio.sleep(1.2)  # a few more ticks: still rejected once, old one in force
@@ -127,14 +127,14 @@ def test_invalid_document_rejected_old_kept_then_recovers(tmp_path: Path) -> Non
         await reloader.stop()
 
     asyncio.run(scenario())
-    assert reloads(registry, "rejected") == 1
+    assert reloads(registry, "error") == 1
     assert reloads(registry, "ok") == 1
     rejected = reloader.store.last_rejection
     assert rejected is not None and rejected.source == "file"
     assert rejected.errors == (f"{cm.path}:3: services[0].port: must be <= 65535, got 99999",)
     status = reloader.status()["config_status"]
     assert status["last_rejected"]["errors"] == list(rejected.errors)
-    assert status["reloads"] == {"ok": 1, "rejected": 1}
+    assert status["reloads"] == {"ok": 1, "error": 1}
     # The replaced version is dropped from the gauge; only B's remains.
     assert set(versions(registry)) == {loads_config(B).version[:12]}
 
@@ -155,4 +155,4 @@ def test_file_removed_keeps_config_and_comes_back(tmp_path: Path) -> None:
         await reloader.stop()
 
     asyncio.run(scenario())
-    assert (reloads(registry, "ok"), reloads(registry, "rejected")) == (1, 0)
+    assert (reloads(registry, "ok"), reloads(registry, "error")) == (1, 0)
