@@ -121,3 +121,18 @@ def test_l7_note_says_whether_every_open_loop_request_was_counted_at_l7() -> Non
     assert "only 25%" in str(results.l7_note(relayed))
     assert "only 0%" in str(results.l7_note([sample("mesh-l7", 1, ol_l7_share=None)]))
     assert results.l7_note([sample("direct", 1, rps=1.0)]) is None
+
+
+def test_rest_memory_target_takes_the_largest_worker() -> None:
+    from scripts.benchlib.procstat import parse_rss_kib
+
+    assert parse_rss_kib("Name:\tpython\nVmHWM:\t 9000 kB\nVmRSS:\t 31744 kB\n") == 31744
+    rest = {"rest_rss_mib_1w": 31.0, "rest_rss_mib_worker_max": 42.5, "rest_rss_mib_parent": 20.0}
+    (target,) = [t for t in results.targets({}, rest) if t.name.startswith("RSS")]
+    assert (target.value, target.verdict) == (42.5, "FAIL")
+    (target,) = [
+        t for t in results.targets({}, {"rest_rss_mib_1w": 30.0}) if t.name.startswith("RSS")
+    ]
+    assert target.verdict == "PASS"
+    (target,) = [t for t in results.targets({}) if t.name.startswith("RSS")]
+    assert target.verdict == "not measured"

@@ -73,3 +73,14 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
         ["nginx", "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True
     )
     assert got.returncode == 0, got.stderr
+
+
+def test_the_at_rest_config_holds_a_hundred_realistic_services() -> None:
+    config = loads_config(render.mesh_many(UP, 100))
+    assert len(config.services) == 101  # plus the bench's own service
+    names = {s.name for s in config.services}
+    assert len(names) == 101
+    addresses = {a for s in config.services for a in s.addresses}
+    assert len(addresses) == 101  # no two services claim one VIP
+    svc = config.services[0]
+    assert len(svc.endpoints) == 3 and len(svc.routes) == 2

@@ -22,8 +22,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scripts.benchlib import procstat, profile, report, results
-from scripts.benchlib.setups import ALL, FULL, MESH_L4, MESH_L7, QUICK, Plan, Setup, select
+from scripts.benchlib import procstat, profile, render, report, results
+from scripts.benchlib.setups import (
+    ALL,
+    FULL,
+    MESH_L4,
+    MESH_L7,
+    MESH_L7_W2,
+    QUICK,
+    Plan,
+    Setup,
+    select,
+)
 from scripts.benchlib.stand import LOAD_CORE, PROXY_CORE, BenchError, Running, Stand
 from tests import netns as nt
 
@@ -70,6 +80,30 @@ def measure(stand: Stand, setup: Setup, plan: Plan, rep: int) -> results.Sample:
     return results.Sample(setup.name, rep, figures)
 
 
+REST_SERVICES = 100
+REST_SETTLE_S = 2.0
+
+
+def rest_memory(stand: Stand) -> dict[str, float]:
+    """Resident memory at rest with a 100-service config: one worker, and two workers."""
+    text = render.mesh_many(stand.upstream, REST_SERVICES)
+    out: dict[str, float] = {}
+    for setup in (MESH_L7, MESH_L7_W2):
+        running = stand.start(setup, config=text)
+        assert running is not None
+        try:
+            time.sleep(REST_SETTLE_S)
+            rss = procstat.rss_mib_by_pid(running.pid)
+        finally:
+            stand.stop(running)
+        if setup.workers == 1:
+            out["rest_rss_mib_1w"] = rss[running.pid]
+        else:
+            out["rest_rss_mib_worker_max"] = max(v for p, v in rss.items() if p != running.pid)
+            out["rest_rss_mib_parent"] = rss[running.pid]
+    return out
+
+
 def _cpu(running: Running | None) -> float | None:
     return None if running is None else procstat.cpu_ms(running.pid)
 
@@ -105,10 +139,11 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
                 rps = sample.figures["rps"]
                 line = f"   rep {rep}/{plan.reps} {setup.name:<13} {rps:8.0f} req/s ({took:.1f}s)"
                 print(line, file=sys.stderr)
+        rest = rest_memory(stand) if any(s.kind == "mesh" for s in setups) else {}
     figures = results.aggregate(samples)
     results.add_latency_over(figures)
     ratios = results.ratios(figures)
-    targets = results.targets(figures)
+    targets = results.targets(figures, rest)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     meta: dict[str, Any] = {
         "timestamp": stamp,
@@ -119,6 +154,7 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "seconds": round(time.monotonic() - started, 1),
+        "rest_memory": rest,
         "notes": [n for n in (results.l7_note(samples), BULK_NOTE) if n],
         **_versions(),
     }
@@ -136,6 +172,13 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
     )
     print()
     print(report.table(figures))
+    if rest:
+        print(
+            f"\nRSS at rest, {REST_SERVICES} services: one worker "
+            f"{rest['rest_rss_mib_1w']:.1f} MiB; --workers 2: largest worker "
+            f"{rest['rest_rss_mib_worker_max']:.1f} MiB "
+            f"(parent {rest['rest_rss_mib_parent']:.1f} MiB)"
+        )
     print("\nratios (a/b):")
     print(report.ratio_lines(ratios))
     print("\ntargets:")

@@ -45,6 +45,13 @@ def parse_hwm_kib(status: str) -> int:
     raise ValueError("no VmHWM line in /proc/<pid>/status")
 
 
+def parse_rss_kib(status: str) -> int:
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError("no VmRSS line in /proc/<pid>/status")
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text()
@@ -89,3 +96,13 @@ def peak_rss_mib(root: int) -> float:
         if status is not None:
             total += parse_hwm_kib(status)
     return total / 1024.0
+
+
+def rss_mib_by_pid(root: int) -> dict[int, float]:
+    """Current resident memory of ``root`` and each descendant (workers), in MiB."""
+    out: dict[int, float] = {}
+    for pid in tree(root, all_stats()):
+        status = _read(Path(f"/proc/{pid}/status"))
+        if status is not None:
+            out[pid] = parse_rss_kib(status) / 1024.0
+    return out

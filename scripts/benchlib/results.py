@@ -104,7 +104,18 @@ def _ratio_of(figures: Mapping[str, Figures], a: str, b: str, metric: str) -> fl
     return ratio(_get(figures, a, metric), _get(figures, b, metric))
 
 
-def targets(figures: Mapping[str, Figures]) -> list[Target]:
+REST_RSS_LIMIT_MIB = 40.0  # per worker, at rest, with a 100-service config (issue 8)
+
+
+def rest_rss(rest: Mapping[str, float]) -> float | None:
+    """The largest per-worker RSS at rest (one worker alone, or any of two workers)."""
+    values = [rest[k] for k in ("rest_rss_mib_1w", "rest_rss_mib_worker_max") if k in rest]
+    return max(values) if values else None
+
+
+def targets(
+    figures: Mapping[str, Figures], rest: Mapping[str, float] | None = None
+) -> list[Target]:
     """The figures the proxy is held to (issue 8)."""
     cpu, bulk, added = "cpu_ms_per_1k", "bulk_mib_s", "added_p99_ms"
     return [
@@ -133,6 +144,12 @@ def targets(figures: Mapping[str, Figures]) -> list[Target]:
             "--workers 2 CPU/request ÷ 1 worker",
             _ratio_of(figures, "mesh-l7-w2", "mesh-l7", cpu),
             1.1,
+            True,
+        ),
+        Target(
+            "RSS per worker at rest, 100 services (MiB)",
+            rest_rss(rest or {}),
+            REST_RSS_LIMIT_MIB,
             True,
         ),
     ]

@@ -104,13 +104,14 @@ class Stand:
 
     # -- proxies -----------------------------------------------------------------
 
-    def start(self, setup: Setup) -> Running | None:
+    def start(self, setup: Setup, config: str | None = None) -> Running | None:
+        """Start ``setup``'s proxy (mesh: with ``config`` instead of its own, if given)."""
         if setup.kind == "direct":
             return None
         log = (self.work / f"{setup.name}.stdout").open("wb")
         err = (self.work / f"{setup.name}.stderr").open("wb")
         if setup.kind == "mesh":
-            text = (
+            text = config or (
                 render.mesh_l4(self.upstream)
                 if setup.mode == "tcp"
                 else render.mesh_l7(self.upstream)
