@@ -2,7 +2,8 @@
 
 Binding happens as the starting user (root in a pod's init order), privileges are
 dropped before the loop starts, and with ``--workers N`` metrics go through
-prometheus-client's multiprocess mode in a per-run directory that the parent removes.
+prometheus-client's multiprocess mode in a per-run directory that the parent removes;
+the parent retires a dead worker's live gauges there and forks its replacement.
 The caller must set PROMETHEUS_MULTIPROC_DIR before this module is imported.
 """
 
@@ -62,12 +63,23 @@ def run_proxy(opts: RunOptions) -> int:
     if opts.uid is not None and opts.gid is not None and os.geteuid() == 0:
         os.chown(state_dir, opts.uid, opts.gid)  # workers write it after dropping root
 
-    def parent_drops() -> None:
-        drop_privileges(opts.uid, opts.gid)
+    starting = workers.Credentials.current()
+
+    def worker(_: int) -> int:
+        starting.restore()  # a replacement is forked by the parent, which holds 1337
+        return _serve(opts, initial, state_dir)
+
+    def retire(pid: int) -> None:
+        # A killed worker never ran its own cleanup: drop its live gauges (its
+        # counters stay, so totals keep what it counted before it died).
+        mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
 
     try:
         return workers.run_workers(
-            opts.workers, lambda _: _serve(opts, initial, state_dir), parent_drops
+            opts.workers,
+            worker,
+            lambda: starting.hold_as(opts.uid, opts.gid),
+            on_death=retire,
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
