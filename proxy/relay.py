@@ -1,9 +1,12 @@
-"""Opaque TCP relay: two pumps, one per direction, with backpressure and half-close.
+"""Opaque TCP relay: the two transports are wired to each other with protocol callbacks.
 
-Each pump reads large chunks, writes them and awaits ``drain()`` so a slow reader
-slows the writer down (bounded buffers). A FIN is passed on with ``write_eof`` while
-the other direction keeps flowing; a reset on one side is passed on as a reset
-(SO_LINGER 0) on the other. An idle timer closes connections with no traffic.
+Once a connection is relayed its streams are set aside: each transport gets a ``_Side``
+protocol whose ``data_received`` writes straight into the other transport, so a chunk
+costs one read and one write and no task wake-up. Backpressure is the transports' own:
+a peer whose write buffer passes the high-water mark pauses reading on this side until
+it drains. A FIN is passed on with ``write_eof`` while the other direction keeps
+flowing; a reset on one side is passed on as a reset (SO_LINGER 0) on the other. An
+idle timer closes connections with no traffic.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-CHUNK = 256 * 1024
 CLOSE_LINGER = 10.0  # how long closing waits for a peer to take the last buffered bytes
 REPORT_EVERY = 1 << 20  # long-lived connections show up in metrics before they close
 Progress = Callable[[int, int], None]  # (received, sent) bytes since the last report
@@ -32,92 +35,161 @@ class RelayResult:
 
 def reset(writer: asyncio.StreamWriter) -> None:
     """Close with RST (SO_LINGER 0): the peer sees a reset at once, not a hang or a FIN."""
-    sock = writer.get_extra_info("socket")
+    _reset_transport(writer.transport)
+
+
+def _reset_transport(transport: asyncio.WriteTransport) -> None:
+    sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-    writer.transport.abort()
-
-
-async def close(writer: asyncio.StreamWriter, linger: float = CLOSE_LINGER) -> None:
-    """FIN after the buffered bytes are flushed; a peer that stops reading gets a reset."""
-    writer.close()
-    try:
-        async with asyncio.timeout(linger):
-            await writer.wait_closed()
-    except TimeoutError:
-        writer.transport.abort()
-    except OSError:
-        pass  # already reset by the peer: nothing left to close
+    transport.abort()
 
 
 class _Session:
-    """Shared state of one relayed connection: activity clock and the first failure."""
+    """Shared state of one relayed connection: activity clock, the first failure, the end."""
 
     def __init__(self, idle_timeout: float, progress: Progress | None) -> None:
         self.loop = asyncio.get_running_loop()
         self.progress = progress
-        self.reported = [0, 0]  # received, sent
         self.idle_timeout = idle_timeout
         self.last = self.loop.time()
         self.flags = "-"
         self.timer: asyncio.TimerHandle | None = None
+        self.open_directions = 2  # each ends at its source's FIN or at a lost connection
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.sides: tuple[_Side, _Side] | None = None
 
-    def fail(self, flag: str, *writers: asyncio.StreamWriter) -> None:
+    def fail(self, flag: str) -> None:
         if self.flags == "-":
             self.flags = flag
-        for w in writers:
-            reset(w)
+        assert self.sides is not None
+        for side in self.sides:
+            side.reset()
+
+    def direction_done(self) -> None:
+        self.open_directions -= 1
+        if self.open_directions <= 0 and not self.finished.done():
+            self.finished.set_result(None)
 
 
-async def _pump(
-    src: asyncio.StreamReader,
-    dst: asyncio.StreamWriter,
-    session: _Session,
-    src_flag: str,
-    dst_flag: str,
-    other: asyncio.StreamWriter,
-    index: int,
-) -> int:
-    """Copy src → dst until EOF; returns the byte count. ``other`` is src's writer.
+class _Side(asyncio.Protocol):
+    """One relayed connection; what it receives goes to ``peer``'s transport.
 
-    ``index`` is 0 for the request direction and 1 for the response direction.
+    ``index`` is 0 for the client side (its bytes are the request direction) and 1 for
+    the upstream side; ``flag`` is how a failure of this connection is reported.
     """
-    total = 0
-    since_report = 0
-    while True:
-        try:
-            data = await src.read(CHUNK)
-        except OSError:
-            session.fail(src_flag, dst, other)
-            return total
-        if not data:
-            break
-        dst.write(data)
-        total += len(data)
+
+    def __init__(
+        self, session: _Session, transport: asyncio.Transport, index: int, flag: str
+    ) -> None:
+        self.session = session
+        self.transport = transport
+        self.index = index
+        self.flag = flag
+        self.peer: _Side | None = None
+        self.total = 0  # bytes received on this side and written to the peer
+        self.reported = 0
+        self.eof = False  # no more input on this side: its direction is done
+        self.seen_eof = False  # the stream had read a FIN before the relay took over
+        self.lost = False
+        self.closed: asyncio.Future[None] = session.loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        assert self.peer is not None
+        if self.peer.lost:
+            return  # nowhere to deliver it; the relay is closing both sides
+        self.peer.transport.write(data)
+        self.total += len(data)
+        session = self.session
         session.last = session.loop.time()
-        since_report += len(data)
-        if since_report >= REPORT_EVERY and session.progress is not None:
-            session.reported[index] += since_report
-            deltas = (since_report, 0) if index == 0 else (0, since_report)
-            session.progress(*deltas)
-            since_report = 0
+        if session.progress is not None and self.total - self.reported >= REPORT_EVERY:
+            delta = self.total - self.reported
+            self.reported = self.total
+            session.progress(*((delta, 0) if self.index == 0 else (0, delta)))
+
+    def eof_received(self) -> bool:
+        assert self.peer is not None
+        self._end_of_input()
+        peer = self.peer.transport
+        if not peer.is_closing() and peer.can_write_eof():
+            with contextlib.suppress(OSError):
+                peer.write_eof()  # sent once the peer's buffered bytes are out
+        return True  # keep the transport open: the other direction may still flow
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._end_of_input()
+        if exc is not None:
+            self.session.fail(self.flag)
+        assert self.peer is not None
+        self.peer._end_of_input()  # nothing the peer sends can be delivered here any more
+
+    # The peer cannot take more: stop reading here until it has drained.
+    def pause_writing(self) -> None:
+        assert self.peer is not None
+        self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        assert self.peer is not None
+        self.peer.transport.resume_reading()
+
+    def _end_of_input(self) -> None:
+        if not self.eof:
+            self.eof = True
+            self.session.direction_done()
+
+    def reset(self) -> None:
+        if not self.lost:
+            _reset_transport(self.transport)
+
+    async def close(self, linger: float) -> None:
+        """FIN after the buffered bytes are flushed; a peer that stops reading gets a reset."""
+        if self.lost:
+            return
+        self.transport.close()
         try:
-            await dst.drain()
-        except OSError:
-            session.fail(dst_flag, dst, other)
-            return total
-    if not dst.is_closing() and dst.can_write_eof():
-        with contextlib.suppress(OSError):
-            dst.write_eof()
-    return total
+            async with asyncio.timeout(linger):
+                await self.closed
+        except TimeoutError:
+            self.transport.abort()
 
 
-def _arm_idle(session: _Session, *writers: asyncio.StreamWriter) -> None:
+def _take_over(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], side: _Side) -> bytes:
+    """Hand the connection from its stream to ``side``; returns the bytes the stream held.
+
+    asyncio has no public call that gives a StreamReader's buffer back, so its
+    ``_buffer`` and ``_eof`` are read here once, right after the transport stopped
+    feeding it (``set_protocol``); the stream is not used again. A FIN or a loss the
+    stream saw already is replayed on ``side`` once both sides are wired.
+    """
+    reader = stream[0]
+    transport = side.transport
+    transport.set_protocol(side)
+    held = bytes(reader._buffer)  # type: ignore[attr-defined]  # see the docstring
+    side.seen_eof = reader._eof  # type: ignore[attr-defined]
+    if not side.seen_eof and not transport.is_closing() and not transport.is_reading():
+        transport.resume_reading()  # the stream paused it when its buffer filled up
+    return held
+
+
+def _replay(side: _Side, held: bytes, reader: asyncio.StreamReader) -> None:
+    """What happened on the connection before ``side`` took it over."""
+    if held:
+        side.data_received(held)
+    if side.transport.is_closing():
+        side.connection_lost(reader.exception())
+    elif side.seen_eof:
+        side.eof_received()
+
+
+def _arm_idle(session: _Session) -> None:
     def check() -> None:
         idle_for = session.loop.time() - session.last
         if idle_for >= session.idle_timeout:
-            session.fail("SI", *writers)
+            session.fail("SI")
             return
         session.timer = session.loop.call_later(session.idle_timeout - idle_for, check)
 
@@ -132,30 +204,23 @@ async def relay(
     progress: Progress | None = None,
 ) -> RelayResult:
     """Relay both ways until both directions are done; always closes both sides."""
-    c_reader, c_writer = client
-    u_reader, u_writer = upstream
     session = _Session(idle_timeout, progress)
-    _arm_idle(session, c_writer, u_writer)
+    down = _Side(session, cast(asyncio.Transport, client[1].transport), 0, "DC")
+    up = _Side(session, cast(asyncio.Transport, upstream[1].transport), 1, "UR")
+    down.peer, up.peer = up, down
+    session.sides = (down, up)
+    _arm_idle(session)
     try:
-        if initial:
-            u_writer.write(initial)
-        # The response pump is a task held here until it ends (awaited below, or
-        # cancelled with us); the request pump runs inline: one task per connection.
-        response = asyncio.ensure_future(
-            _pump(u_reader, c_writer, session, "UR", "DC", u_writer, 1)
-        )
-        try:
-            received = await _pump(c_reader, u_writer, session, "DC", "UR", c_writer, 0)
-            sent = await response
-        finally:
-            if not response.done():
-                response.cancel()
-                await asyncio.wait([response])
+        from_client = initial + _take_over(client, down)
+        from_upstream = _take_over(upstream, up)
+        _replay(down, from_client, client[0])
+        _replay(up, from_upstream, upstream[0])
+        await session.finished
     finally:
         if session.timer is not None:
             session.timer.cancel()
-        await close(u_writer)
-        await close(c_writer)
-    received += len(initial)
-    unreported = (received - session.reported[0], sent - session.reported[1])
+        await up.close(CLOSE_LINGER)
+        await down.close(CLOSE_LINGER)
+    received, sent = down.total, up.total
+    unreported = (received - down.reported, sent - up.reported)
     return RelayResult(received, sent, session.flags, unreported)

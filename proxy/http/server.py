@@ -9,7 +9,6 @@ and a short text body here, and each request is reported to ``Dispatcher.done`` 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 
 import h11
@@ -40,12 +39,9 @@ from proxy.http.model import (
     RequestRecord,
 )
 from proxy.http.pool import UpstreamPool
+from proxy.http.requestid import new_request_id
 
 _CLOSE_GRACE = 5.0  # seconds a closing client gets to read what is still buffered
-
-
-def _uuid4() -> str:
-    return str(uuid.uuid4())
 
 
 class HttpProxy:
@@ -57,7 +53,7 @@ class HttpProxy:
         pool: UpstreamPool,
         limits: Limits | None = None,
         *,
-        new_request_id: Callable[[], str] = _uuid4,
+        new_request_id: Callable[[], str] = new_request_id,  # no syscall, unlike uuid4
     ) -> None:
         self.dispatcher = dispatcher
         self.pool = pool

@@ -21,6 +21,8 @@ from proxy.policy import Choice, Health, Outcome, Resource, ServiceParams, Servi
 EndpointKey = tuple[str, int]
 NOTHING: frozenset[EndpointKey] = frozenset()
 UNKNOWN_VERSION = "unknown"
+# A subset, the endpoints it leaves out, and the version its endpoints share.
+_SubsetFacts = tuple[Subset | None, frozenset[EndpointKey], str]
 
 
 class Cluster:
@@ -37,8 +39,7 @@ class Cluster:
         )
         self.endpoints: tuple[Endpoint, ...] = ()
         self.versions: dict[EndpointKey, str] = {}
-        self._outside: dict[Subset, frozenset[EndpointKey]] = {}
-        self._subset_version: dict[Subset | None, str] = {}
+        self._subsets: dict[int, _SubsetFacts] = {}  # id(subset) -> what it selects
         self.ejections: dict[EndpointKey, int] = {}  # per endpoint, for /clusters
         self.pending_overflows = 0  # requests refused: connections and queue full
         self._unhealthy: set[EndpointKey] = set()  # ejected at some point, maybe still out
@@ -83,33 +84,33 @@ class Cluster:
         self.versions = {
             (e.address, e.port): e.labels.get("version", UNKNOWN_VERSION) for e in endpoints
         }
-        self._outside = {}
-        self._subset_version = {}
+        self._subsets = {}
 
     def outside(self, subset: Subset | None) -> frozenset[EndpointKey]:
         """The endpoints a subset does not select (excluded from its picks)."""
         if subset is None:
             return NOTHING
-        out = self._outside.get(subset)
-        if out is None:
-            out = frozenset(
-                (e.address, e.port) for e in self.endpoints if not subset.selects(e.labels)
-            )
-            self._outside[subset] = out
-        return out
+        return self._subset_facts(subset)[1]
 
     def subset_version(self, subset: Subset | None) -> str:
         """The ``version`` label all of a subset's endpoints share, else ``unknown``."""
-        version = self._subset_version.get(subset)
-        if version is None:
-            chosen = {
-                e.labels.get("version", UNKNOWN_VERSION)
-                for e in self.endpoints
-                if subset is None or subset.selects(e.labels)
-            }
+        return self._subset_facts(subset)[2]
+
+    def _subset_facts(self, subset: Subset | None) -> _SubsetFacts:
+        # Looked up by identity: hashing a Subset sorts its selector on every request.
+        # The entry holds the subset itself, so its id cannot be reused while cached.
+        facts = self._subsets.get(id(subset))
+        if facts is None or facts[0] is not subset:
+            chosen: set[str] = set()
+            outside: set[EndpointKey] = set()
+            for e in self.endpoints:
+                if subset is None or subset.selects(e.labels):
+                    chosen.add(e.labels.get("version", UNKNOWN_VERSION))
+                else:
+                    outside.add((e.address, e.port))
             version = chosen.pop() if len(chosen) == 1 else UNKNOWN_VERSION
-            self._subset_version[subset] = version
-        return version
+            facts = self._subsets[id(subset)] = (subset, frozenset(outside), version)
+        return facts
 
     def overflows(self) -> dict[str, int]:
         breakers = self.policy.breakers

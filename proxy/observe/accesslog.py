@@ -25,6 +25,8 @@ RETRY_AFTER = 0.2  # seconds between attempts while stdout is full
 FLUSH_AT = 64 * 1024  # bytes: a busy proxy flushes on size instead
 MAX_PENDING = 4 * 1024 * 1024  # bytes held while stdout is stuck; beyond, lines drop
 _CHUNK = select.PIPE_BUF  # a pipe write up to this size is atomic
+# json.dumps with non-default separators builds a new encoder per call: keep one.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def hostport(endpoint: tuple[str, int] | None) -> str:
@@ -64,14 +66,23 @@ class AccessLog:
         self.clock = clock
         self._pending = bytearray()
         self._timer: asyncio.Handle | None = None
+        self._second = -1  # the whole second ``_stamp`` was formatted for
+        self._stamp = ""
+
+    def _time(self) -> str:
+        """RFC 3339 time with milliseconds; strftime runs once per second, not per line."""
+        now = self.clock()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(now % 1 * 1000):03d}Z"
 
     def __call__(self, entry: dict[str, Any]) -> None:
         """Log one request / connection; adds ``time`` (RFC 3339, UTC, ms)."""
         if "time" not in entry:
-            now = self.clock()
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            entry = {"time": f"{stamp}.{int(now % 1 * 1000):03d}Z", **entry}
-        line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+            entry = {"time": self._time(), **entry}
+        line = _ENCODE(entry).encode() + b"\n"
         if len(self._pending) + len(line) > MAX_PENDING:
             if self.dropped is not None:
                 self.dropped.inc()

@@ -37,6 +37,8 @@ _TRACE_HEADERS = frozenset(
         b"x-b3-flags",
     }
 )
+_TRACE_LENGTHS = frozenset(len(name) for name in _TRACE_HEADERS)
+_MAX_LABEL_SETS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Observer:
         self.rng = rng or random.Random()
         self.clock = clock
         self._pid = os.getpid()
+        self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
 
     def set_tracing(self, exporter: ZipkinExporter | None, sample_rate: float) -> None:
         """A config reload changed ``mesh.tracing``; the caller runs/stops the exporter."""
@@ -79,6 +82,8 @@ class Observer:
     def start(self, conn: Intercepted, head: RequestHead) -> Token:
         found: dict[str, str] = {}
         for key, value in head.headers:
+            if len(key) not in _TRACE_LENGTHS:
+                continue  # most headers are ruled out without lowercasing them
             name = key.lower()
             if name in _TRACE_HEADERS:
                 found.setdefault(name.decode(), value.decode("latin-1"))
@@ -100,6 +105,16 @@ class Observer:
         return self.workload.name if inbound else PASSTHROUGH
 
     def labels(self, record: RequestRecord, service: str) -> tuple[str, ...]:
+        """Istio's label values, built once per distinct combination (a bounded set)."""
+        key = (record.conn.direction, service, record.version, record.status, record.flag)
+        labels = self._labels.get(key)
+        if labels is None:
+            if len(self._labels) >= _MAX_LABEL_SETS:
+                self._labels.clear()  # odd statuses piled up: start over rather than grow
+            labels = self._labels[key] = self._make_labels(record, service)
+        return labels
+
+    def _make_labels(self, record: RequestRecord, service: str) -> tuple[str, ...]:
         inbound = record.conn.direction is Direction.INBOUND
         version = record.version or (self.workload.version if inbound else UNKNOWN)
         return (

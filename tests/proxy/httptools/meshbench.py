@@ -1,0 +1,109 @@
+"""CPU cost of the realistic L7 sidecar per 1000 requests (not a test; run by hand).
+
+    BENCH_CHILD="-m tests.proxy.httptools.meshbench" python -m tests.proxy.httptools.bench N C
+
+The same load and CPU accounting as ``bench.py``, but the child runs the handler the
+server installs with ``--config``: ``MeshDispatcher`` routing to a subset, retries
+with a budget, outlier detection, peak-EWMA, the ``Observer`` recording Istio metrics
+and an access log line per request (to /dev/null, through the same buffered writer).
+To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the observer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+
+from prometheus_client import CollectorRegistry
+
+
+def _config(port: int) -> str:
+    doc = {
+        "mesh": {"outbound_policy": "allow_any", "access_log": True},
+        "defaults": {
+            "timeout": "15s",
+            "retries": {
+                "attempts": 2,
+                "retry_on": ["connect-failure", "reset", "refused", "503"],
+                "budget": {"ratio": 0.2, "min_per_second": 10},
+            },
+            "load_balancer": "peak_ewma",
+            "outlier_detection": {"consecutive_errors": 5, "interval": "10s"},
+        },
+        "services": [
+            {
+                "name": "bench-web",
+                "port": port,
+                "addresses": ["127.0.0.1"],
+                "hosts": ["bench"],
+                "protocol": "http",
+                "endpoints": [{"address": "127.0.0.1", "port": port, "labels": {"version": "v1"}}],
+                "subsets": {"v1": {"version": "v1"}},
+                "routes": [
+                    {
+                        "name": "all",
+                        "match": {"path": {"prefix": "/"}},
+                        "destinations": [{"subset": "v1"}],
+                    }
+                ],
+            }
+        ],
+    }
+    return json.dumps(doc)
+
+
+def _serve(upstream_port: int) -> None:
+    import uvloop
+
+    from proxy.config import loads_config
+    from proxy.conn import Direction, Intercepted
+    from proxy.http import Limits
+    from proxy.mesh import MeshDispatcher, mesh_http_proxy
+    from proxy.mesh.runtime import Mesh
+    from proxy.observe.runtime import Telemetry
+
+    async def main() -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        telemetry = Telemetry(CollectorRegistry(), workload_flag="bench", stdout_fd=devnull)
+        config = loads_config(_config(upstream_port))
+        telemetry.apply_config(config)
+        if os.environ.get("NOLOG"):
+            telemetry.observer.access_log = None
+        mesh = Mesh(config)
+        proxy = mesh_http_proxy(
+            MeshDispatcher(mesh, observer=None if os.environ.get("NOOBS") else telemetry.observer),
+            Limits(),
+        )
+        target = ("127.0.0.1", upstream_port)
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("peername")
+            await proxy(Intercepted(Direction.OUTBOUND, peer[:2], target, 4), reader, writer, b"")
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        loop = asyncio.get_running_loop()
+        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+        measuring = False
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            if line.strip() == "cpu":
+                print(time.process_time(), flush=True)
+                if profile is not None:
+                    measuring = not measuring
+                    profile.enable() if measuring else profile.disable()
+        if profile is not None:
+            pstats.Stats(profile, stream=sys.stderr).sort_stats(
+                os.environ.get("BENCH_SORT", "tottime")
+            ).print_stats(60)
+        server.close()
+
+    uvloop.run(main())
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
