@@ -132,6 +132,16 @@ class OutlierDetector(Generic[E]):
         probes = [e for e, r in self._records.items() if self._probe_open(r, now)]
         return Routing(frozenset(healthy + probes), panic=False)
 
+    def counting(self, endpoint: E, now: float) -> bool:
+        """Would errors at ``endpoint`` lead to its ejection? Detection is on, and the
+        endpoint is out already (a failed probe re-ejects it) or the cap leaves room."""
+        record = self._records.get(endpoint)
+        if record is None or self.params.consecutive_errors == 0:
+            return False
+        return self._advance(record, now).health is not Health.HEALTHY or (
+            self._may_eject_another()
+        )
+
     def on_attempt(self, endpoint: E, now: float) -> bool:
         """An attempt is being sent to ``endpoint``; True if it is that endpoint's probe."""
         record = self._records.get(endpoint)

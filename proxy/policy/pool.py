@@ -144,18 +144,27 @@ class Pool(Generic[E]):
         state.in_flight += 1
         return Attempt(endpoint, now)
 
-    def finish(self, attempt: Attempt[E], now: float, latency: float | None, ok: bool) -> None:
+    def finish(
+        self,
+        attempt: Attempt[E],
+        now: float,
+        latency: float | None,
+        ok: bool,
+        measured: bool = True,
+    ) -> None:
         """End an attempt. ``latency`` is the time to the first response byte (None: use
-        ``now - started_at``); a failed attempt counts as at least ``failure_penalty``."""
+        ``now - started_at``); a failed attempt counts as at least ``failure_penalty``.
+        ``measured=False`` only ends the attempt: it says nothing about latency."""
         endpoint = attempt.endpoint
         state = self._active.get(endpoint) or self._draining.get(endpoint)
         if state is None or state.in_flight == 0:
             raise AccountingError(f"finish: no attempt in flight to {endpoint!r}")
         state.in_flight -= 1
-        sample = max(0.0, now - attempt.started_at) if latency is None else max(0.0, latency)
-        if not ok:
-            sample = max(sample, self.params.failure_penalty)
-        state.ewma.observe(now, sample)
+        if measured:
+            sample = max(0.0, now - attempt.started_at) if latency is None else max(0.0, latency)
+            if not ok:
+                sample = max(sample, self.params.failure_penalty)
+            state.ewma.observe(now, sample)
         if state.in_flight == 0 and endpoint in self._draining:
             del self._draining[endpoint]
 

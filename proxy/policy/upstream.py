@@ -84,9 +84,20 @@ class ServicePolicy(Generic[E]):
     def report(
         self, choice: Choice[E], outcome: Outcome, now: float, latency: float | None = None
     ) -> Ejection[E] | None:
-        """End the attempt; ``latency`` is time to first response byte (None: elapsed)."""
-        self.pool.finish(choice.attempt, now, latency, ok=not outcome.is_error)
-        return self.detector.record(choice.endpoint, outcome, now)
+        """End the attempt; ``latency`` is time to first response byte (None: elapsed).
+
+        A failed connect (refused, timed out) is no latency sample, and while outlier
+        detection is counting towards an ejection it carries no balancer penalty
+        either: the penalty would make peak-EWMA shun the endpoint after one failure,
+        so the run of consecutive failures (Envoy's gateway / local-origin errors)
+        would never complete and a dead endpoint would never show as ejected.
+        """
+        endpoint = choice.endpoint
+        if outcome.never_reached_app and self.detector.counting(endpoint, now):
+            self.pool.finish(choice.attempt, now, latency, ok=False, measured=False)
+        else:
+            self.pool.finish(choice.attempt, now, latency, ok=not outcome.is_error)
+        return self.detector.record(endpoint, outcome, now)
 
     def clusters(self, now: float) -> list[EndpointReport[E]]:
         rows = []

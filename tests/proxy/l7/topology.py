@@ -94,14 +94,25 @@ class Mesh:
 
     def endpoint_row(self, service: str, address: str) -> dict[str, Any]:
         """The /clusters row of ``address`` ("ip:port") in cluster ``service``."""
+        for row in self.clusters_of(service):
+            if row.get("address") == address:
+                return row
+        raise AssertionError(f"no endpoint {address} of {service!r} in /clusters")
+
+    def clusters_of(self, service: str) -> list[dict[str, Any]]:
+        """The /clusters endpoint rows of cluster ``service``."""
         data = self.clusters()
         for cluster in data.get("clusters", []):
             if cluster.get("name") == service:
-                for row in cluster.get("endpoints", []):
-                    if row.get("address") == address:
-                        assert isinstance(row, dict)
-                        return row
-        raise AssertionError(f"no endpoint {address} of {service!r} in /clusters: {data}")
+                rows = cluster.get("endpoints", [])
+                assert isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+                return rows
+        raise AssertionError(f"no cluster {service!r} in /clusters: {data}")
+
+    def address_of(self, endpoint: str) -> str:
+        """An endpoint's "ip:port", as /clusters names it."""
+        server = self.endpoints[endpoint]
+        return f"{server.host}:{server.port}"
 
     def metric(self, name: str, **labels: str) -> float:
         return self.proxy.total(name, **labels)

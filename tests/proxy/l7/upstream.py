@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class Mode:
     delay_ms: float = 0.0
     status: int = 200
     action: str = "answer"  # answer | reset (RST) | close (FIN, no response)
+    # Share of requests that get ``status`` / ``action``; the rest are answered 200
+    # (drawn from the endpoint's own seeded random source, so a run is repeatable).
+    ratio: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,12 @@ class Endpoint:
     mode: Mode = field(default_factory=Mode)
     connections: int = 0
     requests: list[Seen] = field(default_factory=list)
+    answered: list[int] = field(default_factory=list)  # per request: status, 0 = no answer
     server: asyncio.Server | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.name)
 
     async def start(self) -> None:
         sock = nsock.socket_in(self.ns, nsock.family_of(self.host))
@@ -134,6 +142,9 @@ class Endpoint:
         delay = float(get("x-test-delay-ms") or self.mode.delay_ms)
         status = int(get("x-test-status") or self.mode.status)
         action = get("x-test-action") or self.mode.action
+        if self.mode.ratio < 1.0 and self.rng.random() >= self.mode.ratio:
+            status, action = 200, "answer"
+        self.answered.append(status if action == "answer" else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
         if action == "reset":
