@@ -76,6 +76,8 @@ class Downstream:
             await self.receive(self.idle_timeout)
 
     async def receive(self, timeout: float | None) -> None:
+        if self.watch.stopping is not None:
+            await self.watch.settle()
         if timeout is not None:
             self.deadline.set_in(timeout)
         try:
@@ -120,13 +122,16 @@ class ClientWatch:
     request, Envoy's DC). Bytes are a pipelined request: h11 keeps them for later.
     """
 
-    __slots__ = ("deadline", "down", "on_gone", "task")
+    __slots__ = ("deadline", "down", "on_gone", "stopping", "task")
 
     def __init__(self, down: Downstream) -> None:
         self.down = down
         self.deadline = Deadline(down.loop, self._start)
         self.on_gone: Callable[[], None] | None = None
         self.task: asyncio.Task[None] | None = None
+        # A cancelled watch still waits in reader.read() until the loop runs it once
+        # more; the next read must wait for that, or the reader refuses a second waiter.
+        self.stopping: asyncio.Task[None] | None = None
 
     def arm(self, after: float, on_gone: Callable[[], None]) -> None:
         self.on_gone = on_gone
@@ -137,7 +142,13 @@ class ClientWatch:
         self.on_gone = None
         if self.task is not None:
             self.task.cancel()  # a pending read gives up nothing when cancelled
-            self.task = None
+            self.stopping, self.task = self.task, None
+
+    async def settle(self) -> None:
+        """Return once a disarmed watch has really stopped reading."""
+        task, self.stopping = self.stopping, None
+        if task is not None and not task.done():
+            await asyncio.wait((task,))
 
     def close(self) -> None:
         self.disarm()
