@@ -12,9 +12,10 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import NoReturn, TextIO
 
-from interceptor import dump, engine, options, probe
+from interceptor import dump, engine, options, probe, rulescopy
 from interceptor.backends import get_backend
 from interceptor.errors import BackendError, InterceptorError
 from interceptor.options import UsageError
@@ -76,7 +77,10 @@ def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
         return 0
     backend = get_backend(opts.backend)
     if ns.command == "remove":
-        out.write("\n".join(engine.remove(backend).lines) + "\n")
+        lines = list(engine.remove(backend).lines)
+        if opts.rules_file is not None and rulescopy.remove_copy(opts.rules_file):
+            lines.append(f"rules copy {opts.rules_file} deleted")
+        out.write("\n".join(lines) + "\n")
         return 0
     plan = _plan(opts)
     if ns.command == "verify":
@@ -87,9 +91,15 @@ def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
             return 1
         out.write(f"{backend.name}: live rules match the plan\n")
         return 0
+    if opts.rules_file is not None:
+        rulescopy.prepare(opts.rules_file)  # a path we cannot write fails before any change
     lines = list(engine.install(plan, backend).lines)
     if plan.for_family(6) is not None:
         lines += _passthrough_on_lo(PASSTHROUGH[6])
+    if opts.rules_file is not None:
+        now = datetime.now(UTC)
+        rulescopy.write_copy(opts.rules_file, rulescopy.rules_copy(plan, backend.name, opts, now))
+        lines.append(f"rules copy written to {opts.rules_file}")
     out.write("\n".join(lines) + "\n")
     if opts.validate:
         out.flush()

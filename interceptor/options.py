@@ -62,6 +62,9 @@ class Options:
     backend: str = "auto"
     ipv6: str = "auto"
     validate: bool = False
+    # Where install leaves a copy of what it applied (the proxy serves it on GET /rules)
+    # and remove deletes it; not part of the plan.
+    rules_file: str | None = None
 
     def __post_init__(self) -> None:
         # Options built directly (tests, other code) get the same checks as parsed ones.
@@ -140,6 +143,16 @@ def parse_bool(raw: str, origin: str) -> bool:
     raise UsageError(f"{origin}: {raw!r} is not a boolean (1/true/yes/on or 0/false/no/off)")
 
 
+def parse_rules_file(raw: str, origin: str) -> str | None:
+    """An absolute path; empty (an env var set to "") means no copy."""
+    text = raw.strip()
+    if not text:
+        return None
+    if not text.startswith("/") or "\0" in text or text.endswith("/"):
+        raise UsageError(f"{origin}: {raw!r} is not an absolute file path")
+    return text
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
     def parse(raw: str, origin: str) -> str:
         text = raw.strip().lower()
@@ -201,6 +214,12 @@ _SPECS = (
         "IPv6 rules: auto = when the pod has a global IPv6 address",
     ),
     _Spec("validate", parse_bool, "", "after install, prove a connection is redirected"),
+    _Spec(
+        "rules_file",
+        parse_rules_file,
+        "FILE",
+        "install writes a copy of the applied rules here (JSON), remove deletes it",
+    ),
 )
 
 
@@ -277,6 +296,11 @@ def _validate(v: Mapping[str, Any], origin: Callable[[str], str]) -> None:
     _typed(v, "ipv6", origin, lambda x: x in IPV6_MODES, _choice(IPV6_MODES))
     if not isinstance(v["validate"], bool):
         raise UsageError(f"{named('validate')} is not a boolean")
+    path = v["rules_file"]
+    if path is not None and (
+        not isinstance(path, str) or parse_rules_file(path, origin("rules_file")) != path
+    ):
+        raise UsageError(f"{origin('rules_file')}: {path!r} is not an absolute file path")
 
     if v["outbound_port"] == v["inbound_port"]:
         raise UsageError(

@@ -1,4 +1,5 @@
-"""The admin port (127.0.0.1:15000 only): /config_dump, /clusters, POST /drain, PUT /config.
+"""The admin port (127.0.0.1:15000 only): /config_dump, /clusters, /rules, POST /drain,
+PUT /config.
 
 The admin view is a small read model the server fills in; handlers only render it
 as JSON or call the drain action, so they stay trivial to test.
@@ -14,6 +15,7 @@ from typing import Any
 from proxy.httpmini import Endpoints, Handler, Reply, Request
 
 JSON = "application/json"
+MAX_RULES_COPY = 1024 * 1024  # a copy of a few nat rules; anything bigger is not ours
 
 
 @dataclass
@@ -27,6 +29,8 @@ class AdminView:
     config_status: Callable[[], Mapping[str, Any]] | None = None
     # The live mesh (proxy/mesh): every cluster with endpoint health, EWMA, in-flight.
     cluster_report: Callable[[], list[dict[str, Any]]] | None = None
+    # The copy of its rules the init container left (--rules-file / MESH_RULES_FILE).
+    rules_file: str | None = None
 
 
 def _json(data: object) -> Reply:
@@ -56,10 +60,31 @@ def admin_endpoints(view: AdminView) -> Endpoints:
         view.drain()
         return Reply(200, b"draining: listeners closed, /healthz/ready answers 503\n")
 
+    def rules(_: Request) -> Reply:
+        return rules_reply(view.rules_file)
+
     endpoints = Endpoints()
     endpoints.add("GET", "/config_dump", config_dump)
+    endpoints.add("GET", "/rules", rules)
     endpoints.add("GET", "/clusters", clusters)
     endpoints.add("POST", "/drain", drain)
     if view.put_config is not None:
         endpoints.add("PUT", "/config", view.put_config)
     return endpoints
+
+
+def rules_reply(path: str | None) -> Reply:
+    """The rules copy as written (JSON), read on each request: the init container may
+    run again (a pod restart) and rewrite it. Admin traffic is rare; the read is cheap."""
+    if path is None:
+        return Reply(404, b"no rules copy: the proxy was started without --rules-file\n")
+    try:
+        with open(path, "rb") as f:
+            body = f.read(MAX_RULES_COPY + 1)
+    except FileNotFoundError:
+        return Reply(404, f"no rules copy at {path}: the init container left none\n".encode())
+    except OSError as e:
+        return Reply(503, f"cannot read the rules copy {path}: {e.strerror}\n".encode())
+    if len(body) > MAX_RULES_COPY:
+        return Reply(503, f"the rules copy {path} is over {MAX_RULES_COPY} bytes\n".encode())
+    return Reply(200, body, JSON)

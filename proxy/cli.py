@@ -73,6 +73,7 @@ RUN_FLAGS = (
     _Flag("drain_timeout", o.parse_duration, "DUR", "on SIGTERM, wait this long (5s)"),
     _Flag("workload", _workload, "NAME", "source_workload label for outbound metrics"),
     _Flag("access_log", _on_off, "on|off", "JSON access log on stdout (default on)"),
+    _Flag("rules_file", o.parse_rules_file, "FILE", "the init container's rules copy: GET /rules"),
 )
 
 
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", metavar="FILE")
     config = sub.add_parser("config", help="config tools: config generate (from Kubernetes)")
     config.add_argument("action", choices=["generate"])
+    inject = sub.add_parser("inject", help="add the mesh to Kubernetes YAML (-f FILE|-)")
+    inject.add_argument("-f", "--filename", metavar="FILE|-")
     return parser
 
 
@@ -145,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proxy.k8s import generate_main  # owned by proxy/k8s; loaded on demand
 
         return generate_main(args[2:])
+    if args[:1] == ["inject"]:
+        from proxy.inject import inject_main  # owned by proxy/inject; loaded on demand
+
+        return inject_main(args[1:])
     try:
         opts = parse_run(args, os.environ)
     except UsageError as e:

@@ -47,6 +47,13 @@ def parse_id(raw: str) -> int:
     return int(raw)
 
 
+def parse_rules_file(raw: str) -> str:
+    """An absolute path (the init container's copy of its rules); it need not exist yet."""
+    if not raw.startswith("/") or "\0" in raw:
+        raise UsageError(f"{raw!r} is not an absolute file path")
+    return raw
+
+
 @dataclass(frozen=True)
 class RunOptions:
     config: str | None = None
@@ -64,6 +71,7 @@ class RunOptions:
     drain_timeout: float = 5.0  # Istio's terminationDrainDuration
     workload: str = "unknown"
     access_log: bool = True
+    rules_file: str | None = None  # served on GET /rules (DESIGN.md §6)
 
     def __post_init__(self) -> None:
         ports = {

@@ -125,6 +125,7 @@ class ProxyServer:
         view.cluster_report = mesh.clusters
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
+        view.rules_file = opts.rules_file
         self.admin_view = view
         self.telemetry.watch_clusters(mesh.clusters)
         self.telemetry.apply_config(reloader.store.current.config)
