@@ -69,7 +69,7 @@ class AccessLog:
         self._second = -1  # the whole second ``_stamp`` was formatted for
         self._stamp = ""
 
-    def _time(self) -> str:
+    def stamp(self) -> str:
         """RFC 3339 time with milliseconds; strftime runs once per second, not per line."""
         now = self.clock()
         second = int(now)
@@ -81,8 +81,11 @@ class AccessLog:
     def __call__(self, entry: dict[str, Any]) -> None:
         """Log one request / connection; adds ``time`` (RFC 3339, UTC, ms)."""
         if "time" not in entry:
-            entry = {"time": self._time(), **entry}
-        line = _ENCODE(entry).encode() + b"\n"
+            entry = {"time": self.stamp(), **entry}
+        self.append(_ENCODE(entry).encode() + b"\n")
+
+    def append(self, line: bytes) -> None:
+        """Queue one ready-made line (ending in a newline) for the next flush."""
         if len(self._pending) + len(line) > MAX_PENDING:
             if self.dropped is not None:
                 self.dropped.inc()

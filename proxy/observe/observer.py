@@ -17,9 +17,10 @@ from typing import Any
 
 from proxy.conn import Direction, Intercepted
 from proxy.http.model import RequestHead, RequestRecord
-from proxy.observe.accesslog import hostport
+from proxy.observe.accesslog import AccessLog, hostport
 from proxy.observe.exporter import ZipkinExporter
 from proxy.observe.identity import UNKNOWN, Workload
+from proxy.observe.logline import http_line
 from proxy.observe.metrics import Metrics
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
@@ -139,8 +140,11 @@ class Observer:
         )
         if record.attempts > 1:
             self.metrics.retries.labels(service).inc(record.attempts - 1)
-        if self.access_log is not None:
-            self.access_log(self.log_entry(record, service, span))
+        log = self.access_log
+        if type(log) is AccessLog:  # the real log: a precompiled line, no dict to encode
+            log.append(http_line(log.stamp(), record, service, span, self._pid))
+        elif log is not None:
+            log(self.log_entry(record, service, span))
         if span is not None and span.sampled and self.exporter is not None:
             assert isinstance(token, Token)
             self.exporter.submit(build_span(span, record, self.workload, service, token.wall_start))

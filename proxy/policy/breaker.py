@@ -20,6 +20,10 @@ class Resource(Enum):
     REQUESTS = "max_requests"  # requests in flight
     RETRIES = "max_retries"  # retries in flight
 
+    # Members are singletons: the identity hash (C) keys the counters as well as
+    # Enum's own ``hash(self._name_)``, a Python call four times per request.
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True)
 class BreakerLimits:
@@ -44,12 +48,14 @@ class BreakerLimits:
 class CircuitBreakers:
     def __init__(self, limits: BreakerLimits | None = None) -> None:
         self.limits = limits or BreakerLimits()
+        # The limits are frozen: read once, not through getattr on every acquire.
+        self._limit = {kind: self.limits.limit(kind) for kind in Resource}
         self._in_use = dict.fromkeys(Resource, 0)
         self._overflows = dict.fromkeys(Resource, 0)
 
     def try_acquire(self, kind: Resource) -> bool:
         """Take one unit of ``kind``; False (and one overflow counted) at the limit."""
-        if self._in_use[kind] >= self.limits.limit(kind):
+        if self._in_use[kind] >= self._limit[kind]:
             self._overflows[kind] += 1
             return False
         self._in_use[kind] += 1

@@ -30,10 +30,17 @@ class Outcome:
     @classmethod
     def response(cls, status: int) -> Outcome:
         """Classify a received response by its status code."""
+        # Outcomes are immutable and statuses few: one per status, not one per request.
+        outcome = _BY_STATUS.get(status) if cls is Outcome else None
+        if outcome is not None:
+            return outcome
         if not 100 <= status <= 599:
             raise InvalidParameter(f"HTTP status out of range: {status!r}")
         kind = OutcomeKind.HTTP_5XX if status >= 500 else OutcomeKind.SUCCESS
-        return cls(kind, status)
+        outcome = cls(kind, status)
+        if cls is Outcome and type(status) is int:
+            _BY_STATUS[status] = outcome
+        return outcome
 
     @property
     def is_error(self) -> bool:
@@ -46,6 +53,7 @@ class Outcome:
         return self.kind in (OutcomeKind.CONNECT_FAILURE, OutcomeKind.REFUSED)
 
 
+_BY_STATUS: dict[int, Outcome] = {}  # at most 500 entries (100..599)
 SUCCESS = Outcome(OutcomeKind.SUCCESS, 200)
 CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
 REFUSED = Outcome(OutcomeKind.REFUSED)

@@ -6,7 +6,8 @@ The same load and CPU accounting as ``bench.py``, but the child runs the handler
 server installs with ``--config``: ``MeshDispatcher`` routing to a subset, retries
 with a budget, outlier detection, peak-EWMA, the ``Observer`` recording Istio metrics
 and an access log line per request (to /dev/null, through the same buffered writer).
-To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the observer.
+To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the observer;
+``BENCH_LINES`` sets how many rows of a ``BENCH_PROFILE=1`` profile are printed.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _serve(upstream_port: int) -> None:
         if profile is not None:
             pstats.Stats(profile, stream=sys.stderr).sort_stats(
                 os.environ.get("BENCH_SORT", "tottime")
-            ).print_stats(60)
+            ).print_stats(int(os.environ.get("BENCH_LINES", "60")))
         server.close()
 
     uvloop.run(main())
