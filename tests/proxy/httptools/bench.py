@@ -17,42 +17,50 @@ import pstats
 import subprocess
 import sys
 import time
+from typing import Any
 
 from tests.proxy.httptools.upstream import Upstream
 
 _CHILD = "-m tests.proxy.httptools.bench serve"  # BENCH_CHILD runs another proxy instead
 
 
+async def serve_measured(proxy: Any, upstream_port: int) -> None:
+    """Serve ``proxy`` on 127.0.0.1:0 (port printed), answering "cpu" on stdin with
+    this process's CPU time; shared with ``meshbench`` so both measure the same way."""
+    from proxy.conn import Direction, Intercepted
+
+    target = ("127.0.0.1", upstream_port)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        await proxy(Intercepted(Direction.OUTBOUND, peer[:2], target, 4), reader, writer, b"")
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    loop = asyncio.get_running_loop()
+    profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+    measuring = False
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        if line.strip() == "cpu":
+            print(time.process_time(), flush=True)
+            if profile is not None:
+                measuring = not measuring
+                profile.enable() if measuring else profile.disable()
+    if profile is not None:
+        pstats.Stats(profile, stream=sys.stderr).sort_stats(
+            os.environ.get("BENCH_SORT", "tottime")
+        ).print_stats(int(os.environ.get("BENCH_LINES", "70")))
+    server.close()
+
+
 def _serve(upstream_port: int) -> None:
     import uvloop
 
-    from proxy.conn import Direction, Intercepted
     from proxy.http import HttpProxy, Limits, PassthroughDispatcher, UpstreamPool
 
     async def main() -> None:
         proxy = HttpProxy(PassthroughDispatcher(), UpstreamPool(), Limits())
-        target = ("127.0.0.1", upstream_port)
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            peer = writer.get_extra_info("peername")
-            await proxy(Intercepted(Direction.OUTBOUND, peer[:2], target, 4), reader, writer, b"")
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        loop = asyncio.get_running_loop()
-        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
-        measuring = False
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            if line.strip() == "cpu":
-                print(time.process_time(), flush=True)
-                if profile is not None:
-                    measuring = not measuring
-                    profile.enable() if measuring else profile.disable()
-        if profile is not None:
-            pstats.Stats(profile, stream=sys.stderr).sort_stats(
-                os.environ.get("BENCH_SORT", "tottime")
-            ).print_stats(70)
-        server.close()
+        await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())
 

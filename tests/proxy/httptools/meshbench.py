@@ -12,15 +12,13 @@ To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the obs
 
 from __future__ import annotations
 
-import asyncio
-import cProfile
 import json
 import os
-import pstats
 import sys
-import time
 
 from prometheus_client import CollectorRegistry
+
+from tests.proxy.httptools.bench import serve_measured
 
 
 def _config(port: int) -> str:
@@ -62,7 +60,6 @@ def _serve(upstream_port: int) -> None:
     import uvloop
 
     from proxy.config import loads_config
-    from proxy.conn import Direction, Intercepted
     from proxy.http import Limits
     from proxy.mesh import MeshDispatcher, mesh_http_proxy
     from proxy.mesh.runtime import Mesh
@@ -80,28 +77,7 @@ def _serve(upstream_port: int) -> None:
             MeshDispatcher(mesh, observer=None if os.environ.get("NOOBS") else telemetry.observer),
             Limits(),
         )
-        target = ("127.0.0.1", upstream_port)
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            peer = writer.get_extra_info("peername")
-            await proxy(Intercepted(Direction.OUTBOUND, peer[:2], target, 4), reader, writer, b"")
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        loop = asyncio.get_running_loop()
-        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
-        measuring = False
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            if line.strip() == "cpu":
-                print(time.process_time(), flush=True)
-                if profile is not None:
-                    measuring = not measuring
-                    profile.enable() if measuring else profile.disable()
-        if profile is not None:
-            pstats.Stats(profile, stream=sys.stderr).sort_stats(
-                os.environ.get("BENCH_SORT", "tottime")
-            ).print_stats(int(os.environ.get("BENCH_LINES", "60")))
-        server.close()
+        await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())
 
