@@ -14,6 +14,7 @@ import functools
 
 import h11
 
+from proxy.http import h11fast
 from proxy.http.downstream import Downstream, RequestBody
 from proxy.http.errors import (
     DownstreamDisconnect,
@@ -160,8 +161,7 @@ class Exchange:
         headers = set_headers(self.headers, forward.set_headers)
         try:
             parts = [
-                conn.send(h11.Request(method=self.method, target=self.target, headers=headers))
-                or b""
+                conn.send(h11fast.request(self.method, self.target, headers)) or b""
             ]
         except h11.LocalProtocolError as exc:
             raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
@@ -215,8 +215,8 @@ class Exchange:
                     return event
                 if event.status_code != 100 and down.h11.their_http_version == b"1.1":
                     headers, _ = rewrite_response(event.headers.raw_items(), upgrade=False)
-                    informational = h11.InformationalResponse(
-                        status_code=event.status_code, headers=headers, reason=event.reason
+                    informational = h11fast.informational(
+                        event.status_code, event.reason, headers
                     )
                     down.writer.write(down.h11.send(informational) or b"")
                 continue
@@ -231,13 +231,9 @@ class Exchange:
         headers, _ = rewrite_response(response.headers.raw_items(), upgrade=switching)
         event: h11.Response | h11.InformationalResponse
         if switching:
-            event = h11.InformationalResponse(
-                status_code=101, headers=headers, reason=response.reason
-            )
+            event = h11fast.informational(101, response.reason, headers)
         else:
-            event = h11.Response(
-                status_code=response.status_code, headers=headers, reason=response.reason
-            )
+            event = h11fast.response(response.status_code, response.reason, headers)
         parts = [down.h11.send(event) or b""]
         self.status = response.status_code
         self.committed = True
