@@ -160,9 +160,7 @@ class Exchange:
         conn = up.h11
         headers = set_headers(self.headers, forward.set_headers)
         try:
-            parts = [
-                conn.send(h11fast.request(self.method, self.target, headers)) or b""
-            ]
+            parts = [conn.send(h11fast.request(self.method, self.target, headers)) or b""]
         except h11.LocalProtocolError as exc:
             raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
         body = self.body
@@ -215,9 +213,7 @@ class Exchange:
                     return event
                 if event.status_code != 100 and down.h11.their_http_version == b"1.1":
                     headers, _ = rewrite_response(event.headers.raw_items(), upgrade=False)
-                    informational = h11fast.informational(
-                        event.status_code, event.reason, headers
-                    )
+                    informational = h11fast.informational(event.status_code, event.reason, headers)
                     down.writer.write(down.h11.send(informational) or b"")
                 continue
             raise UpstreamResetError(f"unexpected {type(event).__name__} before a response")

@@ -51,7 +51,9 @@ def test_response_bytes_match_the_public_constructor(
 def test_informational_matches_the_public_constructor() -> None:
     headers = [(b"Link", b"</style.css>; rel=preload")]
     fast = h11fast.informational(103, b"Early Hints", headers)
-    assert fast == h11.InformationalResponse(status_code=103, reason=b"Early Hints", headers=headers)
+    assert fast == h11.InformationalResponse(
+        status_code=103, reason=b"Early Hints", headers=headers
+    )
 
 
 def test_without_the_fast_shape_the_public_constructors_still_check(
