@@ -2,13 +2,17 @@
 
 Request metrics are recorded once per request from a finished ``RequestRecord``; their
 label children are cached per label set (``labels()`` validates and hashes seven
-strings per call). Gauges use prometheus-client's ``livesum`` multiprocess mode so
-that with ``--workers N`` /metrics shows the sum over the live workers. The config
+strings per call), and a request updates the children's value cells directly: one
+bisection finds the bucket, where ``Histogram.observe`` walks the bounds in Python
+(a test checks both land in the same cells, on every bucket boundary). Gauges use
+prometheus-client's ``livesum`` multiprocess mode so that with ``--workers N``
+/metrics shows the sum over the live workers. The config
 reload metrics live with the reloader (``proxy.reload.metrics``).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +34,36 @@ DURATION_BUCKETS_MS = (
 )  # fmt: skip
 BYTES_BUCKETS = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000)
 
-_Children = tuple[Counter, Histogram, Histogram, Histogram]
+
+class _Cells:
+    """The value cells of one label set's request counter and three histograms.
+
+    These are prometheus-client's own per-child values (``MutexValue``, or
+    ``MmapedValue`` with ``--workers``), so exposition and multiprocess merging are
+    unchanged; only the Python around each update is skipped.
+    """
+
+    __slots__ = ("count", "duration", "request_bytes", "response_bytes")
+
+    def __init__(self, counter: Counter, duration: Histogram, rx: Histogram, tx: Histogram) -> None:
+        self.count = counter._value
+        # Per histogram: its sum cell, its bucket cells, its upper bounds (last: +Inf).
+        self.duration = (duration._sum, duration._buckets, duration._upper_bounds)
+        self.request_bytes = (rx._sum, rx._buckets, rx._upper_bounds)
+        self.response_bytes = (tx._sum, tx._buckets, tx._upper_bounds)
+
+    def record(self, duration_ms: float, rx: int, tx: int) -> None:
+        self.count.inc(1)
+        # As Histogram.observe: the sum, and the first bucket with amount <= bound.
+        total, buckets, bounds = self.duration
+        total.inc(duration_ms)
+        buckets[bisect_left(bounds, duration_ms)].inc(1)
+        total, buckets, bounds = self.request_bytes
+        total.inc(rx)
+        buckets[bisect_left(bounds, rx)].inc(1)
+        total, buckets, bounds = self.response_bytes
+        total.inc(tx)
+        buckets[bisect_left(bounds, tx)].inc(1)
 
 
 class Metrics:
@@ -86,22 +119,19 @@ class Metrics:
             "mesh_access_log_dropped_total",
             "Access log lines dropped because stdout did not keep up.", registry=r,
         )  # fmt: skip
-        self._children: dict[tuple[str, ...], _Children] = {}
+        self._cells: dict[tuple[str, ...], _Cells] = {}
 
     def request(self, labels: tuple[str, ...], duration_ms: float, rx: int, tx: int) -> None:
         """One finished HTTP request; ``labels`` in ``HTTP_LABELS`` order."""
-        children = self._children.get(labels)
-        if children is None:
-            children = self._children[labels] = (
+        cells = self._cells.get(labels)
+        if cells is None:
+            cells = self._cells[labels] = _Cells(
                 self.requests.labels(*labels),
                 self.duration.labels(*labels),
                 self.request_bytes.labels(*labels),
                 self.response_bytes.labels(*labels),
             )
-        children[0].inc()
-        children[1].observe(duration_ms)
-        children[2].observe(rx)
-        children[3].observe(tx)
+        cells.record(duration_ms, rx, tx)
 
     def endpoint_health(self, service: str, counts: Mapping[Any, int]) -> None:
         """``counts``: health (``OutlierDetector.counts``' enum keys, or strings) → endpoints."""

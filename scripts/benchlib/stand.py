@@ -200,6 +200,35 @@ class Stand:
                 f"(curl rc {got.returncode}, headers {got.stderr[:300]!r})"
             )
 
+    def nginx_exchange(self) -> tuple[bytes, bytes]:
+        """The request wrk sends for /1k and nginx's whole answer, as raw bytes."""
+        up = self.upstream
+        request = f"GET /1k HTTP/1.1\r\nHost: {up.address}:{up.port}\r\n\r\n".encode()
+        # From the namespace without capture rules, to the same nginx server block.
+        s = nsock.connect(self.raw.name, self.raw_link.b4, up.port)
+        try:
+            s.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise BenchError("nginx closed the connection before a response head")
+                data += chunk
+            head = data.split(b"\r\n\r\n", 1)[0]
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(data) < len(head) + 4 + length:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise BenchError("nginx closed the connection mid-body")
+                data += chunk
+        finally:
+            s.close()
+        return request, data
+
     def wrk(self, setup: Setup, seconds: float) -> WrkResult:
         ns, _ = self.client(setup)
         got = ns.run(

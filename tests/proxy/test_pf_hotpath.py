@@ -101,3 +101,34 @@ def test_breakers_keyed_by_identity_count_and_refuse_per_resource() -> None:
     assert (breakers.overflows(Resource.RETRIES), breakers.overflows(Resource.REQUESTS)) == (1, 1)
     breakers.release(Resource.RETRIES)
     assert breakers.in_use(Resource.RETRIES) == 0 and breakers.in_use(Resource.REQUESTS) == 2
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_request_cells_land_where_the_public_api_puts_every_boundary_value() -> None:
+    from proxy.observe.metrics import BYTES_BUCKETS, DURATION_BUCKETS_MS
+
+    fast_registry, public_registry = CollectorRegistry(), CollectorRegistry()
+    fast, public = Metrics(fast_registry), Metrics(public_registry)
+    values = sorted(
+        {0.0, 1e9}
+        | {b + d for b in (*DURATION_BUCKETS_MS, *BYTES_BUCKETS) for d in (-0.001, 0.0, 0.001)}
+    )
+    for i, value in enumerate(values):
+        labels = ("outbound", "a", "svc", "v1", "200" if i % 3 else "503", "-", "http")
+        rx, tx = int(value), int(values[-1 - i])
+        fast.request(labels, value, rx, tx)
+        public.requests.labels(*labels).inc()
+        public.duration.labels(*labels).observe(value)
+        public.request_bytes.labels(*labels).observe(rx)
+        public.response_bytes.labels(*labels).observe(tx)
+    got, want = _samples(fast_registry), _samples(public_registry)
+    assert got == want
+    assert sum(v for (name, _), v in got.items() if name == "istio_requests_total") == len(values)
