@@ -27,6 +27,9 @@ _REQUEST_HOP = frozenset(
 _RESPONSE_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"upgrade"}
 )
+# Connection tokens that name no header still left after the hop-by-hop pass
+# ("Connection: keep-alive" on nearly every response): no second pass for them.
+_NAMES_NOTHING_LEFT = _RESPONSE_HOP | {b"close"}
 
 
 @dataclass(slots=True)
@@ -123,7 +126,7 @@ def rewrite_response(raw: RawHeaders, *, upgrade: bool) -> tuple[RawHeaders, boo
                 upgrade_header = (name, value)
             continue
         out.append((name, value))
-    if named:
+    if named and not named <= _NAMES_NOTHING_LEFT:
         out = [(name, value) for name, value in out if name.lower() not in named]
     if chunked:
         out = [(name, value) for name, value in out if name.lower() != b"content-length"]

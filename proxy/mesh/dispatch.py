@@ -112,7 +112,10 @@ class MeshDispatcher:
                 return LocalReply(502, Flag.NO_ROUTE, b"", ctx)
             return self._direct(conn, head, token, now, state.passthrough_timeout, PASSTHROUGH)
         plan = state.services[service.name]
-        if service.routes:
+        leading = plan.leading
+        if leading is not None and (not plan.leading_slash or head.path.startswith("/")):
+            route, rplan = leading, plan.routes[id(leading)]
+        elif service.routes:
             route = match_route(service, _request_info(head, plan.needs_headers))
             if route is None:
                 ctx = RequestState(token, _NO_DEADLINE, head.method)

@@ -37,6 +37,10 @@ class ServicePlan:
     default: RoutePlan  # the implicit catch-all of a service without routes
     # Some route tests headers / the query: only then is a header dict built per request.
     needs_headers: bool
+    # The first route, when it takes every request (no match, or only path prefix "/"):
+    # then routing needs no RequestInfo. ``leading_slash``: the target must start with "/".
+    leading: Route | None = None
+    leading_slash: bool = False
 
 
 def _route_plan(service: Service, route: Route) -> RoutePlan:
@@ -64,7 +68,19 @@ def service_plan(service: Service, cluster: Cluster) -> ServicePlan:
     default = _route_plan(service, service.default_route)
     routes[id(service.default_route)] = default
     needs = any(r.match.headers or r.match.query for r in service.routes)
-    return ServicePlan(service, cluster, routes, default, needs)
+    leading, slash = _takes_everything(service.routes[0]) if service.routes else (None, False)
+    return ServicePlan(service, cluster, routes, default, needs, leading, slash)
+
+
+def _takes_everything(route: Route) -> tuple[Route | None, bool]:
+    match = route.match
+    if match.methods or match.headers or match.query:
+        return None, False
+    if match.path is None:
+        return route, False
+    if match.path.kind == "prefix" and match.path.value == "/":
+        return route, True
+    return None, False
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,3 +151,10 @@ def test_empty_request_id_is_replaced_not_duplicated() -> None:
     out = rewrite_request([(b"X-Request-Id", b""), (b"Host", b"h")], facts)
     assert out == [(b"Host", b"h")]
     assert facts.request_id == b""
+
+
+def test_connection_tokens_still_drop_the_headers_they_name() -> None:
+    raw = [(b"Connection", b"keep-alive"), (b"Keep-Alive", b"timeout=5"), (b"X-A", b"1")]
+    assert rewrite_response(raw, upgrade=False) == ([(b"X-A", b"1")], False)
+    named = [(b"Connection", b"keep-alive, X-Private"), (b"x-private", b"s"), (b"X-A", b"1")]
+    assert rewrite_response(named, upgrade=False) == ([(b"X-A", b"1")], False)

@@ -177,3 +177,29 @@ def test_a_deadline_already_spent_is_504_dl_before_any_attempt() -> None:
         assert not a.seen
 
     run(main())
+
+
+def test_a_leading_catch_all_route_takes_slash_targets_only() -> None:
+    """The shortcut for a first route matching everything keeps match_route's answers."""
+
+    async def main() -> None:
+        v1, v2 = await Backend("v1").start(), await Backend("v2").start()
+        routes = [
+            {"match": {"path": {"prefix": "/"}}, "destinations": [{"subset": "v2"}]},
+            {"destinations": [{"subset": "v1"}]},
+        ]
+        endpoints = [
+            {**v1.endpoint, "labels": {"version": "v1"}},
+            {**v2.endpoint, "labels": {"version": "v2"}},
+        ]
+        subsets = {"v1": {"version": "v1"}, "v2": {"version": "v2"}}
+        cfg = config([service("reviews", endpoints, subsets=subsets, routes=routes)])
+        async with mesh_front(cfg) as front:
+            slash = await front.request("/any/path?q=1")
+            star = await front.request("*", method="OPTIONS")
+        await v1.close()
+        await v2.close()
+        assert (slash.status, slash.body) == (200, b"v2")
+        assert (star.status, star.body) == (200, b"v1")  # "*" is no "/" prefix: next route
+
+    run(main())
