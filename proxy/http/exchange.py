@@ -49,7 +49,9 @@ class Exchange:
         "keep_client",
         "limits",
         "method",
+        "pending",
         "pool",
+        "relayed_all",
         "status",
         "target",
         "upgraded",
@@ -81,6 +83,8 @@ class Exchange:
         self.upstream_latency: float | None = None
         self.upgraded = False
         self.client_gone = False
+        self.pending = b""  # a 101 head not yet sent: it goes with the tunnel's first bytes
+        self.relayed_all = False  # the whole response went to the client's transport
 
     @property
     def can_retry(self) -> bool:
@@ -111,14 +115,20 @@ class Exchange:
             pump = self._send_request(up, forward, timeout)
             if pump is None:  # the client is silent now; notice if it hangs up
                 watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
-            response = await self._response_head(up)
+            # The common case in one level: the first event after the request is its
+            # final response head (1xx and oddities take the longer way).
+            response = await up.next_event(self.limits.read_size, read_first=True)
+            if type(response) is not h11.Response:
+                response = await self._response_head(up, response)
             watch.disarm()
             up.disarm()
             self.upstream_latency = loop.time() - start
             check = forward.retry_status
             if check is not None and type(response) is h11.Response and check(response.status_code):
                 raise UpstreamStatusError(response.status_code)  # its connection is dropped
-            finished = await self._relay_response(up, response)
+            finished = self._relay_buffered(up, response)
+            if not finished:
+                finished = await self._relay_rest(up)
         except UpstreamError as exc:
             if self.client_gone:
                 raise DownstreamDisconnect("client went away while waiting") from exc
@@ -200,12 +210,12 @@ class Exchange:
         except OSError:
             return  # the upstream went away; the response side reports how
 
-    async def _response_head(self, up: Upstream) -> h11.Response | h11.InformationalResponse:
+    async def _response_head(
+        self, up: Upstream, event: object
+    ) -> h11.Response | h11.InformationalResponse:
+        """The final response head (or a 101), relaying informational ones on the way."""
         down = self.down
-        read_first = True  # nothing can be buffered before the request went out
         while True:
-            event = await up.next_event(self.limits.read_size, read_first=read_first)
-            read_first = False
             if type(event) is h11.Response:
                 return event
             if type(event) is h11.InformationalResponse:
@@ -215,13 +225,18 @@ class Exchange:
                     headers, _ = rewrite_response(event.headers.raw_items(), upgrade=False)
                     informational = h11fast.informational(event.status_code, event.reason, headers)
                     down.writer.write(down.h11.send(informational) or b"")
-                continue
-            raise UpstreamResetError(f"unexpected {type(event).__name__} before a response")
+            else:
+                raise UpstreamResetError(f"unexpected {type(event).__name__} before a response")
+            event = await up.next_event(self.limits.read_size)
 
-    async def _relay_response(
+    def _relay_buffered(
         self, up: Upstream, response: h11.Response | h11.InformationalResponse
     ) -> bool:
-        """Relay the response; True when the upstream connection ended the exchange cleanly."""
+        """Commit: send the head and the body that already arrived, in one write.
+
+        True when that was the whole response and nothing waits to be flushed: the
+        common case needs no further await. Otherwise ``_relay_rest`` goes on.
+        """
         down = self.down
         switching = type(response) is h11.InformationalResponse
         headers, _ = rewrite_response(response.headers.raw_items(), upgrade=switching)
@@ -234,21 +249,31 @@ class Exchange:
         self.status = response.status_code
         self.committed = True
         if down.h11.our_state is h11.SWITCHED_PROTOCOL:
-            await self._tunnel(up, parts[0])
+            self.pending = parts[0]  # the tunnel sends the head with the first bytes
             return False
         trailers = down.h11.their_http_version == b"1.1"
         while True:  # what already arrived goes out with the head, in one write
             event_in = up.buffered_event()
             if event_in is h11.NEED_DATA:
-                break
+                down.writer.write(b"".join(parts))
+                return False
             if self._forward_event(event_in, parts, trailers):
                 down.writer.write(b"".join(parts))
-                if down.writer.transport.get_write_buffer_size() > _HIGH_WATER:
-                    await down.drain()
-                return True
-        down.writer.write(b"".join(parts))
+                self.relayed_all = True
+                # Done, unless the client is far behind: then wait for it first.
+                return down.writer.transport.get_write_buffer_size() <= _HIGH_WATER
+
+    async def _relay_rest(self, up: Upstream) -> bool:
+        """After ``_relay_buffered``: True when the upstream ended the exchange cleanly."""
+        down = self.down
+        if down.h11.our_state is h11.SWITCHED_PROTOCOL:
+            head, self.pending = self.pending, b""
+            await self._tunnel(up, head)
+            return False
         await down.drain()
-        return await self._stream_response(up, trailers)
+        if self.relayed_all:
+            return True  # complete, and the client has caught up
+        return await self._stream_response(up, down.h11.their_http_version == b"1.1")
 
     async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
         down = self.down

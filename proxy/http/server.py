@@ -82,7 +82,9 @@ class HttpProxy:
                 try:
                     if not down.h11.trailing_data[0] and not down.eof:
                         await down.receive(limits.downstream_idle_timeout)  # skip a parse
-                    event = await down.next_event()
+                    event = down.buffered_event()  # usually the whole head is here
+                    if event is h11.NEED_DATA:
+                        event = await down.next_event()
                 except DownstreamDisconnect:
                     return
                 except DownstreamError as exc:

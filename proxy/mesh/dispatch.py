@@ -116,11 +116,11 @@ class MeshDispatcher:
         if leading is not None and (not plan.leading_slash or head.path.startswith("/")):
             route, rplan = leading, plan.routes[id(leading)]
         elif service.routes:
-            route = match_route(service, _request_info(head, plan.needs_headers))
-            if route is None:
+            matched = match_route(service, _request_info(head, plan.needs_headers))
+            if matched is None:
                 ctx = RequestState(token, _NO_DEADLINE, head.method)
                 return LocalReply(404, Flag.NO_ROUTE, b"", ctx)
-            rplan = plan.routes[id(route)]
+            route, rplan = matched, plan.routes[id(matched)]
         else:
             route, rplan = service.default_route, plan.default
         destination = pick_destination(route, self.rng)

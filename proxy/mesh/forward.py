@@ -133,13 +133,95 @@ class MeshHttpProxy(HttpProxy):
         if state.cluster is None:
             await self._direct(exchange, forward, state)
             return
-        breakers = state.cluster.policy.breakers
+        cluster = state.cluster
+        plan = state.plan
+        assert plan is not None
+        breakers = cluster.policy.breakers
         if not breakers.try_acquire(Resource.REQUESTS):
             raise UpstreamOverflowError(f"{forward.service}: max_requests reached")
+        # The retry loop is inline here, and so is each attempt: every coroutine level
+        # costs each request a frame on the way in and on every resume.
+        retries: _Retries | None = None
         try:
-            state.cluster.policy.budget.deposit(self.clock())
-            await self._attempts(exchange, forward, state, state.cluster)
+            cluster.policy.budget.deposit(self.clock())
+            exchange.pool = cluster.pool  # the cluster's pool: its breaker limits bound it
+            deadline = state.deadline
+            tried: set[EndpointKey] | None = None
+            attempt = 0
+            # Asked on every response head only when a status may be retried.
+            if plan.status_retry:
+                retries = _Retries(self, state, breakers)
+            while True:
+                attempt += 1
+                now = self.clock()
+                if deadline.expired(now):
+                    raise DeadlineExceededError("request deadline exceeded")
+                choice = self._choose(cluster, state, tried, now)
+                if choice is None:
+                    raise NoHealthyUpstreamError(f"{forward.service}: no healthy endpoint")
+                endpoint = choice.endpoint
+                state.version = cluster.versions.get(endpoint, state.version)
+                check = retries if attempt < plan.retry.attempts else None
+                if check is not None:
+                    check.attempt, check.decision = attempt, None
+                attempt_forward = Forward(
+                    endpoint,
+                    forward.service,
+                    state.version,
+                    deadline.attempt_timeout(now, plan.per_try_timeout) or 0.0,
+                    self._headers(state, attempt, now),
+                    state,
+                    check,
+                )
+                # Each attempt is reported to the cluster exactly once, however it ends.
+                try:
+                    try:
+                        await exchange.attempt(attempt_forward)
+                    except UpstreamError as exc:
+                        if not (exc.stale and exchange.can_retry):
+                            raise
+                        # The keep-alive race: the same endpoint on a fresh connection.
+                        await exchange.attempt(attempt_forward, fresh=True)
+                except UpstreamError as exc:
+                    outcome = classify(exc)
+                    self._report(exchange, cluster, choice, outcome)
+                    if outcome is None:
+                        if isinstance(exc, UpstreamOverflowError):
+                            cluster.pending_overflows += 1
+                        raise
+                    if isinstance(exc, UpstreamStatusError) and check is not None:
+                        decision = check.decision  # its retry slot is taken already
+                    else:
+                        decision = self.decide(state, outcome, attempt, exchange.can_retry)
+                        if decision.retry:
+                            if retries is None:
+                                retries = _Retries(self, state, breakers)
+                            if not retries.take():
+                                raise  # max_retries in flight: this failure is the answer
+                    if decision is None or not decision.retry:
+                        if isinstance(exc, UpstreamTimeoutError) and deadline.expired(self.clock()):
+                            raise DeadlineExceededError("request deadline exceeded") from exc
+                        raise
+                except DownstreamError:
+                    self._report(exchange, cluster, choice, None)  # the client's doing
+                    raise
+                except BaseException:
+                    # e.g. the response broke off after its head went out
+                    self._report(exchange, cluster, choice, _RESET if exchange.committed else None)
+                    raise
+                else:
+                    status = exchange.status
+                    outcome = Outcome.response(status) if 100 <= status <= 599 else _RESET
+                    self._report(exchange, cluster, choice, outcome)
+                    return
+                if tried is None:
+                    tried = set()
+                tried.add(endpoint)
+                if decision.backoff > 0:
+                    await self._sleep(decision.backoff)
         finally:
+            if retries is not None:
+                retries.release()
             breakers.release(Resource.REQUESTS)
 
     def _headers(
@@ -205,107 +287,20 @@ class MeshHttpProxy(HttpProxy):
                 return choice
         return cluster.choose(self.rng, now, outside)
 
-    async def _attempts(
-        self, exchange: Exchange, forward: Forward, state: RequestState, cluster: Cluster
-    ) -> None:
-        plan = state.plan
-        assert plan is not None
-        exchange.pool = cluster.pool  # the cluster's pool: its breaker limits bound it
-        deadline = state.deadline
-        tried: set[EndpointKey] | None = None
-        attempt = 0
-        # Asked on every response head only when a status may be retried.
-        retries = _Retries(self, state, cluster.policy.breakers) if plan.status_retry else None
-        try:
-            while True:
-                attempt += 1
-                now = self.clock()
-                if deadline.expired(now):
-                    raise DeadlineExceededError("request deadline exceeded")
-                choice = self._choose(cluster, state, tried, now)
-                if choice is None:
-                    raise NoHealthyUpstreamError(f"{forward.service}: no healthy endpoint")
-                endpoint = choice.endpoint
-                state.version = cluster.versions.get(endpoint, state.version)
-                check = retries if attempt < plan.retry.attempts else None
-                if check is not None:
-                    check.attempt, check.decision = attempt, None
-                attempt_forward = Forward(
-                    endpoint,
-                    forward.service,
-                    state.version,
-                    deadline.attempt_timeout(now, plan.per_try_timeout) or 0.0,
-                    self._headers(state, attempt, now),
-                    state,
-                    check,
-                )
-                try:
-                    await self._one(exchange, attempt_forward, cluster, choice)
-                    return
-                except UpstreamError as exc:
-                    outcome = classify(exc)
-                    if outcome is None:
-                        if isinstance(exc, UpstreamOverflowError):
-                            cluster.pending_overflows += 1
-                        raise
-                    if isinstance(exc, UpstreamStatusError) and check is not None:
-                        decision = check.decision  # its retry slot is taken already
-                    else:
-                        decision = self.decide(state, outcome, attempt, exchange.can_retry)
-                        if decision.retry:
-                            if retries is None:
-                                retries = _Retries(self, state, cluster.policy.breakers)
-                            if not retries.take():
-                                raise  # max_retries in flight: this failure is the answer
-                    if decision is None or not decision.retry:
-                        if isinstance(exc, UpstreamTimeoutError) and deadline.expired(self.clock()):
-                            raise DeadlineExceededError("request deadline exceeded") from exc
-                        raise
-                if tried is None:
-                    tried = set()
-                tried.add(endpoint)
-                if decision.backoff > 0:
-                    await self._sleep(decision.backoff)
-        finally:
-            if retries is not None:
-                retries.release()
-
-    async def _one(
+    def _report(
         self,
         exchange: Exchange,
-        forward: Forward,
         cluster: Cluster,
         choice: Choice[EndpointKey],
+        outcome: Outcome | None,
     ) -> None:
-        """One attempt, reported to the cluster exactly once however it ends."""
-        outcome: Outcome | None = None
-        try:
-            try:
-                await exchange.attempt(forward)
-            except UpstreamError as exc:
-                if not (exc.stale and exchange.can_retry):
-                    raise
-                # The keep-alive race: the same endpoint on a fresh connection.
-                await exchange.attempt(forward, fresh=True)
-            status = exchange.status
-            outcome = Outcome.response(status) if 100 <= status <= 599 else _RESET
-        except UpstreamError as exc:
-            outcome = classify(exc)
-            raise
-        except DownstreamError:
-            outcome = None  # the client's doing, not the endpoint's
-            raise
-        except BaseException:
-            outcome = _RESET if exchange.committed else None  # e.g. the response broke off
-            raise
-        finally:
-            now = self.clock()
-            if outcome is None:
-                cluster.policy.pool.finish(choice.attempt, now, None, ok=True)
-            else:
-                # Time to the response head when there was one; else the time spent.
-                latency = exchange.upstream_latency if outcome.status is not None else None
-                cluster.report_attempt(choice, outcome, now, latency)
+        now = self.clock()
+        if outcome is None:
+            cluster.policy.pool.finish(choice.attempt, now, None, ok=True)
+        else:
+            # Time to the response head when there was one; else the time spent.
+            latency = exchange.upstream_latency if outcome.status is not None else None
+            cluster.report_attempt(choice, outcome, now, latency)
 
 
 def mesh_http_proxy(dispatcher: MeshDispatcher, limits: Limits | None = None) -> MeshHttpProxy:
