@@ -8,14 +8,17 @@ namespace (as root, dropping to 1337) and exposes its metrics.
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy.observe.accesslog import FLUSH_INTERVAL
 from tests import netns as nt
 from tests.proxy.tools import nsock
 
@@ -56,6 +59,21 @@ class Proxy:
 
     def log(self) -> str:
         return self.stderr.read_text()
+
+    def access_log(self, at_least: int = 0, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The access log so far, once every line written before the call is flushed.
+
+        Lines leave ``FLUSH_INTERVAL`` after they were logged: this waits that long, or
+        until ``at_least`` lines are there (at most ``timeout``).
+        """
+        deadline = time.monotonic() + timeout
+        if at_least == 0:
+            time.sleep(FLUSH_INTERVAL * 2)
+        while True:
+            entries = [json.loads(x) for x in self.stdout.read_text().splitlines()]
+            if len(entries) >= at_least or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.05)
 
 
 def start_proxy(ns: nt.Netns, tmp: Path, *args: str) -> Proxy:

@@ -56,7 +56,7 @@ def test_two_workers_both_serve_and_metrics_are_merged(tmp_path: Path) -> None:
         while proxy.total("istio_tcp_connections_closed_total") < count:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        entries = [json.loads(x) for x in proxy.stdout.read_text().splitlines()]
+        entries = proxy.access_log(at_least=count)
         assert len(entries) == count
         assert len({e["worker"] for e in entries}) == 2, "one worker did all the work"
         # Whichever worker answers the scrape, it reports the sum over both.

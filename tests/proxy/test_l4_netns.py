@@ -124,7 +124,7 @@ def test_original_destination_several_ports_and_peers(
             conn.close()
             assert reply[1] == str(port)
             assert reply[2].removeprefix("::ffff:") == pod_ip
-    lines = [json.loads(x) for x in proxy.stdout.read_text().splitlines()]
+    lines = proxy.access_log(at_least=3)
     dsts = {e["original_dst"] for e in lines if e["direction"] == "outbound"}
     canonical = str(ipaddress.ip_address(svc_host))
     assert {f"{canonical}:{s1.port}", f"{canonical}:{s2.port}"} <= dsts

@@ -171,7 +171,7 @@ def series(proxy: capture.Proxy, name: str) -> dict[Labels, float]:
 
 
 def access_log(proxy: capture.Proxy) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in proxy.stdout.read_text().splitlines()]
+    return proxy.access_log()
 
 
 def http_labels(service: str, code: int, version: str = "v1") -> Labels:

@@ -147,7 +147,7 @@ def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> Non
         sizes = _labelled(proxy, "istio_response_bytes_sum")
         endpoints = _labelled(proxy, "mesh_upstream_endpoints")
         detected = _labelled(proxy, "mesh_protocol_detect_total")
-        lines = [json.loads(x) for x in proxy.stdout.read_text().splitlines()]
+        lines = proxy.access_log()
     base = {
         "reporter": "source", "source_workload": "front", "destination_service_name": "app",
         "destination_version": "v1", "request_protocol": "http", "response_flags": "-",

@@ -149,7 +149,7 @@ def test_put_and_file_change_reach_every_worker(tmp_path: Path, readable_dir: Pa
             time.sleep(1.2)
             seen = [answered_by(pod) for _ in range(30)]
             assert set(seen) == {17002, 17004}, seen
-        workers = {json.loads(line)["worker"] for line in proxy.stdout.read_text().splitlines()}
+        workers = {entry["worker"] for entry in proxy.access_log()}
         assert len(workers) == 2, "the connections did not reach both workers"
         # Each worker counts its own reloads: 2 changes x 2 workers.
         assert proxy.total("mesh_config_reloads_total", result="ok") == 4

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy.observe.accesslog import FLUSH_INTERVAL
 from tests import netns as nt
 from tests.proxy import capture
 from tests.proxy.l7 import client
@@ -135,6 +136,7 @@ class Mesh:
         )
 
     def access_log(self) -> list[dict[str, Any]]:
+        time.sleep(FLUSH_INTERVAL * 2)  # lines written so far are flushed by then
         out = []
         for line in self.proxy.stdout.read_text().splitlines():
             with contextlib.suppress(ValueError):
