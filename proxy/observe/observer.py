@@ -142,7 +142,7 @@ class Observer:
             self.metrics.retries.labels(service).inc(record.attempts - 1)
         log = self.access_log
         if type(log) is AccessLog:  # the real log: a precompiled line, no dict to encode
-            log.append(http_line(log.stamp(), record, service, span, self._pid))
+            log.defer(http_line, record, service, span, self._pid)
         elif log is not None:
             log(self.log_entry(record, service, span))
         if span is not None and span.sampled and self.exporter is not None:

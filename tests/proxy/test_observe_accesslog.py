@@ -10,7 +10,13 @@ import select
 
 from prometheus_client import CollectorRegistry, Counter
 
-from proxy.observe.accesslog import FLUSH_AT, FLUSH_INTERVAL, AccessLog, open_stdout_nonblocking
+from proxy.observe.accesslog import (
+    FLUSH_AT,
+    FLUSH_INTERVAL,
+    MAX_DEFERRED,
+    AccessLog,
+    open_stdout_nonblocking,
+)
 from tests.proxy.httptools.harness import run
 
 
@@ -63,7 +69,8 @@ def test_a_large_buffer_is_written_at_once_in_whole_line_chunks() -> None:
     async def main() -> bytes:
         log = AccessLog(w)
         entry = {"path": "/x" * 100}
-        count = FLUSH_AT // len(json.dumps(entry)) + 2
+        # Past both the byte threshold and the deferred-line threshold: no timer needed.
+        count = max(FLUSH_AT // len(json.dumps(entry)) + 2, MAX_DEFERRED)
         os.write, saved = counting_write, os.write  # type: ignore[assignment]
         try:
             for _ in range(count):
@@ -114,3 +121,53 @@ def test_a_stuck_stdout_never_blocks_and_lines_past_the_cap_are_dropped() -> Non
     assert dropped._value.get() > 0  # type: ignore[attr-defined]
     lines = data.splitlines()
     assert lines and all(json.loads(line)["pad"] == "p" * 80 for line in lines)
+
+
+def test_deferred_lines_keep_their_order_and_the_time_they_were_logged() -> None:
+    r, w = os.pipe()
+    clock = iter([1_700_000_000.1005, 1_700_000_000.2005, 1_700_000_000.3005, 1_700_000_009.0])
+
+    def render(stamp: str, n: int) -> bytes:
+        return json.dumps({"time": stamp, "n": n}).encode() + b"\n"
+
+    async def main() -> bytes:
+        log = AccessLog(w, clock=lambda: next(clock))
+        log.defer(render, 1)
+        log({"n": 2})  # a TCP connection's line between two requests' lines
+        log.defer(render, 3)
+        await asyncio.sleep(FLUSH_INTERVAL * 1.5)  # rendered and written at the flush
+        return _read_all(r)
+
+    try:
+        data = run(main())
+    finally:
+        os.close(r)
+        os.close(w)
+    lines = [json.loads(line) for line in data.splitlines()]
+    assert [line["n"] for line in lines] == [1, 2, 3]
+    assert [line["time"][-5:] for line in lines] == [".100Z", ".200Z", ".300Z"]
+
+
+def test_a_line_that_fails_to_render_is_counted_and_the_others_still_go_out() -> None:
+    r, w = os.pipe()
+    dropped = Counter("render_dropped", "test", registry=CollectorRegistry())
+
+    def render(stamp: str, n: int) -> bytes:
+        if n == 2:
+            raise ValueError("a renderer bug")
+        return b'{"n":%d}\n' % n
+
+    async def main() -> bytes:
+        log = AccessLog(w, dropped)
+        for n in (1, 2, 3):
+            log.defer(render, n)
+        log.close()
+        return _read_all(r)
+
+    try:
+        data = run(main())
+    finally:
+        os.close(r)
+        os.close(w)
+    assert data == b'{"n":1}\n{"n":3}\n'
+    assert dropped._value.get() == 1
