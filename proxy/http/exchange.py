@@ -115,11 +115,15 @@ class Exchange:
             pump = self._send_request(up, forward, timeout)
             if pump is None:  # the client is silent now; notice if it hangs up
                 watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
-            # The common case in one level: the first event after the request is its
-            # final response head (1xx and oddities take the longer way).
-            response = await up.next_event(self.limits.read_size, read_first=True)
+            # The common case reads the socket right here (nothing can be buffered
+            # before the request went out) and finds the final response head.
+            try:
+                data = await up.reader.read(self.limits.read_size)
+            except OSError as exc:
+                raise up.read_failed(exc) from exc
+            response = up.feed(data)
             if type(response) is not h11.Response:
-                response = await self._response_head(up, response)
+                response = await self._response_head(up, response)  # 1xx, partial, odd
             watch.disarm()
             up.disarm()
             self.upstream_latency = loop.time() - start
@@ -216,9 +220,11 @@ class Exchange:
         """The final response head (or a 101), relaying informational ones on the way."""
         down = self.down
         while True:
-            if type(event) is h11.Response:
+            if event is h11.NEED_DATA:
+                pass  # the head is still incomplete: read on
+            elif type(event) is h11.Response:
                 return event
-            if type(event) is h11.InformationalResponse:
+            elif type(event) is h11.InformationalResponse:
                 if event.status_code == 101:
                     return event
                 if event.status_code != 100 and down.h11.their_http_version == b"1.1":

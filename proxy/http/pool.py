@@ -65,28 +65,29 @@ class Upstream:
         except h11.RemoteProtocolError as exc:
             raise self._failure(f"bad response from {self._name()}: {exc}") from exc
 
-    async def next_event(self, read_size: int, *, read_first: bool = False) -> object:
-        """The next h11 event, reading the socket as needed; failures are ``UpstreamError``.
-
-        ``read_first`` skips asking h11 when its buffer is known to be empty.
-        """
-        conn = self.h11
+    async def next_event(self, read_size: int) -> object:
+        """The next h11 event, reading the socket as needed; failures are ``UpstreamError``."""
         while True:
-            if not read_first:
-                try:
-                    event = conn.next_event()
-                except h11.RemoteProtocolError as exc:
-                    raise self._failure(f"bad response from {self._name()}: {exc}") from exc
-                if event is not h11.NEED_DATA:
-                    return event
-            read_first = False
+            event = self.buffered_event()
+            if event is not h11.NEED_DATA:
+                return event
             try:
                 data = await self.reader.read(read_size)
             except OSError as exc:
-                raise self._failure(f"connection to {self._name()} failed: {exc}") from exc
+                raise self.read_failed(exc) from exc
             if data:
                 self.answered = True
-            conn.receive_data(data)
+            self.h11.receive_data(data)
+
+    def feed(self, data: bytes) -> object:
+        """Bytes just read from the socket (b"": end of file); then the next event."""
+        if data:
+            self.answered = True
+        self.h11.receive_data(data)
+        return self.buffered_event()
+
+    def read_failed(self, exc: OSError) -> UpstreamResetError | UpstreamTimeoutError:
+        return self._failure(f"connection to {self._name()} failed: {exc}")
 
     def _failure(self, message: str) -> UpstreamResetError | UpstreamTimeoutError:
         if self.timed_out:

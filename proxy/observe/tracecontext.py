@@ -17,6 +17,7 @@ _W3C = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _HEX16_32 = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{32})$")
 _ZERO = re.compile(r"^0+$")
+_LOW64 = (1 << 64) - 1
 _B3_SAMPLED = {"1": True, "true": True, "0": False, "false": False}
 HeaderLookup = Callable[[str], "str | None"]  # RequestHead.header: any casing, first value
 
@@ -112,9 +113,17 @@ def _hex(rng: random.Random, bits: int) -> str:
 
 def new_span(incoming: Incoming | None, sample_rate: float, rng: random.Random) -> SpanContext:
     """This hop's span: child of ``incoming`` when there is one, else a new trace."""
-    span_id = _hex(rng, 64)
     if incoming is None:
-        return SpanContext(_hex(rng, 128), span_id, None, rng.random() < sample_rate, False)
+        # Both ids from one draw (a new trace on every request the app starts).
+        value = rng.getrandbits(192)
+        if value >> 64 and value & _LOW64:
+            ids = f"{value:048x}"
+            trace_id, span_id = ids[:32], ids[32:]
+        else:  # an all-zero id is invalid: draw them one by one
+            trace_id, span_id = _hex(rng, 128), _hex(rng, 64)
+        chosen = sample_rate > 0 and rng.random() < sample_rate
+        return SpanContext(trace_id, span_id, None, chosen, False)
+    span_id = _hex(rng, 64)
     sampled = incoming.sampled
     if sampled is None:
         sampled = rng.random() < sample_rate

@@ -125,3 +125,23 @@ def test_new_trace_ids_are_valid_w3c_ids() -> None:
         span.trace_id, span.span_id, False, False
     )
     assert len(span.trace_id) == 32 and span.parent_id is None
+
+
+class _Draws(random.Random):
+    """Hands out the given getrandbits values first, then behaves normally."""
+
+    def __init__(self, *values: int) -> None:
+        super().__init__(7)
+        self.values = list(values)
+
+    def getrandbits(self, k: int) -> int:
+        return self.values.pop(0) if self.values else super().getrandbits(k)
+
+
+def test_a_new_trace_takes_both_ids_from_one_draw_and_never_an_all_zero_id() -> None:
+    span = new_span(None, 0.0, _Draws((0xAB << 64) | 0xCD))
+    assert (span.trace_id, span.span_id) == ("0" * 30 + "ab", "0" * 14 + "cd")
+    assert span.parent_id is None and not span.sampled
+    # A draw whose span half is zero is not used: ids are drawn one by one instead.
+    span = new_span(None, 0.0, _Draws(0xAB << 64, 0, 0x12, 0x34))
+    assert (span.trace_id, span.span_id) == ("0" * 30 + "12", "0" * 14 + "34")
