@@ -21,6 +21,8 @@ public constructors, so a CR or LF can never reach the wire unchecked.
 
 from __future__ import annotations
 
+from typing import cast
+
 import h11
 
 try:
@@ -92,9 +94,7 @@ def request(method: bytes, target: bytes, headers: RawHeaders) -> h11.Request:
 def response(status: int, reason: bytes, headers: RawHeaders) -> h11.Response:
     """A final response relayed from an upstream (status and reason as h11 parsed them)."""
     if FAST:
-        event = _fast_response(h11.Response, status, reason, headers)
-        assert type(event) is h11.Response
-        return event
+        return cast(h11.Response, _fast_response(h11.Response, status, reason, headers))
     return h11.Response(status_code=status, reason=reason, headers=headers)
 
 
@@ -102,6 +102,5 @@ def informational(status: int, reason: bytes, headers: RawHeaders) -> h11.Inform
     """A 1xx response relayed from an upstream."""
     if FAST:
         event = _fast_response(h11.InformationalResponse, status, reason, headers)
-        assert type(event) is h11.InformationalResponse
-        return event
+        return cast(h11.InformationalResponse, event)
     return h11.InformationalResponse(status_code=status, reason=reason, headers=headers)
