@@ -131,7 +131,8 @@ class ProxyServer:
         self.telemetry.apply_config(reloader.store.current.config)
         reloader.store.subscribe(self.apply_config)
         self.admin_endpoints = admin_endpoints(view)
-        self.telemetry_endpoints = telemetry_endpoints(self.health, exposition)
+        flush = getattr(self.observer, "flush", None)  # requests recorded in batches
+        self.telemetry_endpoints = telemetry_endpoints(self.health, exposition, flush)
 
     def _serve_http(self) -> None:
         """Route HTTP by the mesh from now on (new connections; open ones keep their path).

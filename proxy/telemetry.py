@@ -7,6 +7,7 @@ every worker answers with the sum over all workers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -26,8 +27,16 @@ class Health:
         return self.listening and not self.draining
 
 
-def telemetry_endpoints(health: Health, exposition: CollectorRegistry) -> Endpoints:
+def telemetry_endpoints(
+    health: Health,
+    exposition: CollectorRegistry,
+    before_scrape: Callable[[], None] | None = None,
+) -> Endpoints:
+    """``before_scrape`` records what this process still holds back (``Observer.flush``)."""
+
     def metrics(_: Request) -> Reply:
+        if before_scrape is not None:
+            before_scrape()
         return Reply(200, generate_latest(exposition), CONTENT_TYPE_LATEST)
 
     def ready(_: Request) -> Reply:

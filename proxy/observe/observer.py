@@ -3,11 +3,14 @@
 ``start`` reads the caller's trace context in one pass over the headers and makes this
 hop's span (its upstream headers are built once, then reused by every attempt);
 ``done`` turns the finished ``RequestRecord`` into Istio metric labels, one access log
-line and, when sampled, a Zipkin span handed to the exporter's queue.
+line and, when sampled, a Zipkin span handed to the exporter's queue, a batch of
+requests at a time (within ``BATCH_AFTER``; ``flush`` records what is kept at once).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import random
 import time
@@ -40,6 +43,9 @@ _TRACE_HEADERS = frozenset(
 )
 _TRACE_LENGTHS = frozenset(len(name) for name in _TRACE_HEADERS)
 _MAX_LABEL_SETS = 4096
+BATCH = 32  # finished requests recorded together
+BATCH_AFTER = 0.1  # seconds a finished request may wait to be recorded
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,8 @@ class Observer:
         self.clock = clock
         self._pid = os.getpid()
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._pending: list[tuple[object, RequestRecord]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def set_tracing(self, exporter: ZipkinExporter | None, sample_rate: float) -> None:
         """A config reload changed ``mesh.tracing``; the caller runs/stops the exporter."""
@@ -129,7 +137,43 @@ class Observer:
         )
 
     def done(self, token: object, record: RequestRecord) -> None:
-        """``token`` is None for a request that never reached routing (parse errors)."""
+        """``token`` is None for a request that never reached routing (parse errors).
+
+        Inside an event loop the record is kept and recorded with up to ``BATCH - 1``
+        others, ``BATCH_AFTER`` seconds later at the latest, or when ``flush`` is
+        called (``/metrics`` does, before it renders): the work of a batch runs
+        back to back on warm caches instead of between the parse and relay work of
+        each request. Without a running loop it is recorded at once.
+        """
+        pending = self._pending
+        pending.append((token, record))
+        if len(pending) >= BATCH:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(BATCH_AFTER, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Record every finished request kept so far."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        for token, record in pending:
+            try:
+                self._record(token, record)
+            except Exception:  # one bad record must not cost the others their metrics
+                log.exception("could not record request %s", record.request_id)
+
+    def _record(self, token: object, record: RequestRecord) -> None:
         span = token.span if isinstance(token, Token) else None
         service = self.service_label(record)
         self.metrics.request(

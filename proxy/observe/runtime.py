@@ -62,6 +62,7 @@ class Telemetry:
 
     def apply_config(self, config: MeshConfig) -> None:
         """Follow ``mesh.tracing`` and ``mesh.access_log`` of the config in force."""
+        self.observer.flush()  # what finished under the old config is recorded under it
         self.logging = self.access_log is not None and config.mesh.access_log
         self.observer.access_log = self.access_log if self.logging else None
         tracing = config.mesh.tracing
@@ -108,6 +109,7 @@ class Telemetry:
         self._task = None
 
     async def close(self) -> None:
+        self.observer.flush()  # requests kept for the next batch are recorded now
         if self._sampling is not None:
             self._sampling.cancel()
             await asyncio.wait([self._sampling])

@@ -109,6 +109,7 @@ def test_scripted_mix_gives_exact_counts_and_sums_per_label_set() -> None:
                 [_get("/hello")] * 5 + [_get("/down")] * 3 + [_post("/echo", b"x" * 1000)] * 2
             ):
                 statuses.append((await _request(front, raw))[0])
+        observer.flush()  # what /metrics does before it renders
         await upstream.close()
         return statuses
 
@@ -181,7 +182,8 @@ def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span() -> Non
 def test_collector_down_or_hanging_costs_nothing_but_counters() -> None:
     async def measure(collector_port: int, metrics: Metrics, upstream: Upstream) -> float:
         observer = Observer(ME, metrics, sample_rate=1.0, rng=random.Random(3))
-        async with exporting(collector_port, metrics, max_queue=8, batch=4) as exporter:
+        # A queue above the observer's batch: finished requests reach it 32 at a time.
+        async with exporting(collector_port, metrics, max_queue=64, batch=4) as exporter:
             observer.exporter = exporter
             async with proxied(
                 ("127.0.0.1", upstream.port),
@@ -258,3 +260,12 @@ def test_access_log_lines_match_the_requests() -> None:
     assert all(
         line["direction"] == "outbound" and line["time"].endswith("Z") for line in (first, second)
     )
+
+
+def test_a_full_span_queue_drops_and_counts_instead_of_growing() -> None:
+    reg = CollectorRegistry()
+    url = CollectorUrl.parse("http://127.0.0.1:9/api/v2/spans")
+    exporter = ZipkinExporter(url, Metrics(reg), max_queue=8, batch=100)
+    for i in range(20):
+        exporter.submit({"id": f"{i:016x}"})
+    assert samples(reg, "mesh_tracing_spans_dropped_total") == {(("reason", "queue_full"),): 12.0}

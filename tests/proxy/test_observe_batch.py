@@ -1,0 +1,78 @@
+"""Finished requests are recorded in batches: by count, by time, and before a scrape."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from proxy.httpmini import Request
+from proxy.observe import Metrics, Observer, Workload
+from proxy.observe.observer import BATCH, BATCH_AFTER
+from proxy.telemetry import Health, telemetry_endpoints
+from tests.proxy.observe_support import record, samples
+
+ME = Workload("productpage", "v2", "shop", "productpage-v2-6b746f74dc-9stvs")
+
+
+def _total(reg: CollectorRegistry) -> float:
+    return sum(samples(reg, "istio_requests_total").values())
+
+
+def test_outside_a_loop_a_request_is_recorded_at_once() -> None:
+    reg = CollectorRegistry()
+    Observer(ME, Metrics(reg)).done(None, record())
+    assert _total(reg) == 1
+
+
+def test_in_a_loop_requests_wait_for_a_full_batch_or_the_timer() -> None:
+    reg = CollectorRegistry()
+    observer = Observer(ME, Metrics(reg))
+
+    async def main() -> list[float]:
+        seen = []
+        for _ in range(BATCH - 1):
+            observer.done(None, record())
+        seen.append(_total(reg))  # kept: nothing recorded per request
+        observer.done(None, record())
+        seen.append(_total(reg))  # the batch is full: all recorded together
+        observer.done(None, record())
+        await asyncio.sleep(BATCH_AFTER * 2)
+        seen.append(_total(reg))  # the last one, by the timer
+        return seen
+
+    assert asyncio.run(main()) == [0, BATCH, BATCH + 1]
+
+
+def test_a_scrape_records_what_was_kept_first() -> None:
+    reg = CollectorRegistry()
+    observer = Observer(ME, Metrics(reg))
+    endpoints = telemetry_endpoints(Health(), reg, observer.flush)
+
+    async def main() -> bytes:
+        for _ in range(3):
+            observer.done(None, record())
+        reply = await endpoints.dispatch(Request("GET", "/metrics", "", b""))
+        return reply.body
+
+    body = asyncio.run(main()).decode()
+    assert 'istio_requests_total{destination_service_name="reviews"' in body
+    assert _total(reg) == 3
+
+
+def test_one_record_that_fails_does_not_cost_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    reg = CollectorRegistry()
+    observer = Observer(ME, Metrics(reg))
+    broken = dataclasses.replace(record(request_id="broken"), conn=None)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        observer.done(None, record())
+        observer.done(None, broken)
+        observer.done(None, record())
+        observer.flush()
+
+    asyncio.run(main())
+    assert _total(reg) == 2
+    assert "could not record request broken" in caplog.text
