@@ -106,7 +106,11 @@ class AccessLog:
         The arguments must not change until the flush; a request's finished record
         does not.
         """
-        self._deferred.append((self.clock(), render, args))
+        self.defer_at(self.clock(), render, *args)
+
+    def defer_at(self, when: float, render: Callable[..., bytes], *args: Any) -> None:
+        """``defer``, stamped with ``when`` (seconds since the epoch) instead of now."""
+        self._deferred.append((when, render, args))
         if len(self._deferred) >= MAX_DEFERRED:
             self._render()
         if self._timer is None:

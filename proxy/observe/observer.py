@@ -80,7 +80,7 @@ class Observer:
         self.clock = clock
         self._pid = os.getpid()
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self._pending: list[tuple[object, RequestRecord]] = []
+        self._pending: list[tuple[object, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
 
     def set_tracing(self, exporter: ZipkinExporter | None, sample_rate: float) -> None:
@@ -146,7 +146,7 @@ class Observer:
         each request. Without a running loop it is recorded at once.
         """
         pending = self._pending
-        pending.append((token, record))
+        pending.append((token, record, self.clock()))  # its log line's time
         if len(pending) >= BATCH:
             self.flush()
         elif self._timer is None:
@@ -167,13 +167,13 @@ class Observer:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, []
-        for token, record in pending:
+        for token, record, finished in pending:
             try:
-                self._record(token, record)
+                self._record(token, record, finished)
             except Exception:  # one bad record must not cost the others their metrics
                 log.exception("could not record request %s", record.request_id)
 
-    def _record(self, token: object, record: RequestRecord) -> None:
+    def _record(self, token: object, record: RequestRecord, finished: float) -> None:
         span = token.span if isinstance(token, Token) else None
         service = self.service_label(record)
         self.metrics.request(
@@ -186,7 +186,7 @@ class Observer:
             self.metrics.retries.labels(service).inc(record.attempts - 1)
         log = self.access_log
         if type(log) is AccessLog:  # the real log: a precompiled line, no dict to encode
-            log.defer(http_line, record, service, span, self._pid)
+            log.defer_at(finished, http_line, record, service, span, self._pid)
         elif log is not None:
             log(self.log_entry(record, service, span))
         if span is not None and span.sampled and self.exporter is not None:

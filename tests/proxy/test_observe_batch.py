@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from proxy.httpmini import Request
-from proxy.observe import Metrics, Observer, Workload
+from proxy.observe import AccessLog, Metrics, Observer, Workload
 from proxy.observe.observer import BATCH, BATCH_AFTER
 from proxy.telemetry import Health, telemetry_endpoints
 from tests.proxy.observe_support import record, samples
@@ -76,3 +78,29 @@ def test_one_record_that_fails_does_not_cost_the_others(caplog: pytest.LogCaptur
     asyncio.run(main())
     assert _total(reg) == 2
     assert "could not record request broken" in caplog.text
+
+
+def test_a_batched_request_keeps_the_time_it_finished_in_its_log_line() -> None:
+    read, write = os.pipe()
+    finished = iter([1_700_000_000.1005, 1_700_000_000.2005])
+
+    async def main() -> bytes:
+        log = AccessLog(write, clock=lambda: 1_700_000_009.0)  # the flush is much later
+        observer = Observer(ME, Metrics(CollectorRegistry()), access_log=log)
+        observer.clock = lambda: next(finished)
+        observer.done(None, record(request_id="first"))
+        observer.done(None, record(request_id="second"))
+        observer.flush()
+        log.close()
+        return os.read(read, 65536)
+
+    try:
+        data = asyncio.run(main())
+    finally:
+        os.close(read)
+        os.close(write)
+    lines = [json.loads(line) for line in data.splitlines()]
+    assert [(e["request_id"], e["time"]) for e in lines] == [
+        ("first", "2023-11-14T22:13:20.100Z"),
+        ("second", "2023-11-14T22:13:20.200Z"),
+    ]

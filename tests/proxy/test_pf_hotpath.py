@@ -70,8 +70,14 @@ def test_observer_writes_the_template_line_to_the_real_access_log() -> None:
     read, write = os.pipe()
 
     async def run() -> bytes:
-        log = AccessLog(write, clock=lambda: 1_700_000_000.25)
-        obs = Observer(ME, Metrics(CollectorRegistry()), access_log=log, rng=random.Random(1))
+        log = AccessLog(write)
+        obs = Observer(
+            ME,
+            Metrics(CollectorRegistry()),
+            access_log=log,
+            rng=random.Random(1),
+            clock=lambda: 1_700_000_000.25,  # the line carries when the request finished
+        )
         head = RequestHead("GET", '/q"\\\u00e9', "reviews:9080", "1.1", "req-1", ())
         token = obs.start(
             Intercepted(Direction.OUTBOUND, ("10.0.0.9", 1), ("10.0.0.1", 80), 4), head
