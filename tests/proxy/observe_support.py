@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,3 +134,13 @@ class Collector:
         if self.handlers:
             await asyncio.wait(list(self.handlers), timeout=1)
         await self.server.wait_closed()
+
+
+def piped(main: Callable[[int, int], Coroutine[Any, Any, bytes]]) -> bytes:
+    """Run ``main(read_end, write_end)`` of a fresh pipe; both ends closed afterwards."""
+    read, write = os.pipe()
+    try:
+        return asyncio.run(main(read, write))
+    finally:
+        os.close(read)
+        os.close(write)

@@ -18,6 +18,7 @@ from proxy.observe.accesslog import (
     open_stdout_nonblocking,
 )
 from tests.proxy.httptools.harness import run
+from tests.proxy.observe_support import piped
 
 
 def _read_all(fd: int) -> bytes:
@@ -124,13 +125,12 @@ def test_a_stuck_stdout_never_blocks_and_lines_past_the_cap_are_dropped() -> Non
 
 
 def test_deferred_lines_keep_their_order_and_the_time_they_were_logged() -> None:
-    r, w = os.pipe()
     clock = iter([1_700_000_000.1005, 1_700_000_000.2005, 1_700_000_000.3005, 1_700_000_009.0])
 
     def render(stamp: str, n: int) -> bytes:
         return json.dumps({"time": stamp, "n": n}).encode() + b"\n"
 
-    async def main() -> bytes:
+    async def main(r: int, w: int) -> bytes:
         log = AccessLog(w, clock=lambda: next(clock))
         log.defer(render, 1)
         log({"n": 2})  # a TCP connection's line between two requests' lines
@@ -138,18 +138,12 @@ def test_deferred_lines_keep_their_order_and_the_time_they_were_logged() -> None
         await asyncio.sleep(FLUSH_INTERVAL * 1.5)  # rendered and written at the flush
         return _read_all(r)
 
-    try:
-        data = run(main())
-    finally:
-        os.close(r)
-        os.close(w)
-    lines = [json.loads(line) for line in data.splitlines()]
+    lines = [json.loads(line) for line in piped(main).splitlines()]
     assert [line["n"] for line in lines] == [1, 2, 3]
     assert [line["time"][-5:] for line in lines] == [".100Z", ".200Z", ".300Z"]
 
 
 def test_a_line_that_fails_to_render_is_counted_and_the_others_still_go_out() -> None:
-    r, w = os.pipe()
     dropped = Counter("render_dropped", "test", registry=CollectorRegistry())
 
     def render(stamp: str, n: int) -> bytes:
@@ -157,17 +151,12 @@ def test_a_line_that_fails_to_render_is_counted_and_the_others_still_go_out() ->
             raise ValueError("a renderer bug")
         return b'{"n":%d}\n' % n
 
-    async def main() -> bytes:
+    async def main(r: int, w: int) -> bytes:
         log = AccessLog(w, dropped)
         for n in (1, 2, 3):
             log.defer(render, n)
         log.close()
         return _read_all(r)
 
-    try:
-        data = run(main())
-    finally:
-        os.close(r)
-        os.close(w)
-    assert data == b'{"n":1}\n{"n":3}\n'
+    assert piped(main) == b'{"n":1}\n{"n":3}\n'
     assert dropped._value.get() == 1

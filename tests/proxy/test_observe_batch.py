@@ -14,7 +14,7 @@ from proxy.httpmini import Request
 from proxy.observe import AccessLog, Metrics, Observer, Workload
 from proxy.observe.observer import BATCH, BATCH_AFTER
 from proxy.telemetry import Health, telemetry_endpoints
-from tests.proxy.observe_support import record, samples
+from tests.proxy.observe_support import piped, record, samples
 
 ME = Workload("productpage", "v2", "shop", "productpage-v2-6b746f74dc-9stvs")
 
@@ -81,10 +81,9 @@ def test_one_record_that_fails_does_not_cost_the_others(caplog: pytest.LogCaptur
 
 
 def test_a_batched_request_keeps_the_time_it_finished_in_its_log_line() -> None:
-    read, write = os.pipe()
     finished = iter([1_700_000_000.1005, 1_700_000_000.2005])
 
-    async def main() -> bytes:
+    async def main(read: int, write: int) -> bytes:
         log = AccessLog(write, clock=lambda: 1_700_000_009.0)  # the flush is much later
         observer = Observer(ME, Metrics(CollectorRegistry()), access_log=log)
         observer.clock = lambda: next(finished)
@@ -94,12 +93,7 @@ def test_a_batched_request_keeps_the_time_it_finished_in_its_log_line() -> None:
         log.close()
         return os.read(read, 65536)
 
-    try:
-        data = asyncio.run(main())
-    finally:
-        os.close(read)
-        os.close(write)
-    lines = [json.loads(line) for line in data.splitlines()]
+    lines = [json.loads(line) for line in piped(main).splitlines()]
     assert [(e["request_id"], e["time"]) for e in lines] == [
         ("first", "2023-11-14T22:13:20.100Z"),
         ("second", "2023-11-14T22:13:20.200Z"),
