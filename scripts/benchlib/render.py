@@ -43,10 +43,11 @@ def mesh_l4(up: Upstream) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def mesh_l7(up: Upstream) -> str:
+def mesh_l7(up: Upstream, ports: tuple[int, ...] | None = None) -> str:
+    """The realistic sidecar; its endpoints listen on ``ports`` (default: both of ``up``'s)."""
     endpoints = [
         {"address": up.address, "port": port, "labels": {"version": "v1"}}
-        for port in (up.port, up.second_port)
+        for port in (ports or (up.port, up.second_port))
     ]
     doc = {
         "mesh": {"outbound_policy": "allow_any", "access_log": True},

@@ -22,6 +22,7 @@ from proxy.conn import Direction, Intercepted
 from proxy.http import Limits, RequestHead, RequestRecord, UpstreamPool
 from proxy.mesh import Mesh, MeshDispatcher, MeshHttpProxy, Resolver, mesh_http_proxy
 from tests.proxy.httptools.client import Response, read_response
+from tests.proxy.httptools.harness import stop_serving
 
 VIP = "10.96.0.20"
 
@@ -259,13 +260,6 @@ async def mesh_front(
     try:
         yield front
     finally:
-        server.close()
-        for _ in range(50):
-            if not handlers:
-                break
-            await asyncio.sleep(0.01)
-        for task in list(handlers):
-            task.cancel()
-        await server.wait_closed()
+        await stop_serving(server, handlers)
         await proxy.close()
         await mesh.close()

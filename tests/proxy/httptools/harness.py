@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from proxy.conn import Direction, Intercepted
 from proxy.http import HttpProxy, Limits, PassthroughDispatcher, RequestRecord, UpstreamPool
@@ -66,16 +66,20 @@ async def proxied(
     try:
         yield front
     finally:
-        server.close()
-        # Let handlers see their clients go away; cancel the ones that do not.
-        for _ in range(50):
-            if not handlers:
-                break
-            await asyncio.sleep(0.01)
-        for task in list(handlers):
-            task.cancel()
-        for task in list(handlers):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await server.wait_closed()
+        await stop_serving(server, handlers)
         await pool.close()
+
+
+async def stop_serving(server: asyncio.AbstractServer, handlers: set[asyncio.Task[Any]]) -> None:
+    """Close ``server``; let its connection handlers see their clients go, cancel the rest."""
+    server.close()
+    for _ in range(50):
+        if not handlers:
+            break
+        await asyncio.sleep(0.01)
+    for task in list(handlers):
+        task.cancel()
+    for task in list(handlers):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await server.wait_closed()

@@ -12,48 +12,18 @@ To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the obs
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from prometheus_client import CollectorRegistry
 
+from scripts.benchlib import render
 from tests.proxy.httptools.bench import serve_measured
 
 
 def _config(port: int) -> str:
-    doc = {
-        "mesh": {"outbound_policy": "allow_any", "access_log": True},
-        "defaults": {
-            "timeout": "15s",
-            "retries": {
-                "attempts": 2,
-                "retry_on": ["connect-failure", "reset", "refused", "503"],
-                "budget": {"ratio": 0.2, "min_per_second": 10},
-            },
-            "load_balancer": "peak_ewma",
-            "outlier_detection": {"consecutive_errors": 5, "interval": "10s"},
-        },
-        "services": [
-            {
-                "name": "bench-web",
-                "port": port,
-                "addresses": ["127.0.0.1"],
-                "hosts": ["bench"],
-                "protocol": "http",
-                "endpoints": [{"address": "127.0.0.1", "port": port, "labels": {"version": "v1"}}],
-                "subsets": {"v1": {"version": "v1"}},
-                "routes": [
-                    {
-                        "name": "all",
-                        "match": {"path": {"prefix": "/"}},
-                        "destinations": [{"subset": "v1"}],
-                    }
-                ],
-            }
-        ],
-    }
-    return json.dumps(doc)
+    """``scripts/bench``'s L7 config, with its one endpoint on ``port`` of loopback."""
+    return render.mesh_l7(render.Upstream(address="127.0.0.1", port=port), ports=(port,))
 
 
 def _serve(upstream_port: int) -> None:
