@@ -189,6 +189,11 @@ class MeshHttpProxy(HttpProxy):
                         if isinstance(exc, UpstreamOverflowError):
                             cluster.pending_overflows += 1
                         raise
+                    if isinstance(exc, UpstreamTimeoutError) and deadline.spent_by_timeout(
+                        self.clock()
+                    ):
+                        # The attempt's timer was the deadline's: no time is left to retry.
+                        raise DeadlineExceededError("request deadline exceeded") from exc
                     if isinstance(exc, UpstreamStatusError) and check is not None:
                         decision = check.decision  # its retry slot is taken already
                     else:
@@ -199,8 +204,6 @@ class MeshHttpProxy(HttpProxy):
                             if not retries.take():
                                 raise  # max_retries in flight: this failure is the answer
                     if decision is None or not decision.retry:
-                        if isinstance(exc, UpstreamTimeoutError) and deadline.expired(self.clock()):
-                            raise DeadlineExceededError("request deadline exceeded") from exc
                         raise
                 except DownstreamError:
                     self._report(exchange, cluster, choice, None)  # the client's doing
@@ -256,7 +259,7 @@ class MeshHttpProxy(HttpProxy):
         try:
             await super().forward(exchange, attempt)
         except UpstreamTimeoutError as exc:
-            if deadline.expired(self.clock()):
+            if deadline.spent_by_timeout(self.clock()):
                 raise DeadlineExceededError("request deadline exceeded") from exc
             raise
 

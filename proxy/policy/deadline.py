@@ -21,6 +21,11 @@ GRPC_TIMEOUT_HEADER = "grpc-timeout"
 
 _MESH_RE = re.compile(rb"[0-9]{1,10}")  # up to ~115 days in ms; longer is nonsense
 _GRPC_RE = re.compile(rb"([0-9]{1,8})([HMSmun])")  # gRPC spec: at most 8 digits and a unit
+# Timers run on the event loop's clock, which libuv reads once per loop iteration and
+# keeps in whole milliseconds, so one can fire a few ms early by ``time.monotonic``.
+# A timeout that leaves less than this of the deadline has, in effect, spent it.
+TIMER_SLACK = 0.005
+
 _GRPC_UNIT = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 
 
@@ -76,6 +81,11 @@ class Deadline:
 
     def expired(self, now: float) -> bool:
         return self.at is not None and now >= self.at
+
+    def spent_by_timeout(self, now: float) -> bool:
+        """Whether an attempt that timed out at ``now`` ran into this deadline: it is
+        past, or closer than a timer's ``TIMER_SLACK`` (too close for another try)."""
+        return self.at is not None and now + TIMER_SLACK >= self.at
 
     def attempt_timeout(self, now: float, per_try_timeout: float = 0.0) -> float | None:
         """How long the next attempt may take: min(per-try timeout (0 = none), remaining)."""

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from proxy.http import Flag
+from proxy.policy.deadline import TIMER_SLACK
 from tests.proxy.httptools.harness import run
 from tests.proxy.test_mesh_kit import Backend, config, mesh_front, refused_port, service
 
@@ -105,6 +106,29 @@ def test_deadline_from_the_caller_ends_in_504_dl_without_another_attempt() -> No
         assert 0.25 < took < 0.9
         assert not other.seen  # no retry once the deadline passed
         assert 200 <= int(slow.seen[0].headers["x-mesh-timeout-ms"]) <= 300
+
+    run(main())
+
+
+def test_a_timeout_that_fires_a_few_ms_early_against_the_deadline_is_still_dl() -> None:
+    """Timers run on the loop's coarse clock, deadlines on the monotonic one: when the
+    timer wins by a few ms, the request has still run out of time (no UT, no retry)."""
+    base = time.monotonic()
+
+    def lagging() -> float:  # slow: the 300 ms timer fires with 0.9 * TIMER_SLACK left
+        return base + (time.monotonic() - base) * (1 - 0.9 * TIMER_SLACK / 0.3)
+
+    async def main() -> None:
+        slow, other = await Backend("slow", delay=1.0).start(), await Backend("other").start()
+        policy = _policy(retry_on=["5xx", "timeout", "reset"])
+        cfg = config([service("svc", [slow.endpoint, other.endpoint], policy=policy)])
+        async with mesh_front(cfg, clock=lagging) as front:
+            resp = await front.request("/d", headers=["x-mesh-timeout-ms: 300"])
+        await slow.close()
+        await other.close()
+        assert resp.status == 504 and b"DL" in resp.body, resp.body
+        assert front.records[0].flag is Flag.DEADLINE_EXCEEDED
+        assert not other.seen  # 3 ms left is no time for another attempt
 
     run(main())
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.policy.deadline import Deadline, parse_grpc_timeout, parse_mesh_timeout
+from proxy.policy.deadline import (
+    TIMER_SLACK,
+    Deadline,
+    parse_grpc_timeout,
+    parse_mesh_timeout,
+)
 from proxy.policy.errors import InvalidParameter
 
 
@@ -111,6 +116,13 @@ def test_remaining_and_expired() -> None:
     assert d.remaining(13.0) == 0.0
     none = Deadline(None)
     assert none.remaining(1e9) is None and not none.expired(1e9)
+
+
+def test_a_timeout_within_a_timers_slack_of_the_deadline_spent_it() -> None:
+    d = Deadline.start(10.0, 2.0)
+    assert d.spent_by_timeout(12.0 - TIMER_SLACK) and d.spent_by_timeout(12.5)
+    assert not d.spent_by_timeout(12.0 - 2 * TIMER_SLACK)  # a per-try timeout: time is left
+    assert not Deadline(None).spent_by_timeout(1e9)
 
 
 @pytest.mark.parametrize(
