@@ -21,6 +21,7 @@ from proxy.http.errors import (
     RequestHeadTooLarge,
     UnsupportedRequest,
 )
+from proxy.http.outbox import Outbox
 
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
 
@@ -34,6 +35,7 @@ class Downstream:
         "h11",
         "idle_timeout",
         "loop",
+        "outbox",
         "read_size",
         "reader",
         "watch",
@@ -44,6 +46,7 @@ class Downstream:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        outbox: Outbox,
         *,
         max_head: int,
         read_size: int,
@@ -51,9 +54,10 @@ class Downstream:
     ) -> None:
         self.reader = reader
         self.writer = writer
+        self.outbox = outbox  # responses held until the loop's pass is over
         self.loop = asyncio.get_running_loop()
         # Closing our side makes a pending read return end-of-file.
-        self.deadline = Deadline(self.loop, writer.transport.close)
+        self.deadline = Deadline(self.loop, self.close)
         self.watch = ClientWatch(self)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
         self.read_size = read_size
@@ -101,13 +105,28 @@ class Downstream:
 
     def send_continue(self) -> None:
         if self.h11.they_are_waiting_for_100_continue:
-            self.writer.write(self.h11.send(_CONTINUE) or b"")
+            self.write(self.h11.send(_CONTINUE) or b"")
+
+    def send_soon(self, data: bytes) -> None:
+        """Write ``data`` with the other writes of this loop pass (see ``Outbox``)."""
+        self.outbox.send(self.writer.transport, data)
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` now, after anything ``send_soon`` still holds."""
+        self.outbox.flush()
+        self.writer.write(data)
+
+    def close(self) -> None:
+        """Close after sending what is buffered and held (a pending read sees EOF)."""
+        self.outbox.flush()
+        self.writer.transport.close()
 
     def close_timers(self) -> None:
         self.deadline.cancel()
         self.watch.close()
 
     async def drain(self) -> None:
+        self.outbox.flush()
         try:
             await self.writer.drain()
         except OSError as exc:

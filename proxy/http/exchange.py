@@ -4,7 +4,9 @@
 response byte reached the client (the request may be tried again elsewhere while
 ``can_retry``) or commits: from the response head on, a failure can only end the
 client connection (``ResponseAbortedError``). Small bodies are coalesced with their
-heads into one write each way; larger ones stream with backpressure.
+heads into one write each way; larger ones stream with backpressure. A request or
+response that is complete at once goes out with the other writes of the loop's pass
+(``proxy.http.outbox``).
 """
 
 from __future__ import annotations
@@ -186,11 +188,11 @@ class Exchange:
         if body.complete:
             eom = h11.EndOfMessage(headers=body.trailers) if body.trailers else _EOM
             parts.append(conn.send(eom) or b"")
-            up.writer.write(b"".join(parts))
+            self.down.outbox.send(up.writer.transport, b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
             return None
-        up.writer.write(b"".join(parts))
+        up.writer.write(b"".join(parts))  # nothing is held for it: its last request was answered
         return self.down.loop.create_task(self._pump(up, timeout))
 
     async def _pump(self, up: Upstream, timeout: float) -> None:
@@ -230,7 +232,7 @@ class Exchange:
                 if event.status_code != 100 and down.h11.their_http_version == b"1.1":
                     headers, _ = rewrite_response(event.headers.raw_items(), upgrade=False)
                     informational = h11fast.informational(event.status_code, event.reason, headers)
-                    down.writer.write(down.h11.send(informational) or b"")
+                    down.write(down.h11.send(informational) or b"")
             else:
                 raise UpstreamResetError(f"unexpected {type(event).__name__} before a response")
             event = await up.next_event(self.limits.read_size)
@@ -261,11 +263,14 @@ class Exchange:
         while True:  # what already arrived goes out with the head, in one write
             event_in = up.buffered_event()
             if event_in is h11.NEED_DATA:
-                down.writer.write(b"".join(parts))
+                down.write(b"".join(parts))
                 return False
             if self._forward_event(event_in, parts, trailers):
-                down.writer.write(b"".join(parts))
                 self.relayed_all = True
+                if not down.writer.transport.get_write_buffer_size():
+                    down.send_soon(b"".join(parts))  # the client keeps up: the usual case
+                    return True
+                down.write(b"".join(parts))
                 # Done, unless the client is far behind: then wait for it first.
                 return down.writer.transport.get_write_buffer_size() <= _HIGH_WATER
 
@@ -292,7 +297,7 @@ class Exchange:
             finally:
                 up.disarm()
             done = self._forward_event(event, parts, trailers)
-            down.writer.write(b"".join(parts) if len(parts) > 1 else parts[0])
+            down.write(b"".join(parts) if len(parts) > 1 else parts[0])
             parts.clear()
             await down.drain()
             if done:
@@ -317,7 +322,7 @@ class Exchange:
         self.keep_client = False
         from_upstream, _ = up.h11.trailing_data
         from_client, _ = down.h11.trailing_data
-        down.writer.write(head + from_upstream)
+        down.write(head + from_upstream)
         if from_client:
             up.writer.write(from_client)
         _, to_client = await relay(

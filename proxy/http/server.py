@@ -38,6 +38,7 @@ from proxy.http.model import (
     RequestHead,
     RequestRecord,
 )
+from proxy.http.outbox import Outbox
 from proxy.http.pool import UpstreamPool
 from proxy.http.requestid import new_request_id
 
@@ -59,6 +60,7 @@ class HttpProxy:
         self.pool = pool
         self.limits = limits or Limits()
         self._new_request_id = new_request_id
+        self.outbox = Outbox()  # one per loop: the writes of a pass go out together
 
     async def __call__(
         self,
@@ -71,6 +73,7 @@ class HttpProxy:
         down = Downstream(
             reader,
             writer,
+            self.outbox,
             max_head=limits.max_request_head_bytes,
             read_size=limits.read_size,
             idle_timeout=limits.downstream_idle_timeout,
@@ -100,6 +103,7 @@ class HttpProxy:
                 state.start_next_cycle()
         finally:
             down.close_timers()
+            down.outbox.flush()
             writer.close()  # flushes what is buffered, then sends FIN
             try:
                 async with asyncio.timeout(_CLOSE_GRACE):
@@ -110,7 +114,7 @@ class HttpProxy:
     def _refuse(self, conn: Intercepted, down: Downstream, exc: DownstreamError) -> None:
         """Answer a request h11 could not parse, then the connection closes."""
         text = error_text(exc.status, exc.flag, str(exc))
-        down.writer.write(canned_close_response(exc.status, text))
+        down.write(canned_close_response(exc.status, text))
         now = asyncio.get_running_loop().time()
         self.dispatcher.done(
             RequestRecord(
@@ -198,7 +202,7 @@ class HttpProxy:
                 )
         finally:
             if not keep:
-                down.writer.transport.close()
+                down.close()
         loop_now = down.loop.time()
         self.dispatcher.done(
             RequestRecord(
@@ -261,5 +265,5 @@ class HttpProxy:
             # h11 cannot answer in this state (e.g. a 100 Continue went out already
             # and the client still sends): end the connection without a response.
             return False
-        down.writer.write(b"".join(p for p in parts if p))
+        down.write(b"".join(p for p in parts if p))
         return not close and conn.our_state is h11.DONE

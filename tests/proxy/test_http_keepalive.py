@@ -151,6 +151,29 @@ def test_pipelined_requests_are_answered_in_order() -> None:
     run(main())
 
 
+def test_a_held_response_goes_out_before_the_next_pipelined_answer_and_the_close() -> None:
+    """The relayed response waits in the outbox for the loop's pass to end; the 400 for
+    a bad pipelined request behind it is written at once and the connection closed:
+    the client must still see them in order, both complete."""
+
+    async def main() -> None:
+        up = await Upstream().start()
+        async with proxied(("127.0.0.1", up.port)) as front:
+            reader, writer = await front.connect()
+            writer.write(get("/hello") + b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+            first = await read_response(reader)
+            second = await read_response(reader)
+            rest = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+        await up.close()
+        assert (first.status, first.body) == (200, b"hello")
+        assert second.status == 400 and b"DPE" in second.body
+        assert rest == b""  # then the connection closed
+
+    run(main())
+
+
 def test_concurrent_clients_with_mixed_requests_all_get_their_own_answers() -> None:
     async def main() -> None:
         up = await Upstream().start()
