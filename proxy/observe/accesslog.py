@@ -32,7 +32,7 @@ _log = logging.getLogger(__name__)
 RETRY_AFTER = 0.2  # seconds between attempts while stdout is full
 FLUSH_AT = 64 * 1024  # bytes: a busy proxy flushes on size instead
 MAX_PENDING = 4 * 1024 * 1024  # bytes held while stdout is stuck; beyond, lines drop
-MAX_DEFERRED = 8  # lines waiting to be rendered: a batch short enough not to stall requests
+MAX_DEFERRED = 32  # lines waiting to be rendered: a batch short enough not to stall requests
 _CHUNK = select.PIPE_BUF  # a pipe write up to this size is atomic
 # json.dumps with non-default separators builds a new encoder per call: keep one.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode

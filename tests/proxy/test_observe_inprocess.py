@@ -182,7 +182,7 @@ def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span() -> Non
 def test_collector_down_or_hanging_costs_nothing_but_counters() -> None:
     async def measure(collector_port: int, metrics: Metrics, upstream: Upstream) -> float:
         observer = Observer(ME, metrics, sample_rate=1.0, rng=random.Random(3))
-        # A queue above the observer's batch: finished requests reach it BATCH at a time.
+        # A queue above the observer's batch: finished requests reach it 32 at a time.
         async with exporting(collector_port, metrics, max_queue=64, batch=4) as exporter:
             observer.exporter = exporter
             async with proxied(
