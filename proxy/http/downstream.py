@@ -55,7 +55,7 @@ class Downstream:
         self.reader = reader
         self.writer = writer
         self.outbox = outbox  # responses held until the loop's pass is over
-        self.loop = asyncio.get_running_loop()
+        self.loop = outbox.loop
         # Closing our side makes a pending read return end-of-file.
         self.deadline = Deadline(self.loop, self.close)
         self.watch = ClientWatch(self)

@@ -23,16 +23,19 @@ import asyncio
 
 
 class Outbox:
-    __slots__ = ("_held",)
+    """The held writes of one event loop (``send`` schedules their flush on it)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_held", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self._held: list[tuple[asyncio.WriteTransport, bytes]] = []
 
     def send(self, transport: asyncio.WriteTransport, data: bytes) -> None:
         """Write ``data`` once the current pass of the event loop is over."""
         held = self._held
         if not held:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.loop.call_soon(self.flush)
         held.append((transport, data))
 
     def flush(self) -> None:

@@ -60,7 +60,7 @@ class HttpProxy:
         self.pool = pool
         self.limits = limits or Limits()
         self._new_request_id = new_request_id
-        self.outbox = Outbox()  # one per loop: the writes of a pass go out together
+        self.outbox: Outbox | None = None  # one per loop: a pass's writes go out together
 
     async def __call__(
         self,
@@ -70,10 +70,14 @@ class HttpProxy:
         initial: bytes,
     ) -> None:
         limits = self.limits
+        outbox = self.outbox
+        loop = asyncio.get_running_loop()
+        if outbox is None or outbox.loop is not loop:
+            outbox = self.outbox = Outbox(loop)
         down = Downstream(
             reader,
             writer,
-            self.outbox,
+            outbox,
             max_head=limits.max_request_head_bytes,
             read_size=limits.read_size,
             idle_timeout=limits.downstream_idle_timeout,

@@ -24,7 +24,7 @@ def test_writes_wait_for_the_pass_then_go_out_in_order() -> None:
     async def main() -> None:
         log: list[tuple[str, bytes]] = []
         a, b = Transport(log, "a"), Transport(log, "b")
-        box = Outbox()
+        box = Outbox(asyncio.get_running_loop())
         box.send(a, b"1")
         box.send(b, b"2")
         box.send(a, b"3")
@@ -43,7 +43,7 @@ def test_flush_sends_at_once_and_the_scheduled_pass_finds_nothing_twice() -> Non
     async def main() -> None:
         log: list[tuple[str, bytes]] = []
         a = Transport(log, "a")
-        box = Outbox()
+        box = Outbox(asyncio.get_running_loop())
         box.send(a, b"head")
         box.flush()
         assert log == [("a", b"head")]
@@ -58,7 +58,7 @@ def test_a_transport_aborted_meanwhile_is_skipped() -> None:
     async def main() -> None:
         log: list[tuple[str, bytes]] = []
         gone, alive = Transport(log, "gone"), Transport(log, "alive")
-        box = Outbox()
+        box = Outbox(asyncio.get_running_loop())
         box.send(gone, b"x")
         box.send(alive, b"y")
         gone.closing = True
