@@ -20,6 +20,9 @@ it costs nothing when nothing is held.
 from __future__ import annotations
 
 import asyncio
+import logging
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -44,8 +47,12 @@ class Outbox:
         if held:
             self._held = []
             for transport, data in held:
-                if not transport.is_closing():  # aborted meanwhile: nobody to send to
+                if transport.is_closing():  # aborted meanwhile: nobody to send to
+                    continue
+                try:
                     transport.write(data)
+                except Exception:  # one broken transport must not cost the others theirs
+                    log.exception("write of %d held bytes failed", len(data))
 
     def __len__(self) -> int:
         return len(self._held)

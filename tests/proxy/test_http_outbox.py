@@ -66,3 +66,19 @@ def test_a_transport_aborted_meanwhile_is_skipped() -> None:
         assert log == [("alive", b"y")]
 
     run(main())
+
+
+def test_a_transport_that_fails_to_write_does_not_cost_the_others_theirs() -> None:
+    class Broken(Transport):
+        def write(self, data: bytes | bytearray | memoryview) -> None:
+            raise RuntimeError("cannot write after write_eof")
+
+    async def main() -> None:
+        log: list[tuple[str, bytes]] = []
+        box = Outbox(asyncio.get_running_loop())
+        box.send(Broken(log, "broken"), b"x")
+        box.send(Transport(log, "after"), b"y")
+        await asyncio.sleep(0)
+        assert log == [("after", b"y")]
+
+    run(main())
