@@ -1,9 +1,9 @@
 """One capture listener's pipeline, from accept to the end of the relay.
 
 accept → SO_ORIGINAL_DST → loop guard → route → protocol detection (skipped for
-declared opaque ports) → the HTTP handler if one is installed and the client speaks
-HTTP/1, else the opaque relay. Every failure ends this connection only, is counted
-and logged; nothing escapes to the accept loop.
+declared opaque ports and declared HTTP services) → the HTTP handler if one is
+installed and the client speaks HTTP/1, else the opaque relay. Every failure ends
+this connection only, is counted and logged; nothing escapes to the accept loop.
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ class InterceptListener:
             relay.reset(writer)
             return
         route = self.router.route(conn)
-        if route.opaque or conn.original_dst[1] in self.opaque_ports:
+        if route.http and self.http_handler is not None:
+            protocol, initial = detect.Protocol.HTTP1, b""  # declared: nothing to sniff
+            self.metrics.detected(self.direction.value, "declared")
+        elif route.opaque or conn.original_dst[1] in self.opaque_ports:
             protocol, initial = detect.Protocol.OPAQUE, b""
             self.metrics.detected(self.direction.value, "declared")
         else:

@@ -80,7 +80,7 @@ class TcpMetrics:
             "mesh_protocol_detect_total",
             "Protocol detection outcome per intercepted connection: http, opaque (bytes that "
             "are not HTTP/1), timeout (the client sent nothing in time: server-speaks-first) "
-            "or declared (a tcp service or opaque port: not sniffed).",
+            "or declared (a tcp or http service, or an opaque port: not sniffed).",
             ("direction", "result"),
             registry=registry,
         )

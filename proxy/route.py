@@ -22,6 +22,7 @@ class Route:
     source: str | None  # bind the upstream socket here first (inbound passthrough)
     labels: ConnLabels
     opaque: bool = False  # the destination is declared tcp: skip protocol detection
+    http: bool = False  # declared http: skip detection, straight to the HTTP handler
 
 
 class Router(Protocol):

@@ -89,6 +89,7 @@ class MeshState:
     index: ServiceIndex
     services: Mapping[str, ServicePlan]
     tcp: Mapping[tuple[str, int], ServicePlan]  # address:port of ``tcp`` services
+    http: frozenset[tuple[str, int]]  # address:port of services declared ``http``
     clusters: Mapping[str, Cluster]
     registry_only: bool
     passthrough_timeout: float  # unknown destinations: the mesh defaults' timeout
@@ -104,6 +105,7 @@ def build_state(config: MeshConfig, clusters: Mapping[str, Cluster]) -> MeshStat
     """A snapshot over ``clusters`` (one per service name, created by the caller)."""
     services: dict[str, ServicePlan] = {}
     tcp: dict[tuple[str, int], ServicePlan] = {}
+    http: set[tuple[str, int]] = set()
     versions: dict[tuple[str, int], tuple[str, str]] = {}
     for service in config.services:
         plan = service_plan(service, clusters[service.name])
@@ -111,6 +113,8 @@ def build_state(config: MeshConfig, clusters: Mapping[str, Cluster]) -> MeshStat
         if service.protocol == "tcp":
             for address in service.addresses:
                 tcp[(address, service.port)] = plan
+        elif service.protocol == "http":
+            http.update((address, service.port) for address in service.addresses)
         for e in service.endpoints:
             versions.setdefault(
                 (e.address, e.port), (service.name, e.labels.get("version", "unknown"))
@@ -120,6 +124,7 @@ def build_state(config: MeshConfig, clusters: Mapping[str, Cluster]) -> MeshStat
         index=ServiceIndex(config),
         services=services,
         tcp=tcp,
+        http=frozenset(http),
         clusters=dict(clusters),
         registry_only=config.mesh.outbound_policy == "registry_only",
         passthrough_timeout=config.defaults.timeout,

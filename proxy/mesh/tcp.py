@@ -1,7 +1,10 @@
 """L4 routing from the same runtime clusters: ``tcp`` services get an endpoint each.
 
 A connection to a ``tcp`` service's address:port goes to one of the endpoints
-outlier detection lets through; anything else is passthrough as before. L4 reports
+outlier detection lets through; anything else is passthrough as before. A connection
+to a service declared ``http`` is marked so: the listener hands it to the HTTP handler
+without sniffing, as Istio does for an explicitly declared protocol (no detection
+timeout to wait for, and none to misfire when the proxy is busy). L4 reports
 no per-connection latency or load back (keep it simple), so the latency- and
 load-aware balancers (peak_ewma, least_request) fall back to round robin here;
 ``random`` stays weighted random.
@@ -9,6 +12,7 @@ load-aware balancers (peak_ewma, least_request) fall back to round robin here;
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 
@@ -38,9 +42,13 @@ class MeshTcpRouter:
         return candidates[turn % len(candidates)]
 
     def route(self, conn: Intercepted) -> Route:
-        plan = self.mesh.state.tcp.get(conn.original_dst)
+        state = self.mesh.state
+        plan = state.tcp.get(conn.original_dst)
         if plan is None:
-            return self._passthrough.route(conn)
+            route = self._passthrough.route(conn)
+            if conn.original_dst in state.http:
+                return dataclasses.replace(route, http=True)
+            return route
         cluster, name = plan.cluster, plan.service.name
         allowed = cluster.policy.detector.routing(self.mesh.clock()).endpoints
         candidates = [e for e in cluster.policy.pool.endpoints if e in allowed]

@@ -172,6 +172,30 @@ def test_unknown_destination_allow_any_reaches_original_server(m: Mesh) -> None:
     assert len(m.endpoints["plain"].requests) == before + 1
 
 
+def test_a_declared_http_service_is_not_sniffed_so_a_slow_client_still_gets_http(
+    m: Mesh,
+) -> None:
+    """The request line comes three detection timeouts after the connect. An undeclared
+    destination would be relayed opaque by then; ``protocol: http`` goes straight to
+    the HTTP handler, as Istio does for an explicitly declared protocol."""
+    declared = m.metric("mesh_protocol_detect_total", direction="outbound", result="declared")
+
+    async def slow_start() -> Response:
+        reader, writer = await client.open_conn(m.pod.name, VIP, PORT)
+        try:
+            await asyncio.sleep(0.3)
+            writer.write(client.head(Req(target="/slow-start"), "reviews", None))
+            return await read_response(reader)
+        finally:
+            writer.close()
+
+    resp = m.run(slow_start(), timeout=10)
+    assert resp.status == 200
+    assert (resp.header(b"x-served-by") or b"").decode() in V1
+    after = m.metric("mesh_protocol_detect_total", direction="outbound", result="declared")
+    assert after >= declared + 1
+
+
 def test_keepalive_1000_sequential_requests_use_few_upstream_connections(m: Mesh) -> None:
     before = sum(m.endpoints[n].connections for n in V1)
 

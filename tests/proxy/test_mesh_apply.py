@@ -91,9 +91,25 @@ def test_tcp_services_are_balanced_from_the_mesh_and_follow_apply() -> None:
     assert picks[0].labels.destination_version == "v1"
     other = router.route(_conn(("10.9.9.9", 80)))
     assert (other.host, other.labels.destination_service_name) == ("10.9.9.9", PASSTHROUGH)
+    assert not other.http and not other.opaque  # undeclared: sniffed
     moved = {**tcp, "endpoints": [{"address": "10.1.0.3", "port": 6000}]}
     mesh.apply(config([moved]))
     assert (router.route(_conn((VIP, 5432))).host, router.route(_conn((VIP, 5432))).port) == (
         "10.1.0.3",
         6000,
     )
+
+
+def test_only_services_declared_http_skip_protocol_detection() -> None:
+    eps = [{"address": "10.1.0.1", "port": 8080}]
+    web = service("web", eps, addresses=[VIP], port=8080)  # protocol: http
+    auto = {**service("auto", eps, addresses=["10.96.0.21"], port=8080), "protocol": "auto"}
+    mesh = Mesh(config([web, auto]))
+    router = MeshTcpRouter("app", mesh, random.Random(1))
+    declared = router.route(_conn((VIP, 8080)))
+    assert declared.http and not declared.opaque
+    assert (declared.host, declared.port) == (VIP, 8080)  # the HTTP handler routes it
+    assert not router.route(_conn(("10.96.0.21", 8080))).http  # auto: sniffed
+    assert not router.route(_conn((VIP, 9090))).http  # another port of that address
+    mesh.apply(config([{**web, "protocol": "auto"}]))
+    assert not router.route(_conn((VIP, 8080))).http  # follows apply

@@ -302,10 +302,9 @@ def test_scripted_mix_gives_exact_metrics(tmp_path: Path, workers: int) -> None:
     assert got[closed] == {db: 3.0, opaque: 2.0}
     assert got["istio_tcp_received_bytes_total"] == {db: 3.0 * DB_UP, opaque: 2.0 * OPAQUE_UP}
     assert got["istio_tcp_sent_bytes_total"] == {db: 3.0 * DB_DOWN, opaque: 2.0 * OPAQUE_DOWN}
-    http_conns = 7 + 3 + 4 + ejecting
+    http_conns = 7 + 3 + 4 + ejecting  # to services declared http: not sniffed
     assert got["mesh_protocol_detect_total"] == {
-        (("direction", "outbound"), ("result", "http")): float(http_conns),
-        (("direction", "outbound"), ("result", "declared")): 3.0,
+        (("direction", "outbound"), ("result", "declared")): float(http_conns) + 3.0,  # + db
         (("direction", "outbound"), ("result", "opaque")): 2.0,
     }
     attempts = sorted(e["attempts"] for e in log if e.get("service") == "flaky")

@@ -163,7 +163,11 @@ def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> Non
     assert sizes == {ok: 12.0, fail: 4.0, other: 6.0}
     # every worker holds the service's one endpoint: livesum over the live workers
     assert endpoints == {(("health", "healthy"), ("service", "app")): float(workers)}
-    assert detected == {(("direction", "outbound"), ("result", "http")): 11.0}
+    # 8 to the service declared http (not sniffed), 3 sniffed on their way to passthrough
+    assert detected == {
+        (("direction", "outbound"), ("result", "declared")): 8.0,
+        (("direction", "outbound"), ("result", "http")): 3.0,
+    }
     http = [x for x in lines if x.get("method") == "GET"]
     assert sorted(x["status"] for x in http) == [200] * 6 + [503] * 5
     assert {x["upstream"] for x in http} == {f"{link.b4}:{APP_PORT}"}
