@@ -4,6 +4,11 @@
 still become a request line). ``sniff`` reads until the answer is decided, the
 limit is reached or the timeout expires; silence until the timeout means a
 server-speaks-first protocol, which is opaque.
+
+Silence is judged by what the client sent, not by when the event loop got to it. A
+loop busy for longer than the timeout runs the timer before it reads bytes that came
+in time. So on timeout ``sniff`` lets the loop poll once more and takes what that
+read; bytes there mean the client spoke, and sniffing goes on.
 """
 
 from __future__ import annotations
@@ -45,24 +50,38 @@ def classify(data: bytes) -> Protocol:
     return Protocol.UNDECIDED
 
 
+async def _already_read(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """What the loop has read for ``reader`` by the end of this pass, without waiting."""
+    await asyncio.sleep(0)  # one more poll: bytes still in the socket get read now
+    try:
+        async with asyncio.timeout(0):  # returns at once if bytes are buffered
+            return await reader.read(limit)
+    except TimeoutError:
+        return b""
+
+
 async def sniff(
     reader: asyncio.StreamReader, timeout: float, limit: int = SNIFF_LIMIT
 ) -> tuple[Protocol, bytes]:
-    """Read the client's first bytes until ``classify`` decides, or the timeout passes."""
+    """Read the client's first bytes until ``classify`` decides, or ``timeout`` passes
+    with nothing from the client."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     data = b""
     verdict = Protocol.UNDECIDED
     while verdict is Protocol.UNDECIDED:
         remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
         try:
+            if remaining <= 0:
+                raise TimeoutError
             # StreamReader.read is cancel-safe: on timeout nothing is lost.
             async with asyncio.timeout(remaining):
                 chunk = await reader.read(limit - len(data))
         except TimeoutError:
-            break
+            chunk = await _already_read(reader, limit - len(data))
+            if not chunk:
+                break  # silence (or end of file): opaque
+            deadline = loop.time() + timeout  # the client spoke in time; the loop was late
         if not chunk:
             break
         data += chunk

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
+from collections.abc import Callable
 
 import pytest
+import uvloop
 
 from proxy.detect import Protocol, classify, sniff
 
@@ -77,3 +81,44 @@ def test_sniff_silence_is_opaque_after_the_timeout() -> None:
 def test_sniff_binary_decides_at_once() -> None:
     protocol, data, elapsed = asyncio.run(_sniff_pair([b"\x16\x03\x01"], 5.0))
     assert (protocol, data) == (OP, b"\x16\x03\x01") and elapsed < 1.0
+
+
+def _late_loop(new_loop: Callable[[], asyncio.AbstractEventLoop]) -> tuple[Protocol, bytes]:
+    """The client sends its request line well within the timeout, but the loop is
+    blocked (a busy proxy) until long after: its timer fires before it reads the bytes."""
+
+    async def main() -> tuple[Protocol, bytes]:
+        got: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+        async def accepted(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await got.put((r, w))
+
+        server = await asyncio.start_server(accepted, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        reader, writer = await got.get()
+        try:
+            request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+            sent = threading.Timer(0.02, client.sendall, (request,))
+            sent.start()
+            asyncio.get_running_loop().call_later(0.01, time.sleep, 0.2)  # busy 10-210 ms
+            result = await sniff(reader, 0.05)
+            sent.join()
+            return result
+        finally:
+            client.close()
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(main())
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_bytes_that_came_in_time_count_even_when_the_loop_reads_them_late(loop: str) -> None:
+    # uvloop runs the timer before it polls (bytes still in the kernel); asyncio polls
+    # first (bytes already in the reader): sniff must see both.
+    new_loop = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    protocol, data = _late_loop(new_loop)
+    assert protocol is H and data.startswith(b"GET / HTTP/1.1\r\n")
