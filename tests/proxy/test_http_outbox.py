@@ -20,11 +20,15 @@ class Transport(asyncio.WriteTransport):
         return self.closing
 
 
+def _wire(*names: str) -> tuple[list[tuple[str, bytes]], Outbox, list[Transport]]:
+    """An outbox on the running loop, and transports that log what reaches them."""
+    log: list[tuple[str, bytes]] = []
+    return log, Outbox(asyncio.get_running_loop()), [Transport(log, n) for n in names]
+
+
 def test_writes_wait_for_the_pass_then_go_out_in_order() -> None:
     async def main() -> None:
-        log: list[tuple[str, bytes]] = []
-        a, b = Transport(log, "a"), Transport(log, "b")
-        box = Outbox(asyncio.get_running_loop())
+        log, box, (a, b) = _wire("a", "b")
         box.send(a, b"1")
         box.send(b, b"2")
         box.send(a, b"3")
@@ -41,9 +45,7 @@ def test_writes_wait_for_the_pass_then_go_out_in_order() -> None:
 
 def test_flush_sends_at_once_and_the_scheduled_pass_finds_nothing_twice() -> None:
     async def main() -> None:
-        log: list[tuple[str, bytes]] = []
-        a = Transport(log, "a")
-        box = Outbox(asyncio.get_running_loop())
+        log, box, (a,) = _wire("a")
         box.send(a, b"head")
         box.flush()
         assert log == [("a", b"head")]
@@ -56,9 +58,7 @@ def test_flush_sends_at_once_and_the_scheduled_pass_finds_nothing_twice() -> Non
 
 def test_a_transport_aborted_meanwhile_is_skipped() -> None:
     async def main() -> None:
-        log: list[tuple[str, bytes]] = []
-        gone, alive = Transport(log, "gone"), Transport(log, "alive")
-        box = Outbox(asyncio.get_running_loop())
+        log, box, (gone, alive) = _wire("gone", "alive")
         box.send(gone, b"x")
         box.send(alive, b"y")
         gone.closing = True
@@ -74,10 +74,9 @@ def test_a_transport_that_fails_to_write_does_not_cost_the_others_theirs() -> No
             raise RuntimeError("cannot write after write_eof")
 
     async def main() -> None:
-        log: list[tuple[str, bytes]] = []
-        box = Outbox(asyncio.get_running_loop())
+        log, box, (after,) = _wire("after")
         box.send(Broken(log, "broken"), b"x")
-        box.send(Transport(log, "after"), b"y")
+        box.send(after, b"y")
         await asyncio.sleep(0)
         assert log == [("after", b"y")]
 
