@@ -107,8 +107,7 @@ class HttpProxy:
                 state.start_next_cycle()
         finally:
             down.close_timers()
-            down.outbox.flush()
-            writer.close()  # flushes what is buffered, then sends FIN
+            down.close()  # sends what is held and buffered, then FIN
             try:
                 async with asyncio.timeout(_CLOSE_GRACE):
                     await writer.wait_closed()

@@ -21,12 +21,12 @@ GRPC_TIMEOUT_HEADER = "grpc-timeout"
 
 _MESH_RE = re.compile(rb"[0-9]{1,10}")  # up to ~115 days in ms; longer is nonsense
 _GRPC_RE = re.compile(rb"([0-9]{1,8})([HMSmun])")  # gRPC spec: at most 8 digits and a unit
+_GRPC_UNIT = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+
 # Timers run on the event loop's clock, which libuv reads once per loop iteration and
 # keeps in whole milliseconds, so one can fire a few ms early by ``time.monotonic``.
 # A timeout that leaves less than this of the deadline has, in effect, spent it.
 TIMER_SLACK = 0.005
-
-_GRPC_UNIT = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 
 
 def _as_bytes(value: bytes | str) -> bytes:
