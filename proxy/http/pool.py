@@ -67,17 +67,14 @@ class Upstream:
 
     async def next_event(self, read_size: int) -> object:
         """The next h11 event, reading the socket as needed; failures are ``UpstreamError``."""
-        while True:
-            event = self.buffered_event()
-            if event is not h11.NEED_DATA:
-                return event
+        event = self.buffered_event()
+        while event is h11.NEED_DATA:
             try:
                 data = await self.reader.read(read_size)
             except OSError as exc:
                 raise self.read_failed(exc) from exc
-            if data:
-                self.answered = True
-            self.h11.receive_data(data)
+            event = self.feed(data)
+        return event
 
     def feed(self, data: bytes) -> object:
         """Bytes just read from the socket (b"": end of file); then the next event."""

@@ -180,7 +180,8 @@ class MeshHttpProxy(HttpProxy):
                     except UpstreamError as exc:
                         if not (exc.stale and exchange.can_retry):
                             raise
-                        # The keep-alive race: the same endpoint on a fresh connection.
+                        # The keep-alive race, as in HttpProxy.forward (inline: one
+                        # coroutine level less): the same endpoint, a fresh connection.
                         await exchange.attempt(attempt_forward, fresh=True)
                 except UpstreamError as exc:
                     outcome = classify(exc)

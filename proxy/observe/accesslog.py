@@ -7,8 +7,8 @@ every second); a write per loop iteration cost a busy proxy a syscall every one 
 two requests. A request's line can also be rendered at flush time (``defer``): the
 formatting of a whole interval then runs back to back, on warm caches, instead of
 between the parse and relay work of each request. A stdout that does not keep up
-leaves the rest for a retry
-``RETRY_AFTER`` later, and past a cap lines are dropped and counted. Writes are cut
+leaves the rest for a retry ``RETRY_AFTER`` later, and past a cap lines are dropped
+and counted. Writes are cut
 at line boundaries within PIPE_BUF so workers sharing one pipe never mix lines.
 """
 
@@ -113,8 +113,7 @@ class AccessLog:
         self._deferred.append((when, render, args))
         if len(self._deferred) >= MAX_DEFERRED:
             self._render()
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._on_timer)
+        self._arm()
 
     def _render(self) -> None:
         deferred, self._deferred = self._deferred, []
@@ -127,24 +126,28 @@ class AccessLog:
                     self.dropped.inc()
                 continue
             self._queue(line)
-            if len(self._pending) >= FLUSH_AT:
-                self.flush()
 
     def append(self, line: bytes) -> None:
         """Queue one ready-made line (ending in a newline) for the next flush."""
         self._render()  # what was deferred came first
         self._queue(line)
-        if len(self._pending) >= FLUSH_AT:
-            self.flush()
-        elif self._timer is None:
+        if self._pending:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Flush ``FLUSH_INTERVAL`` from now, unless a flush is already due."""
+        if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._on_timer)
 
     def _queue(self, line: bytes) -> None:
+        """Add a rendered line; a busy proxy flushes on size instead of waiting."""
         if len(self._pending) + len(line) > MAX_PENDING:
             if self.dropped is not None:
                 self.dropped.inc()
-            return
-        self._pending += line
+        else:
+            self._pending += line
+        if len(self._pending) >= FLUSH_AT:
+            self.flush()
 
     def _on_timer(self) -> None:
         self._timer = None
