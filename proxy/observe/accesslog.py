@@ -8,7 +8,7 @@ two requests. A request's line can also be rendered at flush time (``defer``): t
 formatting of a whole interval then runs back to back, on warm caches, instead of
 between the parse and relay work of each request. A stdout that does not keep up
 leaves the rest for a retry ``RETRY_AFTER`` later, and past a cap lines are dropped
-and counted. Writes are cut
+and counted. Writes to a pipe or socket are cut
 at line boundaries within PIPE_BUF so workers sharing one pipe never mix lines.
 """
 
@@ -66,6 +66,14 @@ def open_stdout_nonblocking(fd: int = 1) -> int:
     return fd
 
 
+def _shared_stream(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return True  # unknown: keep the safe cut
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def _entry_line(stamp: str, entry: dict[str, Any]) -> bytes:
     if "time" not in entry:
         entry = {"time": stamp, **entry}
@@ -78,6 +86,9 @@ class AccessLog:
     ) -> None:
         self.fd = fd
         self.dropped = dropped
+        # Pipes (and sockets) shared by workers get whole lines within PIPE_BUF per
+        # write, so lines never interleave; a file or terminal takes the lot at once.
+        self._chunk = _CHUNK if _shared_stream(fd) else MAX_PENDING
         self.clock = clock
         self._pending = bytearray()
         # (time logged, render, its arguments): render(stamp, *args) is the line.
@@ -85,16 +96,24 @@ class AccessLog:
         self._timer: asyncio.Handle | None = None
         self._second = -1  # the whole second ``_stamp`` was formatted for
         self._stamp = ""
+        self._milli = -1  # the millisecond ``_milli_stamp`` is the stamp of
+        self._milli_stamp = ""
 
     def stamp(self, now: float | None = None) -> str:
-        """RFC 3339 time with milliseconds; strftime runs once per second, not per line."""
+        """RFC 3339 time with milliseconds; strftime runs once per second, not per line,
+        and a busy proxy's lines of the same millisecond share one string."""
         if now is None:
             now = self.clock()
-        second = int(now)
+        milli = int(now * 1000)
+        if milli == self._milli:
+            return self._milli_stamp
+        second, part = divmod(milli, 1000)
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int(now % 1 * 1000):03d}Z"
+        self._milli = milli
+        self._milli_stamp = f"{self._stamp}.{part:03d}Z"
+        return self._milli_stamp
 
     def __call__(self, entry: dict[str, Any]) -> None:
         """Log one request / connection; adds ``time`` (RFC 3339, UTC, ms)."""
@@ -161,8 +180,9 @@ class AccessLog:
         pending = self._pending
         while pending:
             end = len(pending)
-            if end > _CHUNK:
-                cut = pending.rfind(b"\n", 0, _CHUNK)
+            chunk = self._chunk
+            if end > chunk:
+                cut = pending.rfind(b"\n", 0, chunk)
                 end = cut + 1 if cut >= 0 else pending.find(b"\n") + 1  # a line > PIPE_BUF
             try:
                 written = os.write(self.fd, pending[:end])

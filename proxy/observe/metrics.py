@@ -2,9 +2,10 @@
 
 Request metrics are recorded once per request from a finished ``RequestRecord``; their
 label children are cached per label set (``labels()`` validates and hashes seven
-strings per call), and a request updates the children's value cells directly: one
-bisection finds the bucket, where ``Histogram.observe`` walks the bounds in Python
-(a test checks both land in the same cells, on every bucket boundary). Gauges use
+strings per call), and a request adds to plain counts that ``push`` moves into the
+children's value cells once per batch: one bisection finds the bucket, where
+``Histogram.observe`` walks the bounds in Python (a test checks both land in the same
+cells, on every bucket boundary). Gauges use
 prometheus-client's ``livesum`` multiprocess mode so that with ``--workers N``
 /metrics shows the sum over the live workers. The config
 reload metrics live with the reloader (``proxy.reload.metrics``).
@@ -40,30 +41,73 @@ class _Cells:
 
     These are prometheus-client's own per-child values (``MutexValue``, or
     ``MmapedValue`` with ``--workers``), so exposition and multiprocess merging are
-    unchanged; only the Python around each update is skipped.
+    unchanged; only the Python around each update is skipped. A request adds to plain
+    counts here; ``push`` moves them into the cells, one locked update per cell per
+    batch instead of seven per request.
     """
 
-    __slots__ = ("count", "duration", "request_bytes", "response_bytes")
+    __slots__ = (
+        "count",
+        "count_cell",
+        "duration_bounds",
+        "duration_buckets",
+        "duration_cells",
+        "duration_sum",
+        "rx_bounds",
+        "rx_buckets",
+        "rx_cells",
+        "rx_sum",
+        "tx_bounds",
+        "tx_buckets",
+        "tx_cells",
+        "tx_sum",
+    )
 
     def __init__(self, counter: Counter, duration: Histogram, rx: Histogram, tx: Histogram) -> None:
-        self.count = counter._value
-        # Per histogram: its sum cell, its bucket cells, its upper bounds (last: +Inf).
-        self.duration = (duration._sum, duration._buckets, duration._upper_bounds)
-        self.request_bytes = (rx._sum, rx._buckets, rx._upper_bounds)
-        self.response_bytes = (tx._sum, tx._buckets, tx._upper_bounds)
+        self.count_cell = counter._value
+        # Per histogram: its sum cell and bucket cells, its upper bounds (last: +Inf),
+        # and what was recorded since the last push.
+        self.duration_cells = (duration._sum, duration._buckets)
+        self.duration_bounds = duration._upper_bounds
+        self.rx_cells = (rx._sum, rx._buckets)
+        self.rx_bounds = rx._upper_bounds
+        self.tx_cells = (tx._sum, tx._buckets)
+        self.tx_bounds = tx._upper_bounds
+        self.count = 0
+        self.duration_sum = 0.0
+        self.rx_sum = self.tx_sum = 0
+        self.duration_buckets = [0] * len(self.duration_bounds)
+        self.rx_buckets = [0] * len(self.rx_bounds)
+        self.tx_buckets = [0] * len(self.tx_bounds)
 
     def record(self, duration_ms: float, rx: int, tx: int) -> None:
-        self.count.inc(1)
         # As Histogram.observe: the sum, and the first bucket with amount <= bound.
-        total, buckets, bounds = self.duration
-        total.inc(duration_ms)
-        buckets[bisect_left(bounds, duration_ms)].inc(1)
-        total, buckets, bounds = self.request_bytes
-        total.inc(rx)
-        buckets[bisect_left(bounds, rx)].inc(1)
-        total, buckets, bounds = self.response_bytes
-        total.inc(tx)
-        buckets[bisect_left(bounds, tx)].inc(1)
+        self.count += 1
+        self.duration_sum += duration_ms
+        self.duration_buckets[bisect_left(self.duration_bounds, duration_ms)] += 1
+        self.rx_sum += rx
+        self.rx_buckets[bisect_left(self.rx_bounds, rx)] += 1
+        self.tx_sum += tx
+        self.tx_buckets[bisect_left(self.tx_bounds, tx)] += 1
+
+    def push(self) -> None:
+        """Add what was recorded since the last push to the cells."""
+        self.count_cell.inc(self.count)
+        self.count = 0
+        _push(self.duration_cells, self.duration_sum, self.duration_buckets)
+        self.duration_sum = 0.0
+        _push(self.rx_cells, self.rx_sum, self.rx_buckets)
+        _push(self.tx_cells, self.tx_sum, self.tx_buckets)
+        self.rx_sum = self.tx_sum = 0
+
+
+def _push(cells: tuple[Any, list[Any]], total: float, counts: list[int]) -> None:
+    sum_cell, bucket_cells = cells
+    sum_cell.inc(total)
+    for i, n in enumerate(counts):
+        if n:
+            bucket_cells[i].inc(n)
+            counts[i] = 0
 
 
 class Metrics:
@@ -120,9 +164,14 @@ class Metrics:
             "Access log lines dropped because stdout did not keep up.", registry=r,
         )  # fmt: skip
         self._cells: dict[tuple[str, ...], _Cells] = {}
+        self._recorded: list[_Cells] = []  # label sets with requests not pushed yet
 
     def request(self, labels: tuple[str, ...], duration_ms: float, rx: int, tx: int) -> None:
-        """One finished HTTP request; ``labels`` in ``HTTP_LABELS`` order."""
+        """One finished HTTP request; ``labels`` in ``HTTP_LABELS`` order.
+
+        It shows in the registry after the next ``push`` (``Observer.flush`` pushes
+        after each batch, and before ``/metrics`` renders).
+        """
         cells = self._cells.get(labels)
         if cells is None:
             cells = self._cells[labels] = _Cells(
@@ -131,7 +180,15 @@ class Metrics:
                 self.request_bytes.labels(*labels),
                 self.response_bytes.labels(*labels),
             )
+        if not cells.count:
+            self._recorded.append(cells)
         cells.record(duration_ms, rx, tx)
+
+    def push(self) -> None:
+        """Move the requests recorded since the last push into the registry's cells."""
+        recorded, self._recorded = self._recorded, []
+        for cells in recorded:
+            cells.push()
 
     def endpoint_health(self, service: str, counts: Mapping[Any, int]) -> None:
         """``counts``: health (``OutlierDetector.counts``' enum keys, or strings) → endpoints."""

@@ -48,8 +48,8 @@ BATCH_AFTER = 0.1  # seconds a finished request may wait to be recorded
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+@dataclass(slots=True)
+class Token:  # made per request: not frozen (see ``proxy.policy.pool.Attempt``)
     """What ``start`` hands the HTTP layer, and gets back in ``done``."""
 
     span: SpanContext
@@ -172,6 +172,7 @@ class Observer:
                 self._record(token, record, finished)
             except Exception:  # one bad record must not cost the others their metrics
                 log.exception("could not record request %s", record.request_id)
+        self.metrics.push()  # the batch's counts reach the registry together
 
     def _record(self, token: object, record: RequestRecord, finished: float) -> None:
         span = token.span if isinstance(token, Token) else None

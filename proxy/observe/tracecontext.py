@@ -33,8 +33,8 @@ class Incoming:
     tracestate: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SpanContext:
+@dataclass(slots=True)
+class SpanContext:  # made per request: not frozen (see ``proxy.policy.pool.Attempt``)
     """This hop's span: what goes upstream and, if sampled, to the collector."""
 
     trace_id: str

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import select
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -94,6 +95,49 @@ def test_a_large_buffer_is_written_at_once_in_whole_line_chunks() -> None:
         offsets.append(total)
     assert all(data[o - 1 : o] == b"\n" for o in offsets)
     assert all(json.loads(line)["path"] == "/x" * 100 for line in data.splitlines())
+
+
+def test_a_regular_file_takes_a_flush_in_one_write(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes | bytearray | memoryview) -> int:
+        n = real_write(fd, data)
+        writes.append(n)
+        return n
+
+    async def main() -> None:
+        log = AccessLog(fd)
+        for n in range(MAX_DEFERRED * 4):
+            log({"path": "/x" * 100, "n": n})
+        os.write, saved = counting_write, os.write  # type: ignore[assignment]
+        try:
+            log.close()
+        finally:
+            os.write = saved
+
+    try:
+        run(main())
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert len(data) > 4 * select.PIPE_BUF and writes == [len(data)]  # no PIPE_BUF cuts
+    assert [json.loads(line)["n"] for line in data.splitlines()] == list(range(MAX_DEFERRED * 4))
+
+
+def test_stamps_share_a_millisecond_and_change_with_it() -> None:
+    now = [1_700_000_000.9991]
+    log = AccessLog(os.open(os.devnull, os.O_WRONLY), clock=lambda: now[0])
+    try:
+        first = log.stamp()
+        assert first == "2023-11-14T22:13:20.999Z" and log.stamp(1_700_000_000.9994) is first
+        assert log.stamp(1_700_000_001.0001) == "2023-11-14T22:13:21.000Z"
+        assert log.stamp(1_700_000_000.5) == "2023-11-14T22:13:20.500Z"  # the clock stepped back
+        assert log.stamp(1_700_000_061.25) == "2023-11-14T22:14:21.250Z"
+    finally:
+        os.close(log.fd)
 
 
 def test_a_stuck_stdout_never_blocks_and_lines_past_the_cap_are_dropped() -> None:

@@ -21,7 +21,7 @@ from proxy.conn import Direction, Intercepted
 from proxy.http.model import Flag, RequestHead
 from proxy.observe import Metrics, Observer, Workload
 from proxy.observe.accesslog import AccessLog
-from proxy.observe.logline import http_line
+from proxy.observe.logline import http_line, milliseconds
 from proxy.observe.tracecontext import SpanContext
 from proxy.policy.breaker import BreakerLimits, CircuitBreakers, Resource
 from tests.proxy.observe_support import record
@@ -136,6 +136,27 @@ def test_request_cells_land_where_the_public_api_puts_every_boundary_value() -> 
         public.duration.labels(*labels).observe(value)
         public.request_bytes.labels(*labels).observe(rx)
         public.response_bytes.labels(*labels).observe(tx)
+    pushed_nothing = _samples(fast_registry)
+    fast.push()
     got, want = _samples(fast_registry), _samples(public_registry)
-    assert got == want
+    assert got == want and pushed_nothing != want  # counted once pushed, not before
+    fast.push()  # a second push adds nothing
+    fast.request(("outbound", "a", "svc", "v1", "200", "-", "http"), 7.0, 1, 1)
+    fast.push()
+    again = _samples(fast_registry)
+    assert (
+        sum(v for (name, _), v in again.items() if name == "istio_requests_total")
+        == len(values) + 1
+    )
     assert sum(v for (name, _), v in got.items() if name == "istio_requests_total") == len(values)
+
+
+def test_milliseconds_prints_what_repr_of_round_prints() -> None:
+    rng = random.Random(7)
+    values = [0.0, -0.0, 1e-7, 0.0005, 0.0015, 0.0025, 0.1, 0.2, 0.3, 1.0, 2.5e-4, 12.5, 1e9, 1e13]
+    values += [rng.uniform(0, 0.01) for _ in range(20000)]
+    values += [rng.uniform(0, 100) for _ in range(20000)]
+    values += [rng.randrange(0, 10**7) / 1e6 for _ in range(20000)]  # exact microseconds
+    values += [rng.randrange(0, 10**6) / 2e6 + 5e-7 for _ in range(5000)]  # half-way points
+    for seconds in values:
+        assert milliseconds(seconds) == repr(round(seconds * 1000.0, 3)), seconds
