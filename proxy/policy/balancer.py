@@ -51,9 +51,14 @@ def peak_ewma_cost(c: Candidate, now: float) -> float:
 def draw_two(ready: Sequence[C], rng: Random) -> tuple[C, C]:
     """Two distinct candidates, each drawn with probability proportional to weight."""
     first_weight = ready[0].weight
-    if all(c.weight == first_weight for c in ready):
-        a, b = rng.sample(ready, 2)
-        return a, b
+    for c in ready:
+        if c.weight != first_weight:
+            break
+    else:  # equal weights: a uniform ordered pair (``rng.sample(ready, 2)``, in C calls)
+        n = len(ready)
+        i = int(rng.random() * n)
+        j = int(rng.random() * (n - 1))
+        return ready[i], ready[j + 1 if j >= i else j]
     a = rng.choices(ready, weights=[c.weight for c in ready])[0]
     rest = [c for c in ready if c is not a]
     b = rng.choices(rest, weights=[c.weight for c in rest])[0]

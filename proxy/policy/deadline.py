@@ -45,8 +45,8 @@ def parse_grpc_timeout(value: bytes | str) -> float | None:
     return int(m.group(1)) * _GRPC_UNIT[m.group(2)] if m else None
 
 
-@dataclass(frozen=True)
-class Deadline:
+@dataclass(slots=True)
+class Deadline:  # made per request: not frozen (see ``proxy.policy.pool.Attempt``)
     at: float | None  # monotonic seconds; None = no deadline at all
     source: str = "none"  # what set it: "route", a header name, or "none" (for logs)
 

@@ -47,8 +47,16 @@ class PeakEwma:
         return self.estimate * self._weight(now)
 
     def cost_basis(self, now: float) -> float:
-        """The decayed estimate floored at ``MIN_RTT``: the latency factor of a P2C cost."""
-        return max(self.read(now), MIN_RTT)
+        """The decayed estimate floored at ``MIN_RTT``: the latency factor of a P2C cost.
+
+        ``read`` then the floor, in one call: P2C asks this twice per pick.
+        """
+        elapsed = now - self.updated_at
+        if elapsed > 0.0:  # as ``read``: no time elapsed (or a clock behind) decays nothing
+            self.estimate *= math.exp(-elapsed / self.decay)
+            self.updated_at = now
+        estimate = self.estimate
+        return estimate if estimate > MIN_RTT else MIN_RTT
 
     def _weight(self, now: float) -> float:
         # A clock that appears to run backwards (samples reported out of order) must

@@ -38,9 +38,13 @@ class PoolParams:
                 raise InvalidParameter(f"{field}: must be > 0, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Attempt(Generic[E]):
-    """The handle ``start`` returns; hand it back to ``finish`` exactly once."""
+    """The handle ``start`` returns; hand it back to ``finish`` exactly once.
+
+    Not frozen, like the other values made per request: a frozen dataclass sets each
+    field through ``object.__setattr__``, about twice the cost of building it.
+    """
 
     endpoint: E
     started_at: float

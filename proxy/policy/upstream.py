@@ -32,8 +32,8 @@ class ServiceParams:
     retry: RetryParams = field(default_factory=RetryParams)
 
 
-@dataclass(frozen=True)
-class Choice(Generic[E]):
+@dataclass(slots=True)
+class Choice(Generic[E]):  # made per attempt: not frozen (see ``Attempt``)
     attempt: Attempt[E]  # hand back to ``report`` exactly once
     probe: bool  # this attempt is an ejected endpoint's single probe
     panic: bool  # too few healthy endpoints: health was ignored for this pick

@@ -212,3 +212,15 @@ def test_start_unknown_endpoint_and_double_finish_are_errors() -> None:
     with pytest.raises(AccountingError):
         pool.finish(attempt, 0.2, latency=0.1, ok=True)
     assert pool.stats(0.2)[0].in_flight == 0
+
+
+def test_equal_weights_draw_every_ordered_pair_of_distinct_candidates_evenly() -> None:
+    from proxy.policy.balancer import draw_two
+
+    pool = pool_of("a", "b", "c")
+    ready = list(pool._active.values())
+    rng = Random(11)
+    draws = Counter(tuple(c.endpoint for c in draw_two(ready, rng)) for _ in range(60000))
+    assert all(a != b for a, b in draws)
+    assert len(draws) == 6
+    assert all(abs(n - 10000) < 500 for n in draws.values()), draws  # ~5 sigma

@@ -63,3 +63,14 @@ def test_out_of_order_time_counts_as_no_elapsed_time() -> None:
     ewma = PeakEwma(now=10.0)
     assert ewma.observe(5.0, 0.010) == pytest.approx(0.030)
     assert ewma.updated_at == 10.0
+
+
+def test_cost_basis_is_read_then_the_floor_whatever_the_clock_does() -> None:
+    # One inlined call, so it must move the state exactly as ``read`` does.
+    times = [0.0, 0.5, 0.5, 3.0, 2.0, 2.5, 40.0, 41.0]  # repeats and a clock behind
+    fast, slow = PeakEwma(now=0.0, initial=0.2), PeakEwma(now=0.0, initial=0.2)
+    for i, now in enumerate(times):
+        assert fast.cost_basis(now) == max(slow.read(now), MIN_RTT)
+        assert (fast.estimate, fast.updated_at) == (slow.estimate, slow.updated_at)
+        fast.observe(now, 0.01 * i)
+        slow.observe(now, 0.01 * i)
