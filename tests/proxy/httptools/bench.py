@@ -46,6 +46,8 @@ async def serve_measured(proxy: Any, upstream_port: int) -> None:
             if profile is not None:
                 measuring = not measuring
                 profile.enable() if measuring else profile.disable()
+    if profile is not None and os.environ.get("BENCH_PSTATS"):
+        profile.dump_stats(os.environ["BENCH_PSTATS"])
     if profile is not None:
         pstats.Stats(profile, stream=sys.stderr).sort_stats(
             os.environ.get("BENCH_SORT", "tottime")
@@ -89,12 +91,13 @@ def _pin(cpu: int) -> None:
 
 async def _main(requests: int, connections: int) -> None:
     _pin(0)
-    up = await Upstream().start()
+    up, second = await Upstream().start(), await Upstream().start()
     child = subprocess.Popen(
         [
             sys.executable,
             *os.environ.get("BENCH_CHILD", "-m tests.proxy.httptools.bench serve").split(),
             str(up.port),
+            str(second.port),  # a second endpoint, for a child that balances (meshbench)
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -122,6 +125,7 @@ async def _main(requests: int, connections: int) -> None:
             child.kill()
             child.wait()
         await up.close()
+        await second.close()
     cpu_ms = (after - before) * 1000
     print(
         f"{requests} requests over {connections} connections: proxy CPU {cpu_ms:.0f} ms "

@@ -21,12 +21,13 @@ from scripts.benchlib import render
 from tests.proxy.httptools.bench import serve_measured
 
 
-def _config(port: int) -> str:
-    """``scripts/bench``'s L7 config, with its one endpoint on ``port`` of loopback."""
-    return render.mesh_l7(render.Upstream(address="127.0.0.1", port=port), ports=(port,))
+def _config(ports: tuple[int, ...]) -> str:
+    """``scripts/bench``'s L7 config, with its endpoints on ``ports`` of loopback (the
+    bench has two, so peak-EWMA picks between two as it does there)."""
+    return render.mesh_l7(render.Upstream(address="127.0.0.1", port=ports[0]), ports=ports)
 
 
-def _serve(upstream_port: int) -> None:
+def _serve(upstream_port: int, *more_ports: int) -> None:
     import uvloop
 
     from proxy.config import loads_config
@@ -38,7 +39,7 @@ def _serve(upstream_port: int) -> None:
     async def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         telemetry = Telemetry(CollectorRegistry(), workload_flag="bench", stdout_fd=devnull)
-        config = loads_config(_config(upstream_port))
+        config = loads_config(_config((upstream_port, *more_ports)))
         telemetry.apply_config(config)
         if os.environ.get("NOLOG"):
             telemetry.observer.access_log = None
@@ -53,4 +54,4 @@ def _serve(upstream_port: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    _serve(*(int(port) for port in sys.argv[1:]))
