@@ -230,7 +230,7 @@ class Exchange:
                 if event.status_code == 101:
                     return event
                 if event.status_code != 100 and down.h11.their_http_version == b"1.1":
-                    headers, _ = rewrite_response(event.headers.raw_items(), upgrade=False)
+                    headers, _ = rewrite_response(h11fast.items(event.headers), upgrade=False)
                     informational = h11fast.informational(event.status_code, event.reason, headers)
                     down.write(down.h11.send(informational) or b"")
             else:
@@ -247,7 +247,7 @@ class Exchange:
         """
         down = self.down
         switching = type(response) is h11.InformationalResponse
-        headers, _ = rewrite_response(response.headers.raw_items(), upgrade=switching)
+        headers, _ = rewrite_response(h11fast.items(response.headers), upgrade=switching)
         event: h11.Response | h11.InformationalResponse
         if switching:
             event = h11fast.informational(101, response.reason, headers)

@@ -10,9 +10,11 @@ of the engine's CPU per request.
 These builders fill in the event's fields directly. The bytes h11 writes for them
 are the same: its writer reads only the fields. They rely on two h11 internals:
 ``h11._headers.Headers(full_items)``, whose items are ``(raw name, lowercase name,
-value)``, and the events' slots. ``FAST`` says whether this h11 still has that
-shape. It is checked once at import against the public constructors; if the check
-fails, every builder falls back to the public constructor.
+value)``, and the events' slots. ``items`` reads a parsed message's ``full_items``
+the same way, so a relayed response's names are not lowercased a second time.
+``FAST`` says whether this h11 still has that shape. It is checked once at import
+against the public constructors; if the check fails, every builder falls back to
+the public constructor.
 
 Only values that came out of h11's parser, or that the proxy made itself, may come
 through here. Anything else, such as a header from configuration, goes through the
@@ -31,8 +33,17 @@ except ImportError:  # pragma: no cover - a future h11 without the module
     _Headers = None  # type: ignore[assignment,misc]
 
 RawHeaders = list[tuple[bytes, bytes]]
+HeaderItems = list[tuple[bytes, bytes, bytes]]  # (name as sent, lowercase name, value)
 _new = object.__new__
 _set = object.__setattr__
+
+
+def _items(headers: RawHeaders) -> HeaderItems:
+    return [(name, name.lower(), value) for name, value in headers]
+
+
+def _pairs(items: HeaderItems) -> RawHeaders:
+    return [(name, value) for name, _, value in items]
 
 
 def _fast_request(method: bytes, target: bytes, headers: RawHeaders) -> h11.Request:
@@ -48,13 +59,13 @@ def _fast_response(
     cls: type[h11.Response] | type[h11.InformationalResponse],
     status: int,
     reason: bytes,
-    headers: RawHeaders,
+    items: HeaderItems,
 ) -> h11.Response | h11.InformationalResponse:
     event = _new(cls)
     _set(event, "status_code", status)
     _set(event, "reason", reason)
     _set(event, "http_version", b"1.1")
-    _set(event, "headers", _Headers([(name, name.lower(), value) for name, value in headers]))
+    _set(event, "headers", _Headers(items))
     return event
 
 
@@ -66,13 +77,14 @@ def _check() -> bool:
     try:
         request = _fast_request(b"POST", b"/a?b", headers)
         want = h11.Request(method=b"POST", target=b"/a?b", headers=headers)
-        response = _fast_response(h11.Response, 200, b"OK", headers[1:])
+        response = _fast_response(h11.Response, 200, b"OK", _items(headers[1:]))
         want_response = h11.Response(status_code=200, reason=b"OK", headers=headers[1:])
         same = (
             request == want
             and response == want_response
             and request.headers.raw_items() == want.headers.raw_items()
             and response.headers.raw_items() == want_response.headers.raw_items()
+            and want.headers._full_items == _items(headers)  # what ``items`` hands out
         )
         client = h11.Connection(h11.CLIENT)
         same = same and client.send(request) == h11.Connection(h11.CLIENT).send(want)
@@ -91,16 +103,24 @@ def request(method: bytes, target: bytes, headers: RawHeaders) -> h11.Request:
     return h11.Request(method=method, target=target, headers=headers)
 
 
-def response(status: int, reason: bytes, headers: RawHeaders) -> h11.Response:
+def items(headers: _Headers) -> HeaderItems:
+    """A parsed message's headers as ``(name, lowercase name, value)``: h11's own list
+    (read it, never change it), so nothing is lowercased or copied again."""
+    if FAST:
+        return headers._full_items
+    return _items(headers.raw_items())
+
+
+def response(status: int, reason: bytes, items: HeaderItems) -> h11.Response:
     """A final response relayed from an upstream (status and reason as h11 parsed them)."""
     if FAST:
-        return cast(h11.Response, _fast_response(h11.Response, status, reason, headers))
-    return h11.Response(status_code=status, reason=reason, headers=headers)
+        return cast(h11.Response, _fast_response(h11.Response, status, reason, items))
+    return h11.Response(status_code=status, reason=reason, headers=_pairs(items))
 
 
-def informational(status: int, reason: bytes, headers: RawHeaders) -> h11.InformationalResponse:
+def informational(status: int, reason: bytes, items: HeaderItems) -> h11.InformationalResponse:
     """A 1xx response relayed from an upstream."""
     if FAST:
-        event = _fast_response(h11.InformationalResponse, status, reason, headers)
+        event = _fast_response(h11.InformationalResponse, status, reason, items)
         return cast(h11.InformationalResponse, event)
-    return h11.InformationalResponse(status_code=status, reason=reason, headers=headers)
+    return h11.InformationalResponse(status_code=status, reason=reason, headers=_pairs(items))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.http.model import RawHeaders
+from proxy.http.model import HeaderItems, RawHeaders
 
 # Never forwarded as-is. Expect is end-to-end in the RFC, but like Envoy the proxy
 # answers "100 Continue" itself and does not pass the expectation on.
@@ -105,32 +105,34 @@ def set_headers(headers: RawHeaders, replace: tuple[tuple[bytes, bytes], ...]) -
     return kept
 
 
-def rewrite_response(raw: RawHeaders, *, upgrade: bool) -> tuple[RawHeaders, bool]:
+def rewrite_response(items: HeaderItems, *, upgrade: bool) -> tuple[HeaderItems, bool]:
     """Headers to send to the client and whether the upstream body was chunked.
 
-    With ``upgrade`` (a 101 the client asked for) Upgrade survives with
-    ``Connection: upgrade``; otherwise framing is left to h11 for the client's version.
+    ``items`` are ``(name, lowercase name, value)`` as h11 parsed them
+    (``h11fast.items``), so no name is lowercased again. With ``upgrade`` (a 101 the
+    client asked for) Upgrade survives with ``Connection: upgrade``; otherwise framing
+    is left to h11 for the client's version.
     """
-    out: RawHeaders = []
+    out: HeaderItems = []
     named: set[bytes] = set()
     chunked = False
-    upgrade_header: tuple[bytes, bytes] | None = None
-    for name, value in raw:
-        lname = name.lower()
+    upgrade_header: tuple[bytes, bytes, bytes] | None = None
+    for item in items:
+        lname = item[1]
         if lname in _RESPONSE_HOP:
             if lname == b"connection":
-                named |= _tokens(value)
+                named |= _tokens(item[2])
             elif lname == b"transfer-encoding":
                 chunked = True
             elif lname == b"upgrade":
-                upgrade_header = (name, value)
+                upgrade_header = item
             continue
-        out.append((name, value))
+        out.append(item)
     if named and not named <= _NAMES_NOTHING_LEFT:
-        out = [(name, value) for name, value in out if name.lower() not in named]
+        out = [item for item in out if item[1] not in named]
     if chunked:
-        out = [(name, value) for name, value in out if name.lower() != b"content-length"]
+        out = [item for item in out if item[1] != b"content-length"]
     if upgrade and upgrade_header is not None:
         out.append(upgrade_header)
-        out.append((b"Connection", b"upgrade"))
+        out.append((b"Connection", b"connection", b"upgrade"))
     return out, chunked

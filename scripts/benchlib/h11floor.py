@@ -35,7 +35,7 @@ def one_exchange(down: h11.Connection, up: h11.Connection, request: bytes, respo
     up.receive_data(response)
     reply = up.next_event()
     assert type(reply) is h11.Response, reply
-    relayed = [(n, v) for n, v in reply.headers.raw_items() if n.lower() not in _HOP]
+    relayed = [item for item in h11fast.items(reply.headers) if item[1] not in _HOP]
     down.send(h11fast.response(reply.status_code, reply.reason, relayed))
     while True:
         event = up.next_event()

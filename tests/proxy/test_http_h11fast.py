@@ -15,6 +15,10 @@ HEADS = [
 ]
 
 
+def _items(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes, bytes]]:
+    return [(name, name.lower(), value) for name, value in headers]
+
+
 def test_this_h11_has_the_shape_the_fast_builders_rely_on() -> None:
     assert h11fast.FAST  # if this fails after an h11 upgrade, the proxy is only slower
 
@@ -42,7 +46,7 @@ def test_response_bytes_match_the_public_constructor(
         assert type(server.next_event()) is h11.Request
         return server.send(event)
 
-    fast = h11fast.response(status, reason, headers)
+    fast = h11fast.response(status, reason, _items(headers))
     public = h11.Response(status_code=status, reason=reason, headers=headers)
     assert fast == public
     assert sent(fast) == sent(public)
@@ -50,7 +54,7 @@ def test_response_bytes_match_the_public_constructor(
 
 def test_informational_matches_the_public_constructor() -> None:
     headers = [(b"Link", b"</style.css>; rel=preload")]
-    fast = h11fast.informational(103, b"Early Hints", headers)
+    fast = h11fast.informational(103, b"Early Hints", _items(headers))
     assert fast == h11.InformationalResponse(
         status_code=103, reason=b"Early Hints", headers=headers
     )
@@ -66,4 +70,25 @@ def test_without_the_fast_shape_the_public_constructors_still_check(
     with pytest.raises(h11.LocalProtocolError):
         h11fast.request(b"GET", b"/", [(b"Host", b"a"), (b"X", b"bad\r\nInjected: 1")])
     with pytest.raises(h11.LocalProtocolError):
-        h11fast.response(200, b"OK", [(b"Bad Name", b"v")])
+        h11fast.response(200, b"OK", [(b"Bad Name", b"bad name", b"v")])
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_items_of_a_parsed_response_relay_its_names_as_sent(
+    monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    monkeypatch.setattr(h11fast, "FAST", fast)
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method=b"GET", target=b"/", headers=[(b"Host", b"a")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(b"HTTP/1.1 200 OK\r\nX-Mixed: 1\r\ncontent-length: 0\r\nETag: e\r\n\r\n")
+    parsed = client.next_event()
+    assert type(parsed) is h11.Response
+    items = h11fast.items(parsed.headers)
+    assert items == [
+        (b"X-Mixed", b"x-mixed", b"1"),
+        (b"content-length", b"content-length", b"0"),
+        (b"ETag", b"etag", b"e"),
+    ]
+    relayed = h11fast.response(200, b"OK", items)
+    assert relayed.headers.raw_items() == parsed.headers.raw_items()
