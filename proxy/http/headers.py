@@ -48,16 +48,18 @@ def _tokens(value: bytes) -> set[bytes]:
     return {token.strip().lower() for token in value.split(b",")}
 
 
-def rewrite_request(raw: RawHeaders, facts: RequestFacts) -> RawHeaders:
-    """Headers to send upstream; fills ``facts`` (x-request-id left empty when absent)."""
+def rewrite_request(items: HeaderItems, facts: RequestFacts) -> RawHeaders:
+    """Headers to send upstream; fills ``facts`` (x-request-id left empty when absent).
+
+    ``items`` are ``(name, lowercase name, value)`` as h11 parsed them (``h11fast.items``).
+    """
     out: RawHeaders = []
     named: set[bytes] = set()  # listed in Connection: hop-by-hop too
     upgrade_name = b"Upgrade"
     te_trailers = False
     size = 0
-    for name, value in raw:
+    for name, lname, value in items:
         size += len(name) + len(value) + 4
-        lname = name.lower()
         if lname in _REQUEST_HOP:
             if lname == b"connection":
                 named |= _tokens(value)

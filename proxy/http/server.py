@@ -14,6 +14,7 @@ from collections.abc import Callable
 import h11
 
 from proxy.conn import Intercepted
+from proxy.http import h11fast
 from proxy.http.downstream import Downstream, RequestBody
 from proxy.http.errors import (
     DownstreamDisconnect,
@@ -147,7 +148,7 @@ class HttpProxy:
         limits = self.limits
         start = down.loop.time()
         facts = RequestFacts()
-        headers = rewrite_request(request.headers.raw_items(), facts)
+        headers = rewrite_request(h11fast.items(request.headers), facts)
         request_id = facts.request_id.decode("latin-1")
         if not request_id:
             request_id = self._new_request_id()

@@ -129,7 +129,7 @@ def test_rewrite_request_cases(
     raw: list[tuple[bytes, bytes]], expected: list[tuple[bytes, bytes]], facts: dict[str, object]
 ) -> None:
     found = RequestFacts()
-    assert rewrite_request(raw, found) == expected
+    assert rewrite_request(_items(raw), found) == expected
     for name, value in facts.items():
         assert getattr(found, name) == value
 
@@ -150,7 +150,7 @@ def test_rewrite_response_keeps_upgrade_only_when_switching() -> None:
 
 def test_empty_request_id_is_replaced_not_duplicated() -> None:
     facts = RequestFacts()
-    out = rewrite_request([(b"X-Request-Id", b""), (b"Host", b"h")], facts)
+    out = rewrite_request(_items([(b"X-Request-Id", b""), (b"Host", b"h")]), facts)
     assert out == [(b"Host", b"h")]
     assert facts.request_id == b""
 
