@@ -176,18 +176,23 @@ class Exchange:
         conn = up.h11
         headers = set_headers(self.headers, forward.set_headers)
         try:
-            parts = [conn.send(h11fast.request(self.method, self.target, headers)) or b""]
+            # ``send_with_data_passthrough`` is ``send`` without joining: the parts
+            # are joined once, here, for the whole request.
+            parts = (
+                conn.send_with_data_passthrough(h11fast.request(self.method, self.target, headers))
+                or []
+            )
         except h11.LocalProtocolError as exc:
             raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
         body = self.body
         body.started = True
         for chunk in body.kept:
-            parts.append(conn.send(h11.Data(data=chunk)) or b"")
+            parts += conn.send_with_data_passthrough(h11.Data(data=chunk)) or ()
         if not body.replayable:
             body.kept.clear()
         if body.complete:
             eom = h11.EndOfMessage(headers=body.trailers) if body.trailers else _EOM
-            parts.append(conn.send(eom) or b"")
+            parts += conn.send_with_data_passthrough(eom) or ()
             self.down.outbox.send(up.writer.transport, b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
@@ -253,11 +258,11 @@ class Exchange:
             event = h11fast.informational(101, response.reason, headers)
         else:
             event = h11fast.response(response.status_code, response.reason, headers)
-        parts = [down.h11.send(event) or b""]
+        parts = down.h11.send_with_data_passthrough(event) or []  # joined below, once
         self.status = response.status_code
         self.committed = True
         if down.h11.our_state is h11.SWITCHED_PROTOCOL:
-            self.pending = parts[0]  # the tunnel sends the head with the first bytes
+            self.pending = b"".join(parts)  # the tunnel sends the head with the first bytes
             return False
         trailers = down.h11.their_http_version == b"1.1"
         while True:  # what already arrived goes out with the head, in one write
@@ -297,7 +302,7 @@ class Exchange:
             finally:
                 up.disarm()
             done = self._forward_event(event, parts, trailers)
-            down.write(b"".join(parts) if len(parts) > 1 else parts[0])
+            down.write(b"".join(parts))
             parts.clear()
             await down.drain()
             if done:
@@ -308,11 +313,11 @@ class Exchange:
         conn = self.down.h11
         if type(event) is h11.Data:
             self.bytes_sent += len(event.data)
-            parts.append(conn.send(event) or b"")
+            parts += conn.send_with_data_passthrough(event) or ()
             return False
         if type(event) is h11.EndOfMessage:
             eom = event if trailers and event.headers else _EOM
-            parts.append(conn.send(eom) or b"")
+            parts += conn.send_with_data_passthrough(eom) or ()
             return True
         raise UpstreamResetError(f"unexpected {type(event).__name__} in a response body")
 
