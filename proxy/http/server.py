@@ -158,13 +158,13 @@ class HttpProxy:
             host, port = conn.original_dst
             host = f"[{host}]" if ":" in host else host  # an IPv6 literal
             headers.append((b"Host", f"{host}:{port}".encode("latin-1")))
-        head = RequestHead(
-            method=request.method.decode("latin-1"),
-            path=request.target.decode("latin-1"),
-            authority=facts.host.decode("latin-1"),
-            http_version=request.http_version.decode("latin-1"),
-            request_id=request_id,
-            headers=tuple(headers),
+        head = RequestHead(  # method, path, authority, version, id, headers (positional)
+            request.method.decode("latin-1"),
+            request.target.decode("latin-1"),
+            facts.host.decode("latin-1"),
+            request.http_version.decode("latin-1"),
+            request_id,
+            tuple(headers),
         )
         body = RequestBody(
             down, limit=limits.max_request_body_bytes, keep_limit=limits.retry_buffer_bytes
@@ -208,27 +208,29 @@ class HttpProxy:
             if not keep:
                 down.close()
         loop_now = down.loop.time()
+        # Positional, in RequestRecord's field order: passing 19 keywords costs this
+        # path about half a microsecond per request.
         self.dispatcher.done(
             RequestRecord(
-                conn=conn,
-                request_id=request_id,
-                method=head.method,
-                path=head.path,
-                authority=head.authority,
-                http_version=head.http_version,
-                status=status,
-                flag=flag,
-                service=service,
-                version=version,
-                endpoint=exchange.endpoint if exchange else None,
-                bytes_received=body.received,
-                bytes_sent=exchange.bytes_sent if exchange else 0,
-                start=start,
-                duration=loop_now - start,
-                upstream_latency=exchange.upstream_latency if exchange else None,
-                attempts=exchange.attempts if exchange else 0,
-                upgraded=exchange.upgraded if exchange else False,
-                context=context,
+                conn,
+                request_id,
+                head.method,
+                head.path,
+                head.authority,
+                head.http_version,
+                status,
+                flag,
+                service,
+                version,
+                exchange.endpoint if exchange else None,
+                body.received,  # bytes_received
+                exchange.bytes_sent if exchange else 0,
+                start,
+                loop_now - start,  # duration
+                exchange.upstream_latency if exchange else None,
+                exchange.attempts if exchange else 0,
+                exchange.upgraded if exchange else False,
+                context,
             )
         )
         return keep

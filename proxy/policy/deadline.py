@@ -89,19 +89,18 @@ class Deadline:  # made per request: not frozen (see ``proxy.policy.pool.Attempt
 
     def attempt_timeout(self, now: float, per_try_timeout: float = 0.0) -> float | None:
         """How long the next attempt may take: min(per-try timeout (0 = none), remaining)."""
-        remaining = self.remaining(now)
-        per_try = per_try_timeout if per_try_timeout > 0 else None
-        if remaining is None or per_try is None:
-            return per_try if remaining is None else remaining
-        return min(per_try, remaining)
+        if self.at is None:
+            return per_try_timeout if per_try_timeout > 0 else None
+        remaining = max(0.0, self.at - now)  # ``remaining``, inline: once per attempt
+        return min(per_try_timeout, remaining) if per_try_timeout > 0 else remaining
 
     def header_value(self, now: float) -> str | None:
         """``x-mesh-timeout-ms`` to send upstream: whole ms left, at least 1; None when
         there is no deadline or it has passed (then the request must fail, not go on)."""
-        remaining = self.remaining(now)
-        if remaining is None or self.expired(now):
+        at = self.at
+        if at is None or now >= at:
             return None
-        return str(max(1, math.floor(remaining * 1000.0)))
+        return str(max(1, math.floor((at - now) * 1000.0)))
 
     def grpc_header_value(self, now: float) -> str | None:
         """``grpc-timeout`` to send upstream (whole ms, unit ``m``), like ``header_value``."""
