@@ -82,6 +82,7 @@ class Observer:
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._pending: list[tuple[object, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._soon = False  # a full batch's flush is scheduled for the loop's next pass
 
     def set_tracing(self, exporter: ZipkinExporter | None, sample_rate: float) -> None:
         """A config reload changed ``mesh.tracing``; the caller runs/stops the exporter."""
@@ -143,12 +144,22 @@ class Observer:
         others, ``BATCH_AFTER`` seconds later at the latest, or when ``flush`` is
         called (``/metrics`` does, before it renders): the work of a batch runs
         back to back on warm caches instead of between the parse and relay work of
-        each request. Without a running loop it is recorded at once.
+        each request. A full batch is recorded on the loop's next pass, not here:
+        the response of the request that filled it is still held for the end of
+        this pass (``proxy.http.outbox``), and must not wait for the batch. Without
+        a running loop it is recorded at once.
         """
         pending = self._pending
         pending.append((token, record, self.clock()))  # its log line's time
         if len(pending) >= BATCH:
-            self.flush()
+            if not self._soon:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self.flush()
+                    return
+                self._soon = True
+                loop.call_soon(self._flush_soon)
         elif self._timer is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -156,6 +167,10 @@ class Observer:
                 self.flush()
                 return
             self._timer = loop.call_later(BATCH_AFTER, self._on_timer)
+
+    def _flush_soon(self) -> None:
+        self._soon = False
+        self.flush()
 
     def _on_timer(self) -> None:
         self._timer = None

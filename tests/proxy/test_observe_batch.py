@@ -39,13 +39,44 @@ def test_in_a_loop_requests_wait_for_a_full_batch_or_the_timer() -> None:
             observer.done(None, record())
         seen.append(_total(reg))  # kept: nothing recorded per request
         observer.done(None, record())
-        seen.append(_total(reg))  # the batch is full: all recorded together
+        seen.append(_total(reg))  # the batch is full: recorded on the next pass
+        await asyncio.sleep(0)
+        seen.append(_total(reg))  # all of it together
         observer.done(None, record())
         await asyncio.sleep(BATCH_AFTER * 2)
         seen.append(_total(reg))  # the last one, by the timer
         return seen
 
-    assert asyncio.run(main()) == [0, BATCH, BATCH + 1]
+    assert asyncio.run(main()) == [0, 0, BATCH, BATCH + 1]
+
+
+def test_the_response_that_fills_a_batch_leaves_before_the_batch_is_recorded() -> None:
+    # The request's response is held in the outbox until the end of the loop pass;
+    # a full batch's recording (metrics, log lines) must come after it, not before.
+    from proxy.http.outbox import Outbox
+
+    reg = CollectorRegistry()
+    observer = Observer(ME, Metrics(reg))
+    order: list[str] = []
+
+    class Transport:
+        def is_closing(self) -> bool:
+            return False
+
+        def write(self, data: bytes) -> None:
+            order.append(f"response written, {_total(reg):.0f} recorded")
+
+    async def main() -> None:
+        outbox = Outbox(asyncio.get_running_loop())
+        for _ in range(BATCH - 1):
+            observer.done(None, record())
+        outbox.send(Transport(), b"HTTP/1.1 200 OK\r\n\r\n")  # type: ignore[arg-type]
+        observer.done(None, record())  # as HttpProxy does, once the response is queued
+        await asyncio.sleep(0)
+        order.append(f"after the pass, {_total(reg):.0f} recorded")
+
+    asyncio.run(main())
+    assert order == ["response written, 0 recorded", f"after the pass, {BATCH} recorded"]
 
 
 def test_a_scrape_records_what_was_kept_first() -> None:
