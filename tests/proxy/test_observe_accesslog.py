@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import select
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
@@ -30,6 +32,23 @@ def _read_all(fd: int) -> bytes:
             break
         out += chunk
     return out
+
+
+@contextlib.contextmanager
+def _counting_writes(writes: list[int]) -> Iterator[None]:
+    """Within: every ``os.write`` also appends how many bytes it wrote to ``writes``."""
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes | bytearray | memoryview) -> int:
+        n = real_write(fd, data)
+        writes.append(n)
+        return n
+
+    os.write = counting_write  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os.write = real_write
 
 
 def test_lines_are_json_with_a_time_and_leave_together_after_the_flush_interval() -> None:
@@ -61,24 +80,15 @@ def test_a_large_buffer_is_written_at_once_in_whole_line_chunks() -> None:
     r, w = os.pipe()
     fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)  # room for all of it
     writes: list[int] = []
-    real_write = os.write
-
-    def counting_write(fd: int, data: bytes | bytearray | memoryview) -> int:
-        n = real_write(fd, data)
-        writes.append(n)
-        return n
 
     async def main() -> bytes:
         log = AccessLog(w)
         entry = {"path": "/x" * 100}
         # Past both the byte threshold and the deferred-line threshold: no timer needed.
         count = max(FLUSH_AT // len(json.dumps(entry)) + 2, MAX_DEFERRED)
-        os.write, saved = counting_write, os.write  # type: ignore[assignment]
-        try:
+        with _counting_writes(writes):
             for _ in range(count):
                 log(dict(entry))
-        finally:
-            os.write = saved
         return _read_all(r)
 
     try:
@@ -101,22 +111,13 @@ def test_a_regular_file_takes_a_flush_in_one_write(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
     writes: list[int] = []
-    real_write = os.write
-
-    def counting_write(fd: int, data: bytes | bytearray | memoryview) -> int:
-        n = real_write(fd, data)
-        writes.append(n)
-        return n
 
     async def main() -> None:
         log = AccessLog(fd)
         for n in range(MAX_DEFERRED * 4):
             log({"path": "/x" * 100, "n": n})
-        os.write, saved = counting_write, os.write  # type: ignore[assignment]
-        try:
+        with _counting_writes(writes):
             log.close()
-        finally:
-            os.write = saved
 
     try:
         run(main())
