@@ -108,7 +108,16 @@ class Netns:
         return [int(x) for x in out.split()]
 
     def destroy(self) -> None:
+        # SIGTERM first: a proxy's parent removes its temporary directories on the
+        # way out, which SIGKILL would leave in /tmp. What does not stop is killed.
         for p in self.procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.terminate()
+        deadline = time.monotonic() + 3
+        for p in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     p.kill()
