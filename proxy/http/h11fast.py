@@ -27,13 +27,13 @@ from typing import cast
 
 import h11
 
+from proxy.http.model import HeaderItems, RawHeaders
+
 try:
     from h11._headers import Headers as _Headers
 except ImportError:  # pragma: no cover - a future h11 without the module
     _Headers = None  # type: ignore[assignment,misc]
 
-RawHeaders = list[tuple[bytes, bytes]]
-HeaderItems = list[tuple[bytes, bytes, bytes]]  # (name as sent, lowercase name, value)
 _new = object.__new__
 _set = object.__setattr__
 

@@ -8,8 +8,8 @@ two requests. A request's line can also be rendered at flush time (``defer``): t
 formatting of a whole interval then runs back to back, on warm caches, instead of
 between the parse and relay work of each request. A stdout that does not keep up
 leaves the rest for a retry ``RETRY_AFTER`` later, and past a cap lines are dropped
-and counted. Writes to a pipe or socket are cut
-at line boundaries within PIPE_BUF so workers sharing one pipe never mix lines.
+and counted. Writes to a pipe or socket are cut at line boundaries within PIPE_BUF,
+so workers sharing one pipe never mix lines.
 """
 
 from __future__ import annotations

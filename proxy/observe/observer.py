@@ -151,21 +151,18 @@ class Observer:
         """
         pending = self._pending
         pending.append((token, record, self.clock()))  # its log line's time
-        if len(pending) >= BATCH:
-            if not self._soon:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    self.flush()
-                    return
-                self._soon = True
-                loop.call_soon(self._flush_soon)
-        elif self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
+        full = len(pending) >= BATCH
+        if self._soon if full else self._timer is not None:
+            return  # a flush is already on its way
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if full:
+            self._soon = True
+            loop.call_soon(self._flush_soon)
+        else:
             self._timer = loop.call_later(BATCH_AFTER, self._on_timer)
 
     def _flush_soon(self) -> None:
