@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy import options as o
-from proxy.detect import DEFAULT_OPAQUE_PORTS
-from proxy.errors import ProxyError, UsageError
+from proxy.core.errors import ProxyError, UsageError
+from proxy.l4.detect import DEFAULT_OPAQUE_PORTS
+from proxy.process import options as o
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mesh-proxy: {e}", file=sys.stderr)
         return 2
     _metrics_dir(opts)
-    from proxy.process import run_proxy  # after PROMETHEUS_MULTIPROC_DIR is set, see above
+    from proxy.process.launch import run_proxy  # after PROMETHEUS_MULTIPROC_DIR is set, see above
 
     try:
         return run_proxy(opts)

@@ -24,15 +24,7 @@ from proxy.http.errors import (
     UpstreamTimeoutError,
 )
 from proxy.http.exchange import Exchange
-from proxy.http.model import (
-    Dispatcher,
-    Flag,
-    Forward,
-    Limits,
-    LocalReply,
-    RequestHead,
-    RequestRecord,
-)
+from proxy.http.model import Dispatcher, Forward, Limits, LocalReply, RequestHead, RequestRecord
 from proxy.http.pool import Upstream, UpstreamPool
 from proxy.http.server import HttpProxy
 
@@ -41,7 +33,6 @@ __all__ = [
     "DownstreamDisconnect",
     "DownstreamError",
     "Exchange",
-    "Flag",
     "Forward",
     "HttpProxy",
     "HttpProxyError",

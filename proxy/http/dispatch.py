@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from proxy.conn import Intercepted
 from proxy.http.model import Forward, RequestHead, RequestRecord
+from proxy.l4.conn import Intercepted
 
 
 class PassthroughDispatcher:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from proxy.http.model import Flag
+from proxy.core.flags import Flag
 
 
 class HttpProxyError(Exception):

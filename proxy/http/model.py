@@ -7,13 +7,14 @@ or ``LocalReply``, and one ``RequestRecord`` per request comes back to it at the
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from proxy.core.flags import Flag
+
 if TYPE_CHECKING:
-    from proxy.conn import Intercepted
+    from proxy.l4.conn import Intercepted
 
 Endpoint = tuple[str, int]
 # The per-request records below are not frozen dataclasses, though nothing mutates
@@ -23,21 +24,6 @@ Endpoint = tuple[str, int]
 RawHeaders = list[tuple[bytes, bytes]]
 # As h11 keeps a parsed message's headers: (name as sent, lowercase name, value).
 HeaderItems = list[tuple[bytes, bytes, bytes]]
-
-
-class Flag(enum.StrEnum):
-    """Envoy response flags, as users read them in access logs and metric labels."""
-
-    NONE = "-"
-    NO_ROUTE = "NR"
-    NO_HEALTHY_UPSTREAM = "UH"
-    UPSTREAM_CONNECT_FAILURE = "UF"
-    UPSTREAM_OVERFLOW = "UO"
-    UPSTREAM_TIMEOUT = "UT"
-    DEADLINE_EXCEEDED = "DL"
-    UPSTREAM_RESET = "UR"
-    DOWNSTREAM_DISCONNECT = "DC"
-    DOWNSTREAM_PROTOCOL_ERROR = "DPE"
 
 
 @dataclass(slots=True)

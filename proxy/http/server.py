@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import h11
 
-from proxy.conn import Intercepted
+from proxy.core.flags import Flag
 from proxy.http import h11fast
 from proxy.http.downstream import Downstream, RequestBody
 from proxy.http.errors import (
@@ -30,24 +30,17 @@ from proxy.http.errors import (
 )
 from proxy.http.exchange import Exchange
 from proxy.http.headers import RequestFacts, rewrite_request
-from proxy.http.model import (
-    Dispatcher,
-    Flag,
-    Forward,
-    Limits,
-    LocalReply,
-    RequestHead,
-    RequestRecord,
-)
+from proxy.http.model import Dispatcher, Forward, Limits, LocalReply, RequestHead, RequestRecord
 from proxy.http.outbox import Outbox
 from proxy.http.pool import UpstreamPool
 from proxy.http.requestid import new_request_id
+from proxy.l4.conn import Intercepted
 
 _CLOSE_GRACE = 5.0  # seconds a closing client gets to read what is still buffered
 
 
 class HttpProxy:
-    """A ``proxy.conn.ConnectionHandler`` for HTTP/1.x connections."""
+    """A ``proxy.l4.conn.ConnectionHandler`` for HTTP/1.x connections."""
 
     def __init__(
         self,

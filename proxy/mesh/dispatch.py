@@ -15,13 +15,14 @@ import random
 from collections.abc import Callable
 
 from proxy.config.model import Subset
-from proxy.conn import Direction, Intercepted
-from proxy.http.model import Flag, Forward, LocalReply, RequestHead, RequestRecord
+from proxy.core.flags import Flag
+from proxy.http.model import Forward, LocalReply, RequestHead, RequestRecord
+from proxy.l4.conn import Direction, Intercepted
+from proxy.l4.outbound import PASSTHROUGH
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.observer import NullObserver, RequestObserver
 from proxy.mesh.runtime import Mesh
 from proxy.mesh.state import RoutePlan
-from proxy.outbound import PASSTHROUGH
 from proxy.policy import GRPC_TIMEOUT_HEADER, MESH_TIMEOUT_HEADER, Deadline
 from proxy.routing import RequestInfo, match_route, pick_destination
 

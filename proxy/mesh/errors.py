@@ -6,8 +6,8 @@ the client, so ``HttpProxy`` answers them itself (DESIGN.md §4).
 
 from __future__ import annotations
 
+from proxy.core.flags import Flag
 from proxy.http.errors import UpstreamError
-from proxy.http.model import Flag
 
 
 class DeadlineExceededError(UpstreamError):

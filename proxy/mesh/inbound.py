@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.dial import dial
-from proxy.errors import UpstreamConnectError, UpstreamConnectTimeout
+from proxy.core.errors import UpstreamConnectError, UpstreamConnectTimeout
 from proxy.http.pool import Opener
-from proxy.inbound import PASSTHROUGH_SOURCE4, PASSTHROUGH_SOURCE6
+from proxy.l4.dial import dial
+from proxy.l4.inbound import PASSTHROUGH_SOURCE4, PASSTHROUGH_SOURCE6
 
 
 def passthrough_opener(connect_timeout: float) -> Opener:

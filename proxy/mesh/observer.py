@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from proxy.conn import Intercepted
 from proxy.http.model import RequestHead, RequestRecord
+from proxy.l4.conn import Intercepted
 
 
 class RequestObserver(Protocol):

@@ -16,16 +16,16 @@ import dataclasses
 import ipaddress
 import random
 
-from proxy.conn import Intercepted
+from proxy.l4.conn import Intercepted
+from proxy.l4.metrics import ConnLabels
+from proxy.l4.outbound import OutboundRouter
+from proxy.l4.route import Route
 from proxy.mesh.cluster import EndpointKey
 from proxy.mesh.runtime import Mesh
-from proxy.metrics import ConnLabels
-from proxy.outbound import OutboundRouter
-from proxy.route import Route
 
 
 class MeshTcpRouter:
-    """A ``proxy.route.Router`` for outbound connections that reads the live ``Mesh``."""
+    """A ``proxy.l4.route.Router`` for outbound connections that reads the live ``Mesh``."""
 
     def __init__(self, workload: str, mesh: Mesh, rng: random.Random | None = None) -> None:
         self.workload = workload

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from proxy.errors import UsageError
+from proxy.core.errors import UsageError
 from proxy.observe.metrics import Metrics
 
 log = logging.getLogger("proxy.observe.exporter")

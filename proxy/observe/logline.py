@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 
-from proxy.http.model import Flag, RequestRecord
+from proxy.core.flags import Flag
+from proxy.http.model import RequestRecord
 from proxy.observe.accesslog import hostport
 from proxy.observe.identity import UNKNOWN
 from proxy.observe.tracecontext import SpanContext

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.conn import Direction, Intercepted
 from proxy.http.model import RequestHead, RequestRecord
+from proxy.l4.conn import Direction, Intercepted
 from proxy.observe.accesslog import AccessLog, hostport
 from proxy.observe.exporter import ZipkinExporter
 from proxy.observe.identity import UNKNOWN, Workload

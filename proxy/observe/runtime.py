@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from proxy.config.model import MeshConfig, Tracing
-from proxy.errors import UsageError
+from proxy.core.errors import UsageError
 from proxy.observe.accesslog import AccessLog, open_stdout_nonblocking
 from proxy.observe.clusters import ClusterReport, ClusterSampler
 from proxy.observe.exporter import CollectorUrl, ZipkinExporter

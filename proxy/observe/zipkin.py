@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from proxy.conn import Direction
 from proxy.http.model import RequestRecord
+from proxy.l4.conn import Direction
 from proxy.observe.accesslog import hostport
 from proxy.observe.identity import Workload
 from proxy.observe.tracecontext import SpanContext

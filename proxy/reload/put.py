@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 
-from proxy.httpmini import Handler, Reply, Request
+from proxy.admin.httpmini import Handler, Reply, Request
 from proxy.reload.store import ConfigStore, Loaded, Outcome
 from proxy.reload.watch import FileWatcher, Fingerprint
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from proxy.admin.httpmini import Handler
 from proxy.config import ConfigError, load_config
-from proxy.errors import UsageError
-from proxy.httpmini import Handler
+from proxy.core.errors import UsageError
 from proxy.reload.metrics import ReloadObserver
 from proxy.reload.put import PutFanout, put_config_handler
 from proxy.reload.store import ConfigStore, Loaded, nothing_loaded

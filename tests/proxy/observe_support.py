@@ -14,8 +14,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.conn import Direction, Intercepted
-from proxy.http.model import Flag, RequestRecord
+from proxy.core.flags import Flag
+from proxy.http.model import RequestRecord
+from proxy.l4.conn import Direction, Intercepted
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 SPAN_KEYS = {

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from proxy.conn import Intercepted
+from proxy.core.flags import Flag
 from proxy.http import (
-    Flag,
     Forward,
     Limits,
     LocalReply,
@@ -16,6 +15,7 @@ from proxy.http import (
     RequestHead,
     RequestRecord,
 )
+from proxy.l4.conn import Intercepted
 from tests.proxy.httptools.client import get, read_response
 from tests.proxy.httptools.harness import Front, proxied, run
 from tests.proxy.httptools.upstream import Upstream

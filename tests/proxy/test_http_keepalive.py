@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from proxy.http import Flag, UpstreamPool
+from proxy.core.flags import Flag
+from proxy.http import UpstreamPool
 from tests.proxy.httptools.client import get, read_response
 from tests.proxy.httptools.harness import proxied, run
 from tests.proxy.httptools.upstream import Upstream

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 import uvloop
 
-from proxy.http import Flag, Limits, UpstreamPool
+from proxy.core.flags import Flag
+from proxy.http import Limits, UpstreamPool
 from tests.proxy.httptools.client import get, read_head, read_response
 from tests.proxy.httptools.harness import proxied, run
 from tests.proxy.httptools.upstream import Upstream

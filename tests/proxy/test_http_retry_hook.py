@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import socket
 
-from proxy.http import Exchange, Flag, Forward, HttpProxy, UpstreamError
+from proxy.core.flags import Flag
+from proxy.http import Exchange, Forward, HttpProxy, UpstreamError
 from tests.proxy.httptools.client import read_response
 from tests.proxy.httptools.harness import proxied, run
 from tests.proxy.httptools.upstream import Upstream, pattern_body

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from proxy.cli import parse_run
-from proxy.detect import DEFAULT_OPAQUE_PORTS
-from proxy.errors import UsageError
-from proxy.options import RunOptions, parse_duration
+from proxy.core.errors import UsageError
+from proxy.l4.detect import DEFAULT_OPAQUE_PORTS
+from proxy.process.options import RunOptions, parse_duration
 from tests import netns as nt
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 import uvloop
 
-from proxy.detect import Protocol, classify, sniff
+from proxy.l4.detect import Protocol, classify, sniff
 
 H, OP, U = Protocol.HTTP1, Protocol.OPAQUE, Protocol.UNDECIDED
 

@@ -15,16 +15,16 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.conn import Direction, Intercepted
-from proxy.httpmini import Request
-from proxy.inbound import InboundRouter
-from proxy.listener import InterceptListener, Timeouts
-from proxy.metrics import TcpMetrics
-from proxy.origdst import Address
-from proxy.outbound import OutboundRouter
-from proxy.sockets import bind_listener
-from proxy.tasks import TaskKeeper
-from proxy.telemetry import Health, telemetry_endpoints
+from proxy.admin.httpmini import Request
+from proxy.admin.telemetry_port import Health, telemetry_endpoints
+from proxy.l4.conn import Direction, Intercepted
+from proxy.l4.inbound import InboundRouter
+from proxy.l4.listener import InterceptListener, Timeouts
+from proxy.l4.metrics import TcpMetrics
+from proxy.l4.origdst import Address
+from proxy.l4.outbound import OutboundRouter
+from proxy.process.sockets import bind_listener
+from proxy.process.tasks import TaskKeeper
 
 Peer = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 

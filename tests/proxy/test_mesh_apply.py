@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-from proxy.conn import Direction, Intercepted
+from proxy.l4.conn import Direction, Intercepted
+from proxy.l4.outbound import PASSTHROUGH
 from proxy.mesh import Mesh, MeshTcpRouter
-from proxy.outbound import PASSTHROUGH
 from tests.proxy.httptools.harness import run
 from tests.proxy.test_mesh_kit import VIP, Backend, Clock, config, mesh_front, service
 

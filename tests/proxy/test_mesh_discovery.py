@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from proxy.http import Flag
+from proxy.core.flags import Flag
 from proxy.mesh import resolve_dns
 from tests.proxy.httptools.harness import run
 from tests.proxy.test_mesh_kit import Backend, config, mesh_front, service

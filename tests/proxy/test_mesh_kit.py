@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.config import MeshConfig, loads_config
-from proxy.conn import Direction, Intercepted
 from proxy.http import Limits, RequestHead, RequestRecord, UpstreamPool
+from proxy.l4.conn import Direction, Intercepted
 from proxy.mesh import Mesh, MeshDispatcher, MeshHttpProxy, Resolver, mesh_http_proxy
 from tests.proxy.httptools.client import Response, read_response
 from tests.proxy.httptools.harness import stop_serving

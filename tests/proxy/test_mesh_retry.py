@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from proxy.http import Flag
+from proxy.core.flags import Flag
 from proxy.policy.deadline import TIMER_SLACK
 from tests.proxy.httptools.harness import run
 from tests.proxy.test_mesh_kit import Backend, config, mesh_front, refused_port, service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.http import Flag
+from proxy.core.flags import Flag
 from proxy.mesh import TIMEOUT_HEADER
 from tests.proxy.httptools.harness import run
 from tests.proxy.test_mesh_kit import VIP, Backend, config, mesh_front, service

@@ -10,10 +10,10 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry
 
-from proxy.httpmini import Request
+from proxy.admin.httpmini import Request
+from proxy.admin.telemetry_port import Health, telemetry_endpoints
 from proxy.observe import AccessLog, Metrics, Observer, Workload
 from proxy.observe.observer import BATCH, BATCH_AFTER
-from proxy.telemetry import Health, telemetry_endpoints
 from tests.proxy.observe_support import piped, record, samples
 
 ME = Workload("productpage", "v2", "shop", "productpage-v2-6b746f74dc-9stvs")

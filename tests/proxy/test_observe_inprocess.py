@@ -18,8 +18,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.conn import Intercepted
 from proxy.http import Forward, RequestHead, RequestRecord
+from proxy.l4.conn import Intercepted
 from proxy.observe import AccessLog, CollectorUrl, Metrics, Observer, Workload, ZipkinExporter
 from tests.proxy.httptools.client import read_response
 from tests.proxy.httptools.harness import proxied, run

@@ -8,8 +8,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.conn import Direction, Intercepted
-from proxy.http.model import Flag, RequestHead
+from proxy.core.flags import Flag
+from proxy.http.model import RequestHead
+from proxy.l4.conn import Direction, Intercepted
 from proxy.observe import Metrics, Observer, Workload
 from proxy.observe.accesslog import hostport
 from proxy.observe.tracecontext import SpanContext

@@ -9,8 +9,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from proxy.config import loads_config
-from proxy.conn import Direction, Intercepted
 from proxy.http.model import RequestHead
+from proxy.l4.conn import Direction, Intercepted
 from proxy.observe import Metrics, Observer, Telemetry, Workload
 from proxy.observe.clusters import ClusterSampler
 from tests.proxy.httptools.harness import run

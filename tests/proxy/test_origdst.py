@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from proxy.errors import OriginalDstError
-from proxy.origdst import decode_sockaddr_in, decode_sockaddr_in6, original_dst, unmap
+from proxy.core.errors import OriginalDstError
+from proxy.l4.origdst import decode_sockaddr_in, decode_sockaddr_in6, original_dst, unmap
 
 
 def sockaddr_in(ip: str, port: int) -> bytes:

@@ -15,9 +15,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.admin import AdminView, admin_endpoints
+from proxy.admin.admin_port import AdminView, admin_endpoints
+from proxy.admin.httpmini import Endpoints, Request
 from proxy.config import loads_config
-from proxy.httpmini import Endpoints, Request
 from proxy.reload import Loaded, Reloader, ReloadMetrics, load_initial
 from tests.proxy.reload_helpers import BAD_DOC, reloads, tcp_doc, versions
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.admin import AdminView, admin_endpoints
+from proxy.admin.admin_port import AdminView, admin_endpoints
+from proxy.admin.httpmini import Reply, Request
 from proxy.cli import parse_run
-from proxy.errors import UsageError
-from proxy.httpmini import Reply, Request
+from proxy.core.errors import UsageError
 
 
 def get(path: str | None, method: str = "GET") -> Reply:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from proxy.workers import Credentials, RestartBudget
+from proxy.process.workers import Credentials, RestartBudget
 from tests import netns as nt
 
 SCRIPT = """
 import os, signal, sys, time
 from pathlib import Path
-from proxy.workers import run_workers
+from proxy.process.workers import run_workers
 
 out, mode = Path(sys.argv[1]), sys.argv[2]
 
@@ -170,7 +170,7 @@ def test_restart_budget_rejects_bad_values() -> None:
 
 HOLD = """
 import os, socket, sys
-from proxy.workers import Credentials
+from proxy.process.workers import Credentials
 
 def listener(port):
     s = socket.socket()

@@ -27,7 +27,7 @@ _CHILD = "-m tests.proxy.httptools.bench serve"  # BENCH_CHILD runs another prox
 async def serve_measured(proxy: Any, upstream_port: int) -> None:
     """Serve ``proxy`` on 127.0.0.1:0 (port printed), answering "cpu" on stdin with
     this process's CPU time; shared with ``meshbench`` so both measure the same way."""
-    from proxy.conn import Direction, Intercepted
+    from proxy.l4.conn import Direction, Intercepted
 
     target = ("127.0.0.1", upstream_port)
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from proxy.conn import Direction, Intercepted
 from proxy.http import HttpProxy, Limits, PassthroughDispatcher, RequestRecord, UpstreamPool
 from proxy.http.model import Dispatcher
+from proxy.l4.conn import Direction, Intercepted
 
 T = TypeVar("T")
 

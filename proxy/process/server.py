@@ -20,13 +20,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy import loop
-from proxy.admin import AdminView, admin_endpoints
-from proxy.conn import Direction
+from proxy.admin.admin_port import AdminView, admin_endpoints
+from proxy.admin.httpmini import Endpoints, serve_connection
+from proxy.admin.telemetry_port import Health, telemetry_endpoints
 from proxy.http import Limits
-from proxy.httpmini import Endpoints, serve_connection
-from proxy.inbound import InboundRouter
-from proxy.listener import InterceptListener, Timeouts
+from proxy.l4.conn import Direction
+from proxy.l4.inbound import InboundRouter
+from proxy.l4.listener import InterceptListener, Timeouts
+from proxy.l4.metrics import TcpMetrics
 from proxy.mesh import (
     Mesh,
     MeshDispatcher,
@@ -35,15 +36,14 @@ from proxy.mesh import (
     RequestObserver,
     mesh_http_proxy,
 )
-from proxy.metrics import TcpMetrics
 from proxy.observe import Telemetry
-from proxy.options import RunOptions
+from proxy.process import loop
+from proxy.process.options import RunOptions
+from proxy.process.sockets import bind_listener, close_all
+from proxy.process.tasks import TaskKeeper
 from proxy.reload import Loaded, Reloader
-from proxy.sockets import bind_listener, close_all
-from proxy.tasks import TaskKeeper
-from proxy.telemetry import Health, telemetry_endpoints
 
-log = logging.getLogger("proxy.server")
+log = logging.getLogger("proxy.process.server")
 DRAIN_SIGNAL = signal.SIGUSR1  # drain without exiting (what POST /drain asks for)
 
 

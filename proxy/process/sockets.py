@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from proxy.errors import ProxyError
+from proxy.core.errors import ProxyError
 
 BACKLOG = 4096
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from proxy.errors import PrivilegeError
+from proxy.core.errors import PrivilegeError
 
-log = logging.getLogger("proxy.workers")
+log = logging.getLogger("proxy.process.workers")
 RESTART_WINDOW = 10.0  # seconds; at most ``count`` restarts within it (see run_workers)
 DRAIN = signal.SIGUSR1  # POST /drain in a worker asks the parent to drain them all
 FORWARDED = (signal.SIGTERM, signal.SIGINT, DRAIN)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from proxy.errors import PrivilegeError
+from proxy.core.errors import PrivilegeError
 
 
 def drop_privileges(uid: int | None, gid: int | None) -> None:

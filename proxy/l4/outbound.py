@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.conn import Intercepted
-from proxy.metrics import ConnLabels
-from proxy.route import Route
+from proxy.l4.conn import Intercepted
+from proxy.l4.metrics import ConnLabels
+from proxy.l4.route import Route
 
 PASSTHROUGH = "PassthroughCluster"
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-log = logging.getLogger("proxy.tasks")
+log = logging.getLogger("proxy.process.tasks")
 
 
 class TaskKeeper:

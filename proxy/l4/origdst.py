@@ -12,7 +12,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from proxy.errors import OriginalDstError
+from proxy.core.errors import OriginalDstError
 
 SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h; IP6T_SO_ORIGINAL_DST has the same value
 SOL_IP = 0

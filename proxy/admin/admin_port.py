@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.httpmini import Endpoints, Handler, Reply, Request
+from proxy.admin.httpmini import Endpoints, Handler, Reply, Request
 
 JSON = "application/json"
 MAX_RULES_COPY = 1024 * 1024  # a copy of a few nat rules; anything bigger is not ours

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from proxy.conn import Intercepted
-from proxy.metrics import ConnLabels
+from proxy.l4.conn import Intercepted
+from proxy.l4.metrics import ConnLabels
 
 
 @dataclass(frozen=True)

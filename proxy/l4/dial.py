@@ -12,7 +12,7 @@ import contextlib
 import errno
 import socket
 
-from proxy.errors import UpstreamConnectError, UpstreamConnectTimeout
+from proxy.core.errors import UpstreamConnectError, UpstreamConnectTimeout
 
 STREAM_LIMIT = 256 * 1024
 

@@ -6,11 +6,13 @@ the metrics, the access log) translates an exception into a flag in one place.
 
 from __future__ import annotations
 
+from proxy.core.flags import Flag
+
 
 class ProxyError(Exception):
     """Base of every error the proxy raises on purpose."""
 
-    flag = "-"
+    flag: Flag = Flag.NONE
 
 
 class UsageError(ProxyError):
@@ -20,19 +22,19 @@ class UsageError(ProxyError):
 class OriginalDstError(ProxyError):
     """SO_ORIGINAL_DST gave nothing usable (no conntrack entry, unknown family)."""
 
-    flag = "NR"
+    flag = Flag.NO_ROUTE
 
 
 class LoopDetected(ProxyError):
     """The original destination is one of our own listeners: a direct dial or a loop."""
 
-    flag = "NR"
+    flag = Flag.NO_ROUTE
 
 
 class UpstreamConnectError(ProxyError):
     """Connecting upstream was refused, timed out or the network was unreachable."""
 
-    flag = "UF"
+    flag = Flag.UPSTREAM_CONNECT_FAILURE
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
@@ -40,7 +42,7 @@ class UpstreamConnectError(ProxyError):
 
 
 class UpstreamConnectTimeout(UpstreamConnectError):
-    flag = "UF"
+    flag = Flag.UPSTREAM_CONNECT_FAILURE
 
 
 class PrivilegeError(ProxyError):

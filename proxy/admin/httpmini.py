@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-log = logging.getLogger("proxy.httpmini")
+log = logging.getLogger("proxy.admin.httpmini")
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024

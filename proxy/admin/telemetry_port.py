@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from proxy.httpmini import Endpoints, Reply, Request
+from proxy.admin.httpmini import Endpoints, Reply, Request
 
 
 @dataclass

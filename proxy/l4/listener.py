@@ -16,16 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy import detect, origdst, relay
-from proxy.conn import ConnectionHandler, Direction, Intercepted
-from proxy.dial import STREAM_LIMIT, dial
-from proxy.errors import LoopDetected, OriginalDstError, ProxyError, UpstreamConnectError
-from proxy.metrics import TcpMetrics
+from proxy.core.errors import LoopDetected, OriginalDstError, ProxyError, UpstreamConnectError
+from proxy.l4 import detect, origdst, relay
+from proxy.l4.conn import ConnectionHandler, Direction, Intercepted
+from proxy.l4.dial import STREAM_LIMIT, dial
+from proxy.l4.metrics import TcpMetrics
+from proxy.l4.route import Route, Router
 from proxy.observe.accesslog import hostport
-from proxy.route import Route, Router
-from proxy.tasks import TaskKeeper
+from proxy.process.tasks import TaskKeeper
 
-log = logging.getLogger("proxy.listener")
+log = logging.getLogger("proxy.l4.listener")
 
 AccessLog = Callable[[dict[str, Any]], None]
 OriginalDst = Callable[[Any], origdst.Address]

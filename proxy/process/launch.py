@@ -18,15 +18,15 @@ import tempfile
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from proxy import loop, workers
 from proxy.mesh import Mesh
 from proxy.observe.identity import resolve_workload
-from proxy.options import RunOptions
-from proxy.privileges import drop_privileges
+from proxy.process import loop, workers
+from proxy.process.options import RunOptions
+from proxy.process.privileges import drop_privileges
+from proxy.process.server import ProxyServer, bind_all
 from proxy.reload import Initial, Reloader, ReloadMetrics, load_initial
-from proxy.server import ProxyServer, bind_all
 
-log = logging.getLogger("proxy.process")
+log = logging.getLogger("proxy.process.launch")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
