@@ -1,4 +1,4 @@
-"""HTTP/1.x data plane: h11 on both sides, keep-alive pooling, streaming bodies.
+"""HTTP/1.x data plane: a codec on both sides, keep-alive pooling, streaming bodies.
 
 ``HttpProxy`` serves one intercepted client connection and forwards each request to
 the endpoint a ``Dispatcher`` picks, through a shared ``UpstreamPool``.

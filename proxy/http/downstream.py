@@ -1,7 +1,7 @@
-"""The client side of one connection: h11 in the server role, and the request body.
+"""The client side of one connection: a codec in the server role, and the request body.
 
-``Downstream`` turns socket reads into h11 events and h11 errors into the engine's
-typed errors. ``RequestBody`` streams a request body from the client and keeps its
+``Downstream`` turns socket reads into codec events and protocol errors into the
+engine's typed errors. ``RequestBody`` streams a request body from the client and keeps its
 first ``retry_buffer_bytes`` so another attempt can replay them; past that the body
 can no longer be replayed (Envoy/Linkerd do the same with 64 KiB).
 """
@@ -11,9 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import h11
-
-from proxy.http.deadline import Deadline
+from proxy.http.codec import (
+    CLOSED,
+    NEED_DATA,
+    PAUSED,
+    Codec,
+    CodecFactory,
+    End,
+    Event,
+    ProtocolError,
+    Role,
+)
 from proxy.http.errors import (
     DownstreamDisconnect,
     MalformedRequest,
@@ -22,17 +30,16 @@ from proxy.http.errors import (
     UnsupportedRequest,
 )
 from proxy.http.outbox import Outbox
-
-_CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
+from proxy.http.timer import MovableTimer
 
 
 class Downstream:
-    """The client connection: reads feed h11, timeouts close it, errors become typed."""
+    """The client connection: reads feed the codec, timeouts close it, errors become typed."""
 
     __slots__ = (
+        "codec",
         "deadline",
         "eof",
-        "h11",
         "idle_timeout",
         "loop",
         "outbox",
@@ -47,6 +54,7 @@ class Downstream:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         outbox: Outbox,
+        codec: CodecFactory,
         *,
         max_head: int,
         read_size: int,
@@ -57,25 +65,25 @@ class Downstream:
         self.outbox = outbox  # responses held until the loop's pass is over
         self.loop = outbox.loop
         # Closing our side makes a pending read return end-of-file.
-        self.deadline = Deadline(self.loop, self.close)
+        self.deadline = MovableTimer(self.loop, self.close)
         self.watch = ClientWatch(self)
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+        self.codec: Codec = codec(Role.SERVER, max_head=max_head)
         self.read_size = read_size
         self.idle_timeout = idle_timeout
         self.eof = False
 
-    def buffered_event(self) -> object:
-        """The next event from bytes already received (``h11.NEED_DATA`` if none)."""
+    def buffered_event(self) -> Event:
+        """The next event from bytes already received (``NEED_DATA`` if none)."""
         try:
-            return self.h11.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise self._translate(exc) from exc
+            return self.codec.next_event()
+        except ProtocolError as exc:
+            raise _translate(exc) from exc
 
-    async def next_event(self) -> object:
+    async def next_event(self) -> Event:
         """The next event, reading the socket as needed, closing after the idle timeout."""
         while True:
             event = self.buffered_event()
-            if event is not h11.NEED_DATA:
+            if event is not NEED_DATA:
                 return event
             await self.receive(self.idle_timeout)
 
@@ -92,20 +100,11 @@ class Downstream:
             self.deadline.clear()
         if not data:
             self.eof = True
-        self.h11.receive_data(data)
-
-    def _translate(self, exc: h11.RemoteProtocolError) -> Exception:
-        if exc.error_status_hint == 431:
-            return RequestHeadTooLarge("request line and headers are too large")
-        if self.eof:
-            return DownstreamDisconnect("client closed the connection mid-request")
-        if exc.error_status_hint == 501:
-            return UnsupportedRequest(f"unsupported request: {exc}")
-        return MalformedRequest(f"malformed request: {exc}")
+        self.codec.feed(data)
 
     def send_continue(self) -> None:
-        if self.h11.they_are_waiting_for_100_continue:
-            self.write(self.h11.send(_CONTINUE) or b"")
+        if self.codec.waiting_for_continue:
+            self.write(self.codec.send_continue())
 
     def send_soon(self, data: bytes) -> None:
         """Write ``data`` with the other writes of this loop pass (see ``Outbox``)."""
@@ -138,14 +137,14 @@ class ClientWatch:
 
     It starts reading only ``after`` seconds, so fast exchanges pay no task. End of
     file means the client hung up: ``on_gone`` runs (the exchange abandons the upstream
-    request, Envoy's DC). Bytes are a pipelined request: h11 keeps them for later.
+    request, Envoy's DC). Bytes are a pipelined request: the codec keeps them for later.
     """
 
     __slots__ = ("deadline", "down", "on_gone", "stopping", "task")
 
     def __init__(self, down: Downstream) -> None:
         self.down = down
-        self.deadline = Deadline(down.loop, self._start)
+        self.deadline = MovableTimer(down.loop, self._start)
         self.on_gone: Callable[[], None] | None = None
         self.task: asyncio.Task[None] | None = None
         # A cancelled watch still waits in reader.read() until the loop runs it once
@@ -183,10 +182,10 @@ class ClientWatch:
         except OSError:
             data = b""
         if data:
-            down.h11.receive_data(data)
+            down.codec.feed(data)
             return
         down.eof = True
-        down.h11.receive_data(b"")
+        down.codec.feed(b"")
         if self.on_gone is not None:
             self.on_gone()
 
@@ -228,7 +227,7 @@ class RequestBody:
         down = self.down
         while not self.complete:
             event = down.buffered_event()
-            if event is h11.NEED_DATA or event is h11.PAUSED:
+            if event is NEED_DATA or event is PAUSED:
                 return
             self._accept(event)
 
@@ -240,7 +239,7 @@ class RequestBody:
         down = self.down
         while not self.complete:
             event = down.buffered_event()
-            if event is h11.NEED_DATA:
+            if event is NEED_DATA:
                 down.send_continue()  # the client holds the body until told to go on
                 await down.receive(timeout)
                 continue
@@ -249,9 +248,9 @@ class RequestBody:
                 return chunk
         return None
 
-    def _accept(self, event: object) -> bytes | None:
-        if type(event) is h11.Data:
-            chunk: bytes = event.data
+    def _accept(self, event: Event) -> bytes | None:
+        if type(event) is bytes:
+            chunk = event
             self.received += len(chunk)
             if self.limit is not None and self.received > self.limit:
                 raise RequestBodyTooLarge(f"request body exceeds {self.limit} bytes")
@@ -264,10 +263,23 @@ class RequestBody:
             elif self.kept:
                 self.kept.clear()
             return chunk
-        if type(event) is h11.EndOfMessage:
+        if type(event) is End:
             self.complete = True
-            self.trailers = list(event.headers.raw_items())
+            self.trailers = event.trailers
             return None
-        if type(event) is h11.ConnectionClosed:
+        if event is CLOSED:
             raise DownstreamDisconnect("client closed the connection mid-request")
-        raise MalformedRequest(f"unexpected {type(event).__name__} in a request body")
+        raise MalformedRequest(f"unexpected {event!r} in a request body")
+
+
+def _translate(exc: ProtocolError) -> Exception:
+    """A codec's verdict on the client's bytes, as the engine's typed error."""
+    if exc.status == 431:
+        return RequestHeadTooLarge("request line and headers are too large")
+    if exc.truncated:
+        return DownstreamDisconnect("client closed the connection mid-request")
+    if exc.status == 501:
+        return UnsupportedRequest(f"unsupported request: {exc}")
+    if exc.status == 413:
+        return RequestBodyTooLarge(f"request body too large: {exc}")
+    return MalformedRequest(f"malformed request: {exc}")

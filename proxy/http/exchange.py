@@ -14,9 +14,16 @@ from __future__ import annotations
 import asyncio
 import functools
 
-import h11
-
-from proxy.http import h11fast
+from proxy.http.codec import (
+    END,
+    NEED_DATA,
+    End,
+    Event,
+    ProtocolError,
+    RawHeaders,
+    Request,
+    Response,
+)
 from proxy.http.downstream import Downstream, RequestBody
 from proxy.http.errors import (
     DownstreamDisconnect,
@@ -28,11 +35,10 @@ from proxy.http.errors import (
     UpstreamStatusError,
 )
 from proxy.http.headers import rewrite_response, set_headers
-from proxy.http.model import Endpoint, Forward, Limits, RawHeaders
+from proxy.http.model import Endpoint, Forward, Limits
 from proxy.http.pool import Upstream, UpstreamPool
 from proxy.http.tunnel import relay
 
-_EOM = h11.EndOfMessage()
 _HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
 
 
@@ -65,7 +71,7 @@ class Exchange:
         down: Downstream,
         pool: UpstreamPool,
         limits: Limits,
-        request: h11.Request,
+        request: Request,
         headers: RawHeaders,
         body: RequestBody,
     ) -> None:
@@ -124,14 +130,14 @@ class Exchange:
             except OSError as exc:
                 raise up.read_failed(exc) from exc
             response = up.feed(data)
-            if type(response) is not h11.Response:
+            if type(response) is not Response or response.status < 200:
                 response = await self._response_head(up, response)  # 1xx, partial, odd
             watch.disarm()
             up.disarm()
             self.upstream_latency = loop.time() - start
             check = forward.retry_status
-            if check is not None and type(response) is h11.Response and check(response.status_code):
-                raise UpstreamStatusError(response.status_code)  # its connection is dropped
+            if check is not None and response.status >= 200 and check(response.status):
+                raise UpstreamStatusError(response.status)  # its connection is dropped
             finished = self._relay_buffered(up, response)
             if not finished:
                 finished = await self._relay_rest(up)
@@ -173,26 +179,21 @@ class Exchange:
 
         The response deadline starts once the whole request went out, as Envoy's does.
         """
-        conn = up.h11
+        codec = up.codec
         headers = set_headers(self.headers, forward.set_headers)
+        parts: list[bytes] = []  # joined once, here, for the whole request
         try:
-            # ``send_with_data_passthrough`` is ``send`` without joining: the parts
-            # are joined once, here, for the whole request.
-            parts = (
-                conn.send_with_data_passthrough(h11fast.request(self.method, self.target, headers))
-                or []
-            )
-        except h11.LocalProtocolError as exc:
+            codec.send_request(self.method, self.target, headers, parts)
+        except ProtocolError as exc:
             raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
         body = self.body
         body.started = True
         for chunk in body.kept:
-            parts += conn.send_with_data_passthrough(h11.Data(data=chunk)) or ()
+            codec.send_data(chunk, parts)
         if not body.replayable:
             body.kept.clear()
         if body.complete:
-            eom = h11.EndOfMessage(headers=body.trailers) if body.trailers else _EOM
-            parts += conn.send_with_data_passthrough(eom) or ()
+            codec.send_end(End(body.trailers) if body.trailers else END, parts)
             self.down.outbox.send(up.writer.transport, b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
@@ -201,15 +202,18 @@ class Exchange:
         return self.down.loop.create_task(self._pump(up, timeout))
 
     async def _pump(self, up: Upstream, timeout: float) -> None:
-        body, conn, writer = self.body, up.h11, up.writer
+        body, codec, writer = self.body, up.codec, up.writer
         idle = self.limits.stream_idle_timeout
+        parts: list[bytes] = []
         try:
             while (chunk := await body.read(idle)) is not None:
-                writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                codec.send_data(chunk, parts)
+                writer.write(b"".join(parts))
+                parts.clear()
                 if writer.transport.get_write_buffer_size() > _HIGH_WATER:
                     await asyncio.wait_for(writer.drain(), idle)
-            eom = h11.EndOfMessage(headers=body.trailers) if body.trailers else _EOM
-            writer.write(conn.send(eom) or b"")
+            codec.send_end(End(body.trailers) if body.trailers else END, parts)
+            writer.write(b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
         except DownstreamError:
@@ -221,53 +225,46 @@ class Exchange:
         except OSError:
             return  # the upstream went away; the response side reports how
 
-    async def _response_head(
-        self, up: Upstream, event: object
-    ) -> h11.Response | h11.InformationalResponse:
+    async def _response_head(self, up: Upstream, event: Event) -> Response:
         """The final response head (or a 101), relaying informational ones on the way."""
         down = self.down
         while True:
-            if event is h11.NEED_DATA:
+            if event is NEED_DATA:
                 pass  # the head is still incomplete: read on
-            elif type(event) is h11.Response:
-                return event
-            elif type(event) is h11.InformationalResponse:
-                if event.status_code == 101:
+            elif type(event) is Response:
+                status = event.status
+                if status >= 200 or status == 101:
                     return event
-                if event.status_code != 100 and down.h11.their_http_version == b"1.1":
-                    headers, _ = rewrite_response(h11fast.items(event.headers), upgrade=False)
-                    informational = h11fast.informational(event.status_code, event.reason, headers)
-                    down.write(down.h11.send(informational) or b"")
+                if status != 100 and down.codec.peer_version == b"1.1":
+                    headers, _ = rewrite_response(event.items, upgrade=False)
+                    parts: list[bytes] = []
+                    down.codec.send_response(status, event.reason, headers, parts)
+                    down.write(b"".join(parts))
             else:
-                raise UpstreamResetError(f"unexpected {type(event).__name__} before a response")
+                raise UpstreamResetError(f"unexpected {event!r} before a response")
             event = await up.next_event(self.limits.read_size)
 
-    def _relay_buffered(
-        self, up: Upstream, response: h11.Response | h11.InformationalResponse
-    ) -> bool:
+    def _relay_buffered(self, up: Upstream, response: Response) -> bool:
         """Commit: send the head and the body that already arrived, in one write.
 
         True when that was the whole response and nothing waits to be flushed: the
         common case needs no further await. Otherwise ``_relay_rest`` goes on.
         """
         down = self.down
-        switching = type(response) is h11.InformationalResponse
-        headers, _ = rewrite_response(h11fast.items(response.headers), upgrade=switching)
-        event: h11.Response | h11.InformationalResponse
-        if switching:
-            event = h11fast.informational(101, response.reason, headers)
-        else:
-            event = h11fast.response(response.status_code, response.reason, headers)
-        parts = down.h11.send_with_data_passthrough(event) or []  # joined below, once
-        self.status = response.status_code
+        codec = down.codec
+        status = response.status
+        headers, _ = rewrite_response(response.items, upgrade=status == 101)
+        parts: list[bytes] = []  # joined below, once
+        codec.send_response(status, response.reason, headers, parts)
+        self.status = status
         self.committed = True
-        if down.h11.our_state is h11.SWITCHED_PROTOCOL:
+        if codec.switched:
             self.pending = b"".join(parts)  # the tunnel sends the head with the first bytes
             return False
-        trailers = down.h11.their_http_version == b"1.1"
+        trailers = codec.peer_version == b"1.1"
         while True:  # what already arrived goes out with the head, in one write
             event_in = up.buffered_event()
-            if event_in is h11.NEED_DATA:
+            if event_in is NEED_DATA:
                 down.write(b"".join(parts))
                 return False
             if self._forward_event(event_in, parts, trailers):
@@ -282,14 +279,14 @@ class Exchange:
     async def _relay_rest(self, up: Upstream) -> bool:
         """After ``_relay_buffered``: True when the upstream ended the exchange cleanly."""
         down = self.down
-        if down.h11.our_state is h11.SWITCHED_PROTOCOL:
+        if down.codec.switched:
             head, self.pending = self.pending, b""
             await self._tunnel(up, head)
             return False
         await down.drain()
         if self.relayed_all:
             return True  # complete, and the client has caught up
-        return await self._stream_response(up, down.h11.their_http_version == b"1.1")
+        return await self._stream_response(up, down.codec.peer_version == b"1.1")
 
     async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
         down = self.down
@@ -308,25 +305,23 @@ class Exchange:
             if done:
                 return True
 
-    def _forward_event(self, event: object, parts: list[bytes], trailers: bool) -> bool:
+    def _forward_event(self, event: Event, parts: list[bytes], trailers: bool) -> bool:
         """Append the client-side bytes for one upstream body event; True at the end."""
-        conn = self.down.h11
-        if type(event) is h11.Data:
-            self.bytes_sent += len(event.data)
-            parts += conn.send_with_data_passthrough(event) or ()
+        if type(event) is bytes:
+            self.bytes_sent += len(event)
+            self.down.codec.send_data(event, parts)
             return False
-        if type(event) is h11.EndOfMessage:
-            eom = event if trailers and event.headers else _EOM
-            parts += conn.send_with_data_passthrough(eom) or ()
+        if type(event) is End:
+            self.down.codec.send_end(event if trailers else END, parts)
             return True
-        raise UpstreamResetError(f"unexpected {type(event).__name__} in a response body")
+        raise UpstreamResetError(f"unexpected {event!r} in a response body")
 
     async def _tunnel(self, up: Upstream, head: bytes) -> None:
         down = self.down
         self.upgraded = True
         self.keep_client = False
-        from_upstream, _ = up.h11.trailing_data
-        from_client, _ = down.h11.trailing_data
+        from_upstream = up.codec.trailing()
+        from_client = down.codec.trailing()
         down.write(head + from_upstream)
         if from_client:
             up.writer.write(from_client)

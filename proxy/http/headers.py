@@ -2,14 +2,14 @@
 
 The request pass also collects what the engine needs to know about framing, upgrade
 and identity, so nothing is parsed twice. Names keep the sender's casing; framing
-headers are re-added for the next hop and h11 re-frames the body.
+headers are re-added for the next hop and the codec re-frames the body.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.http.model import HeaderItems, RawHeaders
+from proxy.http.codec import HeaderItems, RawHeaders
 
 # Never forwarded as-is. Expect is end-to-end in the RFC, but like Envoy the proxy
 # answers "100 Continue" itself and does not pass the expectation on.
@@ -51,7 +51,7 @@ def _tokens(value: bytes) -> set[bytes]:
 def rewrite_request(items: HeaderItems, facts: RequestFacts) -> RawHeaders:
     """Headers to send upstream; fills ``facts`` (x-request-id left empty when absent).
 
-    ``items`` are ``(name, lowercase name, value)`` as h11 parsed them (``h11fast.items``).
+    ``items`` are ``(name, lowercase name, value)`` as the codec parsed them.
     """
     out: RawHeaders = []
     named: set[bytes] = set()  # listed in Connection: hop-by-hop too
@@ -77,7 +77,7 @@ def rewrite_request(items: HeaderItems, facts: RequestFacts) -> RawHeaders:
         elif lname == b"host":
             facts.host = value
         elif lname == b"content-length":
-            facts.content_length = int(value)  # h11 validated it already
+            facts.content_length = int(value)  # the codec validated it already
         out.append((name, value))
     facts.head_size = size
     if named:
@@ -110,10 +110,10 @@ def set_headers(headers: RawHeaders, replace: tuple[tuple[bytes, bytes], ...]) -
 def rewrite_response(items: HeaderItems, *, upgrade: bool) -> tuple[HeaderItems, bool]:
     """Headers to send to the client and whether the upstream body was chunked.
 
-    ``items`` are ``(name, lowercase name, value)`` as h11 parsed them
-    (``h11fast.items``), so no name is lowercased again. With ``upgrade`` (a 101 the
+    ``items`` are ``(name, lowercase name, value)`` as the codec parsed them, so no
+    name is lowercased again. With ``upgrade`` (a 101 the
     client asked for) Upgrade survives with ``Connection: upgrade``; otherwise framing
-    is left to h11 for the client's version.
+    is left to the codec for the client's version.
     """
     out: HeaderItems = []
     named: set[bytes] = set()

@@ -21,9 +21,6 @@ Endpoint = tuple[str, int]
 # them after construction: a frozen __init__ sets each field through
 # object.__setattr__, and with a RequestRecord, a RequestHead and two Forwards per
 # request that was measurable in the L7 CPU per request (scripts/bench).
-RawHeaders = list[tuple[bytes, bytes]]
-# As h11 keeps a parsed message's headers: (name as sent, lowercase name, value).
-HeaderItems = list[tuple[bytes, bytes, bytes]]
 
 
 @dataclass(slots=True)

@@ -1,9 +1,12 @@
-"""Keep-alive upstream connections, pooled per endpoint.
+"""Keep-alive upstream connections, pooled per endpoint; each hands out request streams.
 
 The pool decides synchronously (reuse an idle connection, open a new one, or queue
-behind the per-endpoint cap) and only then awaits the connect. A connection goes back
-to the pool only when h11 says both sides finished the exchange cleanly; anything
-else (closed, errored, response not fully read) is closed instead. Idle connections
+behind the per-endpoint cap) and only then awaits the connect. An exchange works on
+a stream; an HTTP/1 connection carries one stream at a time (``streams_left`` is 1
+while it is idle, 0 while busy), so for HTTP/1 the connection is its own stream. A
+connection goes back to the pool only when its codec says both sides finished the
+exchange cleanly; anything else (closed, errored, response not fully read) is
+closed instead. Idle connections
 expire after ``idle_timeout``, checked lazily and by one sweep timer per pool.
 """
 
@@ -14,9 +17,7 @@ import collections
 import contextlib
 from collections.abc import Awaitable, Callable
 
-import h11
-
-from proxy.http.deadline import Deadline
+from proxy.http.codec import NEED_DATA, Codec, CodecFactory, Event, H11Codec, ProtocolError, Role
 from proxy.http.errors import (
     UpstreamConnectError,
     UpstreamOverflowError,
@@ -24,18 +25,20 @@ from proxy.http.errors import (
     UpstreamTimeoutError,
 )
 from proxy.http.model import Endpoint
+from proxy.http.timer import MovableTimer
 
 Opener = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 
 class Upstream:
-    """One connection to an endpoint with its h11 client-side state machine."""
+    """One connection to an endpoint with its codec in the client role."""
 
     __slots__ = (
         "answered",
+        "busy",
+        "codec",
         "deadline",
         "endpoint",
-        "h11",
         "idle_since",
         "loop",
         "reader",
@@ -45,30 +48,40 @@ class Upstream:
     )
 
     def __init__(
-        self, endpoint: Endpoint, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        endpoint: Endpoint,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        codec: CodecFactory = H11Codec,
     ) -> None:
         self.endpoint = endpoint
         self.loop = asyncio.get_running_loop()
         self.reader = reader
         self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.codec: Codec = codec(Role.CLIENT)
+        self.busy = True  # carrying a stream; False while idle in the pool
         self.idle_since = 0.0
         self.reused = False
         self.answered = False  # a byte of the current response arrived
         self.timed_out = False
-        self.deadline = Deadline(self.loop, self.expire)
+        self.deadline = MovableTimer(self.loop, self.expire)
 
-    def buffered_event(self) -> object:
-        """The next event from bytes already received (``h11.NEED_DATA`` if none)."""
+    @property
+    def streams_left(self) -> int:
+        """How many more request streams this connection can carry now (HTTP/1: one)."""
+        return 0 if self.busy or self.timed_out or self.writer.transport.is_closing() else 1
+
+    def buffered_event(self) -> Event:
+        """The next event from bytes already received (``NEED_DATA`` if none)."""
         try:
-            return self.h11.next_event()
-        except h11.RemoteProtocolError as exc:
+            return self.codec.next_event()
+        except ProtocolError as exc:
             raise self._failure(f"bad response from {self._name()}: {exc}") from exc
 
-    async def next_event(self, read_size: int) -> object:
-        """The next h11 event, reading the socket as needed; failures are ``UpstreamError``."""
+    async def next_event(self, read_size: int) -> Event:
+        """The next event, reading the socket as needed; failures are ``UpstreamError``."""
         event = self.buffered_event()
-        while event is h11.NEED_DATA:
+        while event is NEED_DATA:
             try:
                 data = await self.reader.read(read_size)
             except OSError as exc:
@@ -76,11 +89,11 @@ class Upstream:
             event = self.feed(data)
         return event
 
-    def feed(self, data: bytes) -> object:
+    def feed(self, data: bytes) -> Event:
         """Bytes just read from the socket (b"": end of file); then the next event."""
         if data:
             self.answered = True
-        self.h11.receive_data(data)
+        self.codec.feed(data)
         return self.buffered_event()
 
     def read_failed(self, exc: OSError) -> UpstreamResetError | UpstreamTimeoutError:
@@ -109,13 +122,8 @@ class Upstream:
         self.writer.transport.abort()
 
     def reusable(self) -> bool:
-        conn = self.h11
         return (
-            conn.our_state is h11.DONE
-            and conn.their_state is h11.DONE
-            and not self.writer.transport.is_closing()
-            and not self.timed_out
-            and not conn.trailing_data[0]  # bytes beyond the response: the peer is confused
+            not self.timed_out and not self.writer.transport.is_closing() and self.codec.reusable()
         )
 
 
@@ -129,6 +137,7 @@ class UpstreamPool:
         max_pending: int = 1024,
         idle_timeout: float = 60.0,
         opener: Opener | None = None,
+        codec: CodecFactory = H11Codec,
     ) -> None:
         if max_per_endpoint < 1:
             raise ValueError(f"max_per_endpoint: must be >= 1, got {max_per_endpoint!r}")
@@ -140,6 +149,7 @@ class UpstreamPool:
         self.max_pending = max_pending
         self.idle_timeout = idle_timeout
         self._open_connection: Opener = opener or asyncio.open_connection
+        self.codec = codec
         self._idle: dict[Endpoint, list[Upstream]] = {}
         self._count: collections.Counter[Endpoint] = collections.Counter()
         self._waiters: dict[Endpoint, collections.deque[asyncio.Future[Upstream | None]]] = {}
@@ -163,7 +173,7 @@ class UpstreamPool:
                 break
             handed = await self._wait(endpoint, connect_timeout)
             if handed is not None and not fresh:
-                handed.reused = True
+                handed.reused = handed.busy = True
                 return handed
             if handed is not None:
                 self._close(handed)
@@ -180,7 +190,7 @@ class UpstreamPool:
             self._free_slot(endpoint)
             raise
         self.opened += 1
-        return Upstream(endpoint, reader, writer)
+        return Upstream(endpoint, reader, writer, self.codec)
 
     def take_idle(self, endpoint: Endpoint) -> Upstream | None:
         """An idle connection still worth using, without awaiting (the hot path)."""
@@ -190,8 +200,13 @@ class UpstreamPool:
         now = idle[-1].loop.time()
         while idle:
             up = idle.pop()
-            if now - up.idle_since < self.idle_timeout and not _closed(up):
-                up.reused = True
+            # Idle: ``busy`` is False, so ``streams_left`` asks only the transport.
+            if (
+                now - up.idle_since < self.idle_timeout
+                and up.streams_left
+                and not up.reader.at_eof()
+            ):
+                up.reused = up.busy = True
                 return up
             self._close(up)
         return None
@@ -229,7 +244,7 @@ class UpstreamPool:
         if not up.reusable():
             self._close(up)
             return
-        up.h11.start_next_cycle()
+        up.codec.next_message()
         up.answered = False
         self._park(up)
 
@@ -241,6 +256,7 @@ class UpstreamPool:
                 waiter.set_result(up)
                 return
         loop = up.loop
+        up.busy = False
         up.idle_since = loop.time()
         self._idle.setdefault(up.endpoint, []).append(up)
         if self._sweeper is None:

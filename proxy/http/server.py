@@ -1,7 +1,8 @@
 """``HttpProxy``: serves one intercepted HTTP/1.x client connection.
 
-Requests are read with h11 (server role), routed by the ``Dispatcher``, and forwarded
-through an ``Exchange``; the loop goes on while both sides keep the connection alive.
+Requests are read through a codec (server role), routed by the ``Dispatcher``, and
+forwarded through an ``Exchange``; the loop goes on while the codec says both sides
+keep the connection alive.
 This is the error boundary: every typed error becomes a status code, an Envoy flag
 and a short text body here, and each request is reported to ``Dispatcher.done`` once.
 """
@@ -11,10 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import h11
-
 from proxy.core.flags import Flag
-from proxy.http import h11fast
+from proxy.http.codec import END, NEED_DATA, CodecFactory, H11Codec, ProtocolError, Request
 from proxy.http.downstream import Downstream, RequestBody
 from proxy.http.errors import (
     DownstreamDisconnect,
@@ -49,7 +48,9 @@ class HttpProxy:
         limits: Limits | None = None,
         *,
         new_request_id: Callable[[], str] = new_request_id,  # no syscall, unlike uuid4
+        codec: CodecFactory = H11Codec,
     ) -> None:
+        self.codec = codec
         self.dispatcher = dispatcher
         self.pool = pool
         self.limits = limits or Limits()
@@ -72,33 +73,33 @@ class HttpProxy:
             reader,
             writer,
             outbox,
+            self.codec,
             max_head=limits.max_request_head_bytes,
             read_size=limits.read_size,
             idle_timeout=limits.downstream_idle_timeout,
         )
+        codec = down.codec
         if initial:
-            down.h11.receive_data(initial)
+            codec.feed(initial)
         try:
             while True:
                 try:
-                    if not down.h11.trailing_data[0] and not down.eof:
+                    if not codec.buffered and not down.eof:
                         await down.receive(limits.downstream_idle_timeout)  # skip a parse
                     event = down.buffered_event()  # usually the whole head is here
-                    if event is h11.NEED_DATA:
+                    if event is NEED_DATA:
                         event = await down.next_event()
                 except DownstreamDisconnect:
                     return
                 except DownstreamError as exc:
                     self._refuse(conn, down, exc)
                     return
-                if type(event) is not h11.Request:
-                    return  # ConnectionClosed: the client is done
+                if type(event) is not Request:
+                    return  # CLOSED: the client is done
                 if not await self._serve(conn, down, event):
                     return
-                state = down.h11
-                if state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+                if not codec.next_message():
                     return
-                state.start_next_cycle()
         finally:
             down.close_timers()
             down.close()  # sends what is held and buffered, then FIN
@@ -109,7 +110,7 @@ class HttpProxy:
                 writer.transport.abort()  # a client that stopped reading gets a reset
 
     def _refuse(self, conn: Intercepted, down: Downstream, exc: DownstreamError) -> None:
-        """Answer a request h11 could not parse, then the connection closes."""
+        """Answer a request the codec refused, then the connection closes."""
         text = error_text(exc.status, exc.flag, str(exc))
         down.write(canned_close_response(exc.status, text))
         now = asyncio.get_running_loop().time()
@@ -136,12 +137,12 @@ class HttpProxy:
             )
         )
 
-    async def _serve(self, conn: Intercepted, down: Downstream, request: h11.Request) -> bool:
+    async def _serve(self, conn: Intercepted, down: Downstream, request: Request) -> bool:
         """Handle one request; False when the client connection must close afterwards."""
         limits = self.limits
         start = down.loop.time()
         facts = RequestFacts()
-        headers = rewrite_request(h11fast.items(request.headers), facts)
+        headers = rewrite_request(request.items, facts)
         request_id = facts.request_id.decode("latin-1")
         if not request_id:
             request_id = self._new_request_id()
@@ -155,7 +156,7 @@ class HttpProxy:
             request.method.decode("latin-1"),
             request.target.decode("latin-1"),
             facts.host.decode("latin-1"),
-            request.http_version.decode("latin-1"),
+            request.version.decode("latin-1"),
             request_id,
             tuple(headers),
         )
@@ -246,23 +247,22 @@ class HttpProxy:
         self, down: Downstream, method: bytes, status: int, text: bytes, close: bool
     ) -> bool:
         """Send a locally generated response; False when the connection must close."""
-        conn = down.h11
+        codec = down.codec
         headers = [
             (b"Content-Type", b"text/plain; charset=utf-8"),
             (b"Content-Length", b"%d" % len(text)),
         ]
         if close:
             headers.append((b"Connection", b"close"))
+        parts: list[bytes] = []
         try:
-            parts = [
-                conn.send(h11.Response(status_code=status, headers=headers, reason=reason(status)))
-            ]
+            codec.send_local(status, reason(status), headers, parts)
             if method != b"HEAD":
-                parts.append(conn.send(h11.Data(data=text)))
-            parts.append(conn.send(h11.EndOfMessage()))
-        except h11.LocalProtocolError:
-            # h11 cannot answer in this state (e.g. a 100 Continue went out already
-            # and the client still sends): end the connection without a response.
+                codec.send_data(text, parts)
+            codec.send_end(END, parts)
+        except ProtocolError:
+            # The codec cannot answer in this state (e.g. a 100 Continue went out
+            # already and the client still sends): end the connection without one.
             return False
-        down.write(b"".join(p for p in parts if p))
-        return not close and conn.our_state is h11.DONE
+        down.write(b"".join(parts))
+        return not close  # else the codec judges keep-alive (next_message)

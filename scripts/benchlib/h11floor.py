@@ -15,7 +15,7 @@ import time
 
 import h11
 
-from proxy.http import h11fast
+from proxy.http.codec import h11fast
 
 _EOM = h11.EndOfMessage()
 _HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import h11
 import pytest
 
-from proxy.http import h11fast
+from proxy.http.codec import h11fast
 
 HEADS = [
     [(b"Host", b"svc:8080")],
@@ -92,3 +92,11 @@ def test_items_of_a_parsed_response_relay_its_names_as_sent(
     ]
     relayed = h11fast.response(200, b"OK", items)
     assert relayed.headers.raw_items() == parsed.headers.raw_items()
+
+
+@pytest.mark.parametrize("chunk", [b"", b"x", b"a" * 70000])
+def test_data_bytes_match_the_public_constructor(chunk: bytes) -> None:
+    fast = h11fast.data(chunk)
+    public = h11.Data(data=chunk)
+    assert fast == public
+    assert (fast.chunk_start, fast.chunk_end) == (False, False)

@@ -1,10 +1,10 @@
-"""``Deadline``: one timer per owner, moved per request without new timers."""
+"""``MovableTimer``: one timer per owner, moved per request without new timers."""
 
 from __future__ import annotations
 
 import asyncio
 
-from proxy.http.deadline import Deadline
+from proxy.http.timer import MovableTimer
 from tests.proxy.httptools.harness import run
 
 
@@ -13,7 +13,7 @@ def test_deadline_fires_once_when_due_and_follows_later_moves() -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         fired: list[float] = []
-        deadline = Deadline(loop, lambda: fired.append(loop.time() - start))
+        deadline = MovableTimer(loop, lambda: fired.append(loop.time() - start))
         deadline.set_in(0.05)
         await asyncio.sleep(0.02)
         deadline.set_in(0.1)  # moved later: the first timer must not fire it
@@ -36,7 +36,7 @@ def test_cleared_deadline_does_not_fire_and_an_earlier_one_does() -> None:
             fired.append("x")
             at.append(loop.time() - start)
 
-        deadline = Deadline(loop, expire)
+        deadline = MovableTimer(loop, expire)
         deadline.set_in(0.05)
         deadline.clear()
         await asyncio.sleep(0.1)

@@ -1,9 +1,10 @@
-"""Deadlines that move with every request without a new loop timer each time.
+"""Timers that move with every request without a new loop timer each time.
 
 A keep-alive connection re-arms its timeouts for every request. Rather than create and
-cancel a timer per request, a ``Deadline`` keeps at most one pending timer and checks
-when it fires: if the deadline moved later it sleeps again until then, if it was
-cleared it does nothing. Only moving a deadline earlier costs a new timer.
+cancel a timer per request, a ``MovableTimer`` keeps at most one pending timer and checks
+when it fires: if the due time moved later it sleeps again until then, if it was
+cleared it does nothing. Only moving it earlier costs a new timer. (Not to be confused
+with ``proxy.policy.deadline.Deadline``, a request's time budget.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 _SLACK = 0.001  # loop timers may fire up to a tick early; within this, it is due
 
 
-class Deadline:
+class MovableTimer:
     __slots__ = ("_callback", "_deadline", "_handle", "_loop", "_when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:

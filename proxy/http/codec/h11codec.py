@@ -1,0 +1,203 @@
+"""The h11 codec: h11's connection state machine behind the seam (``codec.base``).
+
+h11 is the strict reference: it enforces RFC 9112's grammar and framing on both
+sides and refuses what is ambiguous. This adapter only translates: h11 events to
+the neutral ones (a body chunk is its bytes, the end without trailers is ``END``),
+h11's errors to ``ProtocolError`` with the status h11 suggests, and outgoing heads
+to h11 events built by ``h11fast`` (no second grammar check for parsed values).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import h11
+
+from proxy.http.codec import h11fast
+from proxy.http.codec.base import (
+    CLOSED,
+    END,
+    NEED_DATA,
+    PAUSED,
+    End,
+    Event,
+    HeaderItems,
+    ProtocolError,
+    RawHeaders,
+    Request,
+    Response,
+    Role,
+)
+
+_Data = h11.Data
+_EndOfMessage = h11.EndOfMessage
+_EOM = h11.EndOfMessage()
+_NEED_DATA = h11.NEED_DATA
+_DONE = h11.DONE
+_SWITCHED = h11.SWITCHED_PROTOCOL
+_CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
+_ROLE = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
+
+
+class H11Codec:
+    """One connection's h11 state in one role, speaking the seam's events."""
+
+    __slots__ = ("_conn", "_eof", "role")
+
+    name: Final = "h11"
+
+    def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
+        self.role = role
+        self._conn = h11.Connection(_ROLE[role], max_incomplete_event_size=max_head)
+        self._eof = False
+
+    # -- receiving -----------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+        self._conn.receive_data(data)
+
+    def next_event(self) -> Event:
+        try:
+            # Any: the checks below are ``type() is``, which mypy does not narrow on.
+            event: Any = self._conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise self._error(exc) from exc
+        kind = type(event)
+        if kind is _Data:
+            data = event.data  # h11 hands out its buffer's slices as bytearrays
+            return data if type(data) is bytes else bytes(data)
+        if kind is _EndOfMessage:
+            return End(list(event.headers.raw_items())) if event.headers else END
+        if event is _NEED_DATA:
+            return NEED_DATA
+        if kind is h11.Request:
+            items = h11fast.items(event.headers)
+            return Request(event.method, event.target, event.http_version, items)
+        if kind is h11.Response or kind is h11.InformationalResponse:
+            items = h11fast.items(event.headers)
+            return Response(event.status_code, event.reason, event.http_version, items)
+        if event is h11.PAUSED:
+            return PAUSED
+        return CLOSED  # h11.ConnectionClosed
+
+    def _error(self, exc: h11.RemoteProtocolError) -> ProtocolError:
+        status = exc.error_status_hint
+        if self._eof and status != 431:
+            return ProtocolError(f"peer closed mid-message: {exc}", status, truncated=True)
+        if status not in (400, 413, 431, 501):
+            status = 400
+        return ProtocolError(str(exc), status)
+
+    @property
+    def buffered(self) -> bool:
+        return bool(self._conn.trailing_data[0])
+
+    @property
+    def peer_version(self) -> bytes | None:
+        version: bytes | None = self._conn.their_http_version
+        return version
+
+    @property
+    def waiting_for_continue(self) -> bool:
+        return bool(self._conn.they_are_waiting_for_100_continue)
+
+    @property
+    def switched(self) -> bool:
+        return self._conn.our_state is _SWITCHED
+
+    def trailing(self) -> bytes:
+        data: bytes = self._conn.trailing_data[0]
+        return data
+
+    # -- sending -------------------------------------------------------------------
+
+    def send_continue(self) -> bytes:
+        if not self._conn.they_are_waiting_for_100_continue:
+            return b""
+        return self._send(_CONTINUE)
+
+    def send_request(
+        self, method: bytes, target: bytes, headers: RawHeaders, out: list[bytes]
+    ) -> None:
+        """A request head; ``method``/``target`` as parsed, one Host among ``headers``."""
+        try:
+            parts = self._conn.send_with_data_passthrough(h11fast.request(method, target, headers))
+        except h11.LocalProtocolError as exc:
+            raise _cannot(exc) from exc
+        if parts:
+            out += parts
+
+    def send_response(
+        self, status: int, reason: bytes, items: HeaderItems, out: list[bytes]
+    ) -> None:
+        """A response head (1xx included) from parsed or proxy-made ``items``."""
+        if status < 200:
+            event: h11.Event = h11fast.informational(status, reason, items)
+        else:
+            event = h11fast.response(status, reason, items)
+        try:
+            parts = self._conn.send_with_data_passthrough(event)
+        except h11.LocalProtocolError as exc:
+            raise _cannot(exc) from exc
+        if parts:
+            out += parts
+
+    def send_local(self, status: int, reason: bytes, headers: RawHeaders, out: list[bytes]) -> None:
+        """A response head the proxy makes up, checked by h11's public constructor."""
+        self._extend(h11.Response(status_code=status, reason=reason, headers=headers), out)
+
+    def send_data(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            parts = self._conn.send_with_data_passthrough(h11fast.data(data))
+        except h11.LocalProtocolError as exc:
+            raise _cannot(exc) from exc
+        if parts:
+            out += parts
+
+    def send_end(self, end: End, out: list[bytes]) -> None:
+        event = _EndOfMessage(headers=end.trailers) if end.trailers else _EOM
+        try:
+            parts = self._conn.send_with_data_passthrough(event)
+        except h11.LocalProtocolError as exc:
+            raise _cannot(exc) from exc
+        if parts:
+            out += parts
+
+    def _extend(self, event: h11.Event, out: list[bytes]) -> None:
+        # ``send_with_data_passthrough`` is ``send`` without joining: the caller joins
+        # a whole message's parts once. (The hot senders above inline this.)
+        try:
+            parts = self._conn.send_with_data_passthrough(event)
+        except h11.LocalProtocolError as exc:
+            raise _cannot(exc) from exc
+        if parts:
+            out += parts
+
+    def _send(self, event: h11.Event) -> bytes:
+        try:
+            return self._conn.send(event) or b""
+        except h11.LocalProtocolError as exc:
+            raise _cannot(exc) from exc
+
+    # -- keep-alive ----------------------------------------------------------------
+
+    def next_message(self) -> bool:
+        conn = self._conn
+        if conn.our_state is not _DONE or conn.their_state is not _DONE:
+            return False
+        conn.start_next_cycle()
+        return True
+
+    def reusable(self) -> bool:
+        conn = self._conn
+        return (
+            conn.our_state is _DONE
+            and conn.their_state is _DONE
+            and not conn.trailing_data[0]  # bytes beyond the response: the peer is confused
+        )
+
+
+def _cannot(exc: h11.LocalProtocolError) -> ProtocolError:
+    return ProtocolError(f"cannot send this now: {exc}", 500)
