@@ -77,7 +77,7 @@ class Downstream:
         try:
             return self.codec.next_event()
         except ProtocolError as exc:
-            raise _translate(exc) from exc
+            raise translate_protocol_error(exc) from exc
 
     async def next_event(self) -> Event:
         """The next event, reading the socket as needed, closing after the idle timeout."""
@@ -224,9 +224,12 @@ class RequestBody:
 
     def take_buffered(self) -> None:
         """Consume the body events already parsed, without touching the socket."""
-        down = self.down
+        next_event = self.down.codec.next_event
         while not self.complete:
-            event = down.buffered_event()
+            try:  # ``Downstream.buffered_event``, inline: once or twice per request
+                event = next_event()
+            except ProtocolError as exc:
+                raise translate_protocol_error(exc) from exc
             if event is NEED_DATA or event is PAUSED:
                 return
             self._accept(event)
@@ -272,7 +275,7 @@ class RequestBody:
         raise MalformedRequest(f"unexpected {event!r} in a request body")
 
 
-def _translate(exc: ProtocolError) -> Exception:
+def translate_protocol_error(exc: ProtocolError) -> Exception:
     """A codec's verdict on the client's bytes, as the engine's typed error."""
     if exc.status == 431:
         return RequestHeadTooLarge("request line and headers are too large")

@@ -64,6 +64,7 @@ class Exchange:
         "target",
         "upgraded",
         "upstream_latency",
+        "version",
     )
 
     def __init__(
@@ -80,6 +81,7 @@ class Exchange:
         self.limits = limits
         self.method: bytes = request.method
         self.target: bytes = request.target
+        self.version: bytes = request.version  # the client's: 1.1 may get 1xx and trailers
         self.headers = headers
         self.body = body
         self.committed = False  # the response head went to the client
@@ -182,18 +184,20 @@ class Exchange:
         codec = up.codec
         headers = set_headers(self.headers, forward.set_headers)
         parts: list[bytes] = []  # joined once, here, for the whole request
-        try:
-            codec.send_request(self.method, self.target, headers, parts)
-        except ProtocolError as exc:
-            raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
         body = self.body
         body.started = True
+        bodiless = body.complete and not body.kept and not body.trailers  # e.g. a GET
+        try:
+            codec.send_request(self.method, self.target, headers, parts, END if bodiless else None)
+        except ProtocolError as exc:
+            raise MalformedRequest(f"request cannot be forwarded: {exc}") from exc
         for chunk in body.kept:
             codec.send_data(chunk, parts)
         if not body.replayable:
             body.kept.clear()
         if body.complete:
-            codec.send_end(End(body.trailers) if body.trailers else END, parts)
+            if not bodiless:
+                codec.send_end(End(body.trailers) if body.trailers else END, parts)
             self.down.outbox.send(up.writer.transport, b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
@@ -235,7 +239,7 @@ class Exchange:
                 status = event.status
                 if status >= 200 or status == 101:
                     return event
-                if status != 100 and down.codec.peer_version == b"1.1":
+                if status != 100 and self.version == b"1.1":
                     headers, _ = rewrite_response(event.items, upgrade=False)
                     parts: list[bytes] = []
                     down.codec.send_response(status, event.reason, headers, parts)
@@ -258,12 +262,16 @@ class Exchange:
         codec.send_response(status, response.reason, headers, parts)
         self.status = status
         self.committed = True
-        if codec.switched:
+        if status == 101 and codec.switched:
             self.pending = b"".join(parts)  # the tunnel sends the head with the first bytes
             return False
-        trailers = codec.peer_version == b"1.1"
+        trailers = self.version == b"1.1"
+        next_event = up.codec.next_event
         while True:  # what already arrived goes out with the head, in one write
-            event_in = up.buffered_event()
+            try:  # ``up.buffered_event``, inline: this is the body of nearly every response
+                event_in = next_event()
+            except ProtocolError as exc:
+                raise up.protocol_failure(exc) from exc
             if event_in is NEED_DATA:
                 down.write(b"".join(parts))
                 return False
@@ -279,14 +287,14 @@ class Exchange:
     async def _relay_rest(self, up: Upstream) -> bool:
         """After ``_relay_buffered``: True when the upstream ended the exchange cleanly."""
         down = self.down
-        if down.codec.switched:
+        if self.pending:  # a 101 went out (``_relay_buffered``): tunnel from here
             head, self.pending = self.pending, b""
             await self._tunnel(up, head)
             return False
         await down.drain()
         if self.relayed_all:
             return True  # complete, and the client has caught up
-        return await self._stream_response(up, down.codec.peer_version == b"1.1")
+        return await self._stream_response(up, self.version == b"1.1")
 
     async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
         down = self.down

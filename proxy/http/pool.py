@@ -76,7 +76,10 @@ class Upstream:
         try:
             return self.codec.next_event()
         except ProtocolError as exc:
-            raise self._failure(f"bad response from {self._name()}: {exc}") from exc
+            raise self.protocol_failure(exc) from exc
+
+    def protocol_failure(self, exc: ProtocolError) -> UpstreamResetError | UpstreamTimeoutError:
+        return self._failure(f"bad response from {self._name()}: {exc}")
 
     async def next_event(self, read_size: int) -> Event:
         """The next event, reading the socket as needed; failures are ``UpstreamError``."""
@@ -93,8 +96,12 @@ class Upstream:
         """Bytes just read from the socket (b"": end of file); then the next event."""
         if data:
             self.answered = True
-        self.codec.feed(data)
-        return self.buffered_event()
+        codec = self.codec
+        codec.feed(data)
+        try:  # ``buffered_event``, inline: this runs once per response at least
+            return codec.next_event()
+        except ProtocolError as exc:
+            raise self.protocol_failure(exc) from exc
 
     def read_failed(self, exc: OSError) -> UpstreamResetError | UpstreamTimeoutError:
         return self._failure(f"connection to {self._name()} failed: {exc}")
@@ -121,9 +128,12 @@ class Upstream:
         self.timed_out = True
         self.writer.transport.abort()
 
-    def reusable(self) -> bool:
+    def reuse(self) -> bool:
+        """Get ready for the next request; False when this connection cannot carry one."""
         return (
-            not self.timed_out and not self.writer.transport.is_closing() and self.codec.reusable()
+            not self.timed_out
+            and not self.writer.transport.is_closing()
+            and self.codec.next_message()
         )
 
 
@@ -241,10 +251,9 @@ class UpstreamPool:
 
     def release(self, up: Upstream) -> None:
         """Return ``up`` after a request; it is pooled only if its exchange ended cleanly."""
-        if not up.reusable():
+        if not up.reuse():
             self._close(up)
             return
-        up.codec.next_message()
         up.answered = False
         self._park(up)
 

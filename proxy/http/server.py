@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from proxy.core.flags import Flag
 from proxy.http.codec import END, NEED_DATA, CodecFactory, H11Codec, ProtocolError, Request
-from proxy.http.downstream import Downstream, RequestBody
+from proxy.http.downstream import Downstream, RequestBody, translate_protocol_error
 from proxy.http.errors import (
     DownstreamDisconnect,
     DownstreamError,
@@ -86,7 +86,10 @@ class HttpProxy:
                 try:
                     if not codec.buffered and not down.eof:
                         await down.receive(limits.downstream_idle_timeout)  # skip a parse
-                    event = down.buffered_event()  # usually the whole head is here
+                    try:  # usually the whole head is here
+                        event = codec.next_event()
+                    except ProtocolError as exc:
+                        raise translate_protocol_error(exc) from exc
                     if event is NEED_DATA:
                         event = await down.next_event()
                 except DownstreamDisconnect:

@@ -186,8 +186,7 @@ def test_sending_what_the_state_does_not_allow_is_a_protocol_error(name: str) ->
 def test_the_client_role_reads_1xx_then_the_final_response(name: str) -> None:
     codec = CODECS[name](Role.CLIENT)
     out: list[bytes] = []
-    codec.send_request(b"GET", b"/", [(b"Host", b"x")], out)
-    codec.send_end(END, out)
+    codec.send_request(b"GET", b"/", [(b"Host", b"x")], out, END)  # head and end at once
     assert b"".join(out) == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     codec.feed(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
     codec.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
@@ -197,19 +196,18 @@ def test_the_client_role_reads_1xx_then_the_final_response(name: str) -> None:
     assert type(final) is Response and (final.status, final.reason) == (200, b"OK")
     assert codec.next_event() == b"hi"
     assert codec.next_event() is END
-    assert codec.reusable()
     assert codec.next_message()
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_client_codec_with_bytes_past_the_response_is_not_reusable(name: str) -> None:
+def test_a_client_codec_with_bytes_past_the_response_goes_no_further(name: str) -> None:
     codec = CODECS[name](Role.CLIENT)
     out: list[bytes] = []
     codec.send_request(b"GET", b"/", [(b"Host", b"x")], out)
     codec.send_end(END, out)
     codec.feed(b"HTTP/1.1 204 No Content\r\n\r\nEXTRA")
     assert [type(e) for e in events(codec)][:2] == [Response, End]
-    assert not codec.reusable()
+    assert not codec.next_message()
 
 
 def test_codecs_are_picked_by_name() -> None:

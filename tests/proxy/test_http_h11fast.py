@@ -60,17 +60,16 @@ def test_informational_matches_the_public_constructor() -> None:
     )
 
 
-def test_without_the_fast_shape_the_public_constructors_still_check(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(h11fast, "FAST", False)
-    assert h11fast.request(b"GET", b"/", [(b"Host", b"a")]) == h11.Request(
+def test_without_the_fast_shape_the_public_constructors_still_check() -> None:
+    # What ``request`` and ``response`` are bound to when ``FAST`` is False.
+    assert h11fast._request(b"GET", b"/", [(b"Host", b"a")]) == h11.Request(
         method=b"GET", target=b"/", headers=[(b"Host", b"a")]
     )
     with pytest.raises(h11.LocalProtocolError):
-        h11fast.request(b"GET", b"/", [(b"Host", b"a"), (b"X", b"bad\r\nInjected: 1")])
+        h11fast._request(b"GET", b"/", [(b"Host", b"a"), (b"X", b"bad\r\nInjected: 1")])
     with pytest.raises(h11.LocalProtocolError):
-        h11fast.response(200, b"OK", [(b"Bad Name", b"bad name", b"v")])
+        h11fast._final(200, b"OK", [(b"Bad Name", b"bad name", b"v")])
+    assert h11fast.request is (h11fast._fast_request if h11fast.FAST else h11fast._request)
 
 
 @pytest.mark.parametrize("fast", [True, False])

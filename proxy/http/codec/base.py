@@ -25,7 +25,8 @@ The rules every codec keeps (the engine relies on each of them):
    is unusable.
 4. Keep-alive is the codec's to judge from both sides' headers and versions:
    ``next_message`` returns True when the connection may carry another message
-   exchange, and prepares for it; False means close it.
+   exchange, and prepares for it; False means close it. In the client role it is
+   also False when bytes arrived past the response (the upstream is confused).
 5. ``Expect: 100-continue``: ``waiting_for_continue`` is True while the client
    waits; ``send_continue`` answers it (once). A final response sent first cancels
    the expectation.
@@ -44,6 +45,7 @@ fixed names and digits, are written without a second grammar check; anything els
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Final, Protocol
 
 # A message's headers as received: (name as sent, lowercase name, value).
@@ -122,8 +124,9 @@ class ProtocolError(Exception):
 class Codec(Protocol):
     """One HTTP connection's protocol state in one role (see the rules above)."""
 
-    def feed(self, data: bytes) -> None:
-        """Bytes read from the socket; ``b""`` when the peer closed its side."""
+    # Bytes read from the socket; ``b""`` when the peer closed its side. An attribute,
+    # so that a codec can hand out its library's own method with no wrapper call.
+    feed: Callable[[bytes], None]
 
     def next_event(self) -> Event:
         """The next event from what was fed (``NEED_DATA`` if it needs more)."""
@@ -148,9 +151,15 @@ class Codec(Protocol):
     def send_continue(self) -> bytes: ...
 
     def send_request(
-        self, method: bytes, target: bytes, headers: RawHeaders, out: list[bytes]
+        self,
+        method: bytes,
+        target: bytes,
+        headers: RawHeaders,
+        out: list[bytes],
+        end: End | None = None,
     ) -> None:
-        """Append a request head's bytes to ``out`` (client role; rule 2 on framing)."""
+        """Append a request head's bytes to ``out`` (client role; rule 2 on framing);
+        with ``end``, the message ends with the head (one call for a body-less one)."""
 
     def send_response(
         self, status: int, reason: bytes, items: HeaderItems, out: list[bytes]
@@ -166,9 +175,6 @@ class Codec(Protocol):
 
     def next_message(self) -> bool:
         """Both sides finished cleanly and may go on: get ready for the next message."""
-
-    def reusable(self) -> bool:
-        """Both sides finished cleanly, nothing unexpected is buffered (client role)."""
 
 
 class CodecFactory(Protocol):

@@ -9,6 +9,7 @@ to h11 events built by ``h11fast`` (no second grammar check for parsed values).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import h11
@@ -36,27 +37,24 @@ _NEED_DATA = h11.NEED_DATA
 _DONE = h11.DONE
 _SWITCHED = h11.SWITCHED_PROTOCOL
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
+_NOT_FAST = not h11fast.FAST  # h11 changed shape: the public constructors, slower
 _ROLE = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
 
 
 class H11Codec:
     """One connection's h11 state in one role, speaking the seam's events."""
 
-    __slots__ = ("_conn", "_eof", "role")
+    __slots__ = ("_conn", "feed", "role")
 
     name: Final = "h11"
 
     def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
         self.role = role
         self._conn = h11.Connection(_ROLE[role], max_incomplete_event_size=max_head)
-        self._eof = False
+        # ``feed`` is h11's own method: one call per read, no wrapper around it.
+        self.feed: Callable[[bytes], None] = self._conn.receive_data
 
     # -- receiving -----------------------------------------------------------------
-
-    def feed(self, data: bytes) -> None:
-        if not data:
-            self._eof = True
-        self._conn.receive_data(data)
 
     def next_event(self) -> Event:
         try:
@@ -69,14 +67,15 @@ class H11Codec:
             data = event.data  # h11 hands out its buffer's slices as bytearrays
             return data if type(data) is bytes else bytes(data)
         if kind is _EndOfMessage:
-            return End(list(event.headers.raw_items())) if event.headers else END
+            trailers = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
+            return End([(name, value) for name, _, value in trailers]) if trailers else END
         if event is _NEED_DATA:
             return NEED_DATA
         if kind is h11.Request:
-            items = h11fast.items(event.headers)
+            items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
             return Request(event.method, event.target, event.http_version, items)
         if kind is h11.Response or kind is h11.InformationalResponse:
-            items = h11fast.items(event.headers)
+            items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
             return Response(event.status_code, event.reason, event.http_version, items)
         if event is h11.PAUSED:
             return PAUSED
@@ -84,7 +83,7 @@ class H11Codec:
 
     def _error(self, exc: h11.RemoteProtocolError) -> ProtocolError:
         status = exc.error_status_hint
-        if self._eof and status != 431:
+        if self._conn.trailing_data[1] and status != 431:  # the peer closed its side
             return ProtocolError(f"peer closed mid-message: {exc}", status, truncated=True)
         if status not in (400, 413, 431, 501):
             status = 400
@@ -119,15 +118,28 @@ class H11Codec:
         return self._send(_CONTINUE)
 
     def send_request(
-        self, method: bytes, target: bytes, headers: RawHeaders, out: list[bytes]
+        self,
+        method: bytes,
+        target: bytes,
+        headers: RawHeaders,
+        out: list[bytes],
+        end: End | None = None,
     ) -> None:
-        """A request head; ``method``/``target`` as parsed, one Host among ``headers``."""
+        """A request head; ``method``/``target`` as parsed, one Host among ``headers``.
+        With ``end`` the message ends right there (no body), in the same call."""
+        conn = self._conn
         try:
-            parts = self._conn.send_with_data_passthrough(h11fast.request(method, target, headers))
+            parts = conn.send_with_data_passthrough(h11fast.request(method, target, headers))
+            if end is not None:
+                more = conn.send_with_data_passthrough(
+                    _EndOfMessage(headers=end.trailers) if end.trailers else _EOM
+                )
         except h11.LocalProtocolError as exc:
             raise _cannot(exc) from exc
         if parts:
             out += parts
+        if end is not None and more:
+            out += more
 
     def send_response(
         self, status: int, reason: bytes, items: HeaderItems, out: list[bytes]
@@ -149,8 +161,9 @@ class H11Codec:
         self._extend(h11.Response(status_code=status, reason=reason, headers=headers), out)
 
     def send_data(self, data: bytes, out: list[bytes]) -> None:
+        event = h11fast.data(data)
         try:
-            parts = self._conn.send_with_data_passthrough(h11fast.data(data))
+            parts = self._conn.send_with_data_passthrough(event)
         except h11.LocalProtocolError as exc:
             raise _cannot(exc) from exc
         if parts:
@@ -187,16 +200,10 @@ class H11Codec:
         conn = self._conn
         if conn.our_state is not _DONE or conn.their_state is not _DONE:
             return False
+        if self.role is Role.CLIENT and conn.trailing_data[0]:
+            return False  # bytes beyond the response: the upstream is confused
         conn.start_next_cycle()
         return True
-
-    def reusable(self) -> bool:
-        conn = self._conn
-        return (
-            conn.our_state is _DONE
-            and conn.their_state is _DONE
-            and not conn.trailing_data[0]  # bytes beyond the response: the peer is confused
-        )
 
 
 def _cannot(exc: h11.LocalProtocolError) -> ProtocolError:
