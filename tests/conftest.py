@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import netns as _netns
+from tests.support import netns as _netns
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

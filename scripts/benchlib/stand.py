@@ -22,9 +22,9 @@ from scripts.benchlib import procstat, render
 from scripts.benchlib.openloop import OpenLoopResult
 from scripts.benchlib.setups import Plan, Setup
 from scripts.benchlib.wrk import WrkResult, parse_wrk
-from tests import netns as nt
-from tests.proxy.capture import install_capture
-from tests.proxy.tools import nsock
+from tests.support import netns as nt
+from tests.support import nsock
+from tests.support.sidecar import install_capture
 
 PREFIX = "pb"
 PROXY_CORE = "1"
