@@ -140,8 +140,25 @@ def new_name(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_counter)}"
 
 
+# Set by tests/conftest.py around each test: None while namespaces may be made, else
+# the id of the test that may not make them (it is not under tests/netns/).
+_forbidden_for: str | None = None
+
+
+@contextlib.contextmanager
+def namespaces_allowed(allowed: bool, who: str) -> Iterator[None]:
+    global _forbidden_for
+    before, _forbidden_for = _forbidden_for, (None if allowed else who)
+    try:
+        yield
+    finally:
+        _forbidden_for = before
+
+
 @contextlib.contextmanager
 def netns(prefix: str = "mt") -> Iterator[Netns]:
+    if _forbidden_for is not None:
+        raise RuntimeError(f"{_forbidden_for} creates a network namespace: move it to tests/netns/")
     ns = Netns(new_name(prefix))
     subprocess.run(["ip", "netns", "add", ns.name], check=True)
     try:

@@ -1,4 +1,4 @@
-"""Issue 5's proof list as services: one per scenario, with the issue's own numbers.
+"""The retry-elsewhere and ejection scenarios as services, with issue 5's own numbers.
 
 Endpoints live on 10.77.2.x in the service namespace, VIPs are 10.96.0.5x; every
 service has its own cluster, so the ejections, budgets and EWMA state of one
@@ -17,9 +17,10 @@ ROOMY_BUDGET = {"ratio": 1, "min_per_second": 100}
 CONSECUTIVE = 3  # the flaky scenario's ejection threshold
 EJECTION_S = 1.0  # the flaky scenario's base_ejection_time
 PROBE_DELAY_MS = 600  # the readmitted endpoint answers this slowly: its probe stays visible
-# Under the engine's watch_client_after (1 s): past it, a keep-alive connection's next
-# read races the cancelled client watch (RuntimeError in proxy/http/downstream.py,
-# reported, not ours to fix here).
+# Under the engine's watch_client_after (1 s). Past it, a keep-alive connection's next
+# read used to race the cancelled client watch (a RuntimeError in the downstream
+# reader); that bug is fixed, and test_keep_alive_connection_survives_a_response_slower_
+# than_the_client_watch keeps it fixed, so this value now only keeps the scenario short.
 BREAKER_DELAY_MS = 800
 MAX_REQUESTS = 10
 REPLAY_LIMIT = 64 * 1024
