@@ -1,7 +1,7 @@
-"""Shared pieces of the mesh loopback tests (no tests here).
+"""Shared pieces of the mesh loopback tests.
 
-``Backend`` is a keep-alive HTTP/1.1 server whose status and delay a test flips at
-will and which records every request (headers, peer). ``mesh_front`` runs
+``Backend`` is the one test HTTP server answering its name, whose status and delay a
+test flips at will; it records every request (headers, peer). ``mesh_front`` runs
 ``MeshHttpProxy`` + ``MeshDispatcher`` behind a 127.0.0.1:0 listener whose
 connections look intercepted towards ``front.target``.
 """
@@ -14,7 +14,7 @@ import json
 import random
 import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.config import MeshConfig, loads_config
@@ -23,35 +23,74 @@ from proxy.l4.conn import Direction, Intercepted
 from proxy.mesh import Mesh, MeshDispatcher, MeshHttpProxy, Resolver, mesh_http_proxy
 from tests.support.engine_front import stop_serving
 from tests.support.http_client import Response, read_response
+from tests.support.http_server import HttpServer
 
 VIP = "10.96.0.20"
 
 
 @dataclass
-class Seen:
+class BackendSeen:
+    """A request as the mesh tests read it: path, headers by lower-cased name, peer IP."""
+
     method: str
-    path: str
+    path: str  # the request target, as sent
     headers: dict[str, str]
     peer: str
 
 
-@dataclass
 class Backend:
-    """One endpoint; answers ``status`` after ``delay`` seconds with its name as body."""
+    """One endpoint: the one test server (``tests.support.http_server``) answering its
+    name as the body, with ``status`` and ``delay`` (seconds) a test flips at will."""
 
-    name: str
-    status: int = 200
-    delay: float = 0.0
-    host: str = "127.0.0.1"
-    port: int = 0
-    seen: list[Seen] = field(default_factory=list)
-    server: asyncio.Server | None = None
-    connections: int = 0
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    def __init__(
+        self,
+        name: str,
+        status: int = 200,
+        delay: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.name = name
+        self.server = HttpServer(name, host=host, port=port, reply="name")
+        self.status, self.delay = status, delay
+
+    @property
+    def status(self) -> int:
+        return self.server.mode.status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.server.mode.status = value
+
+    @property
+    def delay(self) -> float:
+        return self.server.mode.delay_ms / 1000
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self.server.mode.delay_ms = seconds * 1000
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
+
+    @property
+    def seen(self) -> list[BackendSeen]:
+        return [
+            BackendSeen(s.method, s.target, dict(s.headers), s.peer[0])
+            for s in self.server.requests
+        ]
 
     async def start(self) -> Backend:
-        self.server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
+        await self.server.start()
         return self
 
     @property
@@ -62,49 +101,7 @@ class Backend:
         return [s.headers.get(name, "") for s in self.seen]
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.server is not None:
-            await self.server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        peer = writer.get_extra_info("peername")[0]
-        self.connections += 1
-        try:
-            while True:
-                try:
-                    raw = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = raw[:-4].decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0"))
-                if length:
-                    await reader.readexactly(length)
-                self.seen.append(Seen(method, path, headers, peer))
-                if self.delay:
-                    await asyncio.sleep(self.delay)
-                body = self.name.encode()
-                writer.write(
-                    b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s"
-                    % (self.status, len(body), body)
-                )
-                await writer.drain()
-        finally:
-            self.tasks.discard(task)
-            writer.close()
+        await self.server.close()
 
 
 def refused_port() -> int:

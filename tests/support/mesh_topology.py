@@ -1,11 +1,12 @@
-"""One pod (interceptor rules + ``python -m proxy run --config``) and one service namespace.
+"""One pod (interceptor rules + ``python -m proxy run --config``) and one service
+namespace.
 
-Service endpoints are extra addresses on the service namespace's ``lo`` (the pod
-reaches them through its default route), each served by an in-process ``Endpoint``
-on a background event loop that the tests drive. Addresses listed as ``refusing``
-exist but have no listener (the kernel answers RST). Optionally dnsmasq serves a
-hosts file in the service namespace and the pod gets its own resolv.conf
-(``/etc/netns/<pod>/resolv.conf``, bind-mounted by ``ip netns exec``).
+Service endpoints are extra addresses on the service namespace's ``lo`` (the pod reaches
+them through its default route), each served by the one test server
+(``tests.support.http_server``) on a background event loop that the tests drive.
+Addresses listed as ``refusing`` exist but have no listener (the kernel answers RST).
+Optionally dnsmasq serves a hosts file in the service namespace and the pod gets its own
+resolv.conf (``/etc/netns/<pod>/resolv.conf``, bind-mounted by ``ip netns exec``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.support import netns as nt
 from tests.support import nsock
 from tests.support import pod_clients as client
 from tests.support import sidecar as capture
-from tests.support.http_server import Endpoint
+from tests.support.http_server import HttpServer
 
 T = TypeVar("T")
 DNS_IP = "10.77.0.1"  # the service namespace's end of the veth
@@ -64,7 +65,7 @@ class Mesh:
     svc: nt.Netns
     proxy: capture.Proxy
     loop: LoopThread
-    endpoints: dict[str, Endpoint]
+    endpoints: dict[str, HttpServer]
     workdir: Path
     dns_hosts: Path | None = None
     dnsmasq: subprocess.Popen[bytes] | None = None
@@ -194,7 +195,7 @@ def mesh(
     workdir.chmod(0o755)  # the proxy (uid 1337) reads its config from here
     etc: Path | None = None
     loop = LoopThread()
-    started: list[Endpoint] = []
+    started: list[HttpServer] = []
     try:
         with nt.netns(prefix) as pod, nt.netns(prefix) as svc:
             nt.connect(pod, svc)
@@ -214,7 +215,7 @@ def mesh(
             install_ns = [(name, svc.name, ip, port) for name, ip, port in endpoints]
             if app_port is not None:
                 install_ns.append(("app", pod.name, "0.0.0.0", app_port))
-            servers = {name: Endpoint(name, ns, ip, port) for name, ns, ip, port in install_ns}
+            servers = {name: HttpServer(name, ns, ip, port) for name, ns, ip, port in install_ns}
             for server in servers.values():
                 loop.run(server.start())
                 started.append(server)

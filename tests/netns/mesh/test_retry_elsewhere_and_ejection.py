@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import retry_elsewhere_scenarios as sc
-from tests.support.http_server import Endpoint, Mode, Seen
+from tests.support.http_server import HttpServer, Mode, Seen
 from tests.support.l7_scenarios import PORT, flag_count, flag_evidence, tagged, vip
 from tests.support.mesh_topology import Mesh, mesh
 from tests.support.pod_clients import Client, Req, failures
@@ -34,7 +34,7 @@ def m() -> Iterator[Mesh]:
         yield topo
 
 
-def seen_by_id(endpoints: list[Endpoint], prefix: str) -> dict[str, list[tuple[str, Seen]]]:
+def seen_by_id(endpoints: list[HttpServer], prefix: str) -> dict[str, list[tuple[str, Seen]]]:
     """Every request whose x-test-id starts with ``prefix``: id -> [(endpoint, seen)]."""
     out: dict[str, list[tuple[str, Seen]]] = {}
     for e in endpoints:

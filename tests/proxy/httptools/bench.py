@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from tests.support.loopback_upstream import Upstream
+from tests.support.http_server import Upstream
 
 _CHILD = "-m tests.proxy.httptools.bench serve"  # BENCH_CHILD runs another proxy instead
 

@@ -9,7 +9,7 @@ from proxy.core.flags import Flag
 from proxy.http import Exchange, Forward, HttpProxy, UpstreamError
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import read_response
-from tests.support.loopback_upstream import Upstream, pattern_body
+from tests.support.http_server import Upstream, pattern_body
 
 
 class _RetryOnce(HttpProxy):

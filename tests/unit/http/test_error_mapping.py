@@ -18,7 +18,7 @@ from proxy.http import (
 from proxy.l4.conn import Intercepted
 from tests.support.engine_front import Front, proxied, run
 from tests.support.http_client import get, read_response
-from tests.support.loopback_upstream import Upstream
+from tests.support.http_server import Upstream
 
 
 async def _exchange(front: Front, data: bytes) -> tuple[int, bytes, bytes]:

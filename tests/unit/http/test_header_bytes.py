@@ -9,7 +9,7 @@ import pytest
 from proxy.http.headers import RequestFacts, rewrite_request, rewrite_response
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import read_response
-from tests.support.loopback_upstream import Upstream
+from tests.support.http_server import Upstream
 
 
 def _request(*lines: str, body: bytes = b"") -> bytes:

@@ -9,7 +9,7 @@ from proxy.core.flags import Flag
 from proxy.http import UpstreamPool
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import get, read_response
-from tests.support.loopback_upstream import Upstream
+from tests.support.http_server import Upstream
 
 
 def test_thousand_requests_on_one_client_connection_reuse_one_upstream_connection() -> None:
@@ -144,9 +144,9 @@ def test_pipelined_requests_are_answered_in_order() -> None:
         await up.close()
         assert bodies == [bytes(range(3)), b"hello", bytes(range(7))]
         assert [r.target for r in up.requests] == [
-            b"/download?n=3",
-            b"/hello",
-            b"/download?n=7&chunked=1",
+            "/download?n=3",
+            "/hello",
+            "/download?n=7&chunked=1",
         ]
 
     run(main())

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import read_head, read_response
-from tests.support.loopback_upstream import PATTERN, Upstream, pattern_body
+from tests.support.http_server import PATTERN, Upstream, pattern_body
 
 BIG = 50 * 1024 * 1024
 

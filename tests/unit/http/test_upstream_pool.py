@@ -11,7 +11,7 @@ from proxy.core.flags import Flag
 from proxy.http import Limits, UpstreamPool
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import get, read_head, read_response
-from tests.support.loopback_upstream import Upstream
+from tests.support.http_server import Upstream
 
 
 def test_stale_pooled_connection_is_retried_once_on_a_fresh_one() -> None:

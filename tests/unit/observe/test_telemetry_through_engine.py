@@ -23,7 +23,7 @@ from proxy.l4.conn import Intercepted
 from proxy.observe import AccessLog, CollectorUrl, Metrics, Observer, Workload, ZipkinExporter
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import read_response
-from tests.support.loopback_upstream import Upstream
+from tests.support.http_server import Upstream
 from tests.support.telemetry import Collector, check_zipkin_v2, samples
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
