@@ -1,8 +1,8 @@
 """CPU cost of the realistic L7 sidecar per 1000 requests (not a test; run by hand).
 
-    BENCH_CHILD="-m tests.proxy.httptools.meshbench" python -m tests.proxy.httptools.bench N C
+    BENCH_CHILD="-m scripts.benchlib.meshbench" python -m scripts.benchlib.enginebench N C
 
-The same load and CPU accounting as ``bench.py``, but the child runs the handler the
+The same load and CPU accounting as ``enginebench.py``, but the child runs the handler the
 server installs with ``--config``: ``MeshDispatcher`` routing to a subset, retries
 with a budget, outlier detection, peak-EWMA, the ``Observer`` recording Istio metrics
 and an access log line per request (to /dev/null, through the same buffered writer).
@@ -18,7 +18,7 @@ import sys
 from prometheus_client import CollectorRegistry
 
 from scripts.benchlib import render
-from tests.proxy.httptools.bench import serve_measured
+from scripts.benchlib.enginebench import serve_measured
 
 
 def _config(ports: tuple[int, ...]) -> str:

@@ -1,12 +1,12 @@
 """Instructions per proxied request, counted by callgrind (not a test; run by hand).
 
     apt-get install -y valgrind
-    python -m tests.proxy.httptools.instructions [mesh|bare] [--env NOOBS=1 ...]
+    python -m scripts.benchlib.instructions [mesh|bare] [--env NOOBS=1 ...]
 
 Timings on this shared machine drift by several per cent from hour to hour, so a
 change worth 1 % cannot be seen in them. Instruction counts are exact: the same code
 gives the same count to a few parts per million. This runs the in-process proxy
-(``meshbench``: the realistic sidecar, two endpoints; or ``bench serve``: the bare
+(``meshbench``: the realistic sidecar, two endpoints; or ``enginebench serve``: the bare
 engine) under callgrind, drives it with an nginx-shaped exchange (nginx 1.22's nine
 response headers, a 1 KiB body) over 16 keep-alive connections, once with ``SMALL``
 and once with ``LARGE`` requests, and prints the difference per request, so start-up
@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from scripts.benchlib import fixedupstream
+
 SMALL, LARGE, CONNECTIONS = 480, 2400, 16
 BODY = b"x" * 1024
 RESPONSE = (
@@ -34,25 +36,9 @@ RESPONSE = (
     b'ETag: "692b6f20-400"\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
 )
 CHILDREN = {
-    "mesh": ["tests.proxy.httptools.meshbench"],
-    "bare": ["tests.proxy.httptools.bench", "serve"],
+    "mesh": ["scripts.benchlib.meshbench"],
+    "bare": ["scripts.benchlib.enginebench", "serve"],
 }
-
-
-class _Nginxish(asyncio.Protocol):
-    """Answers every request head it sees with ``RESPONSE`` (requests carry no body)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.pending = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.pending += data
-        heads = self.pending.count(b"\r\n\r\n")
-        if heads:
-            self.pending = self.pending[self.pending.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(RESPONSE * heads)
 
 
 async def _load(port: int, requests: int) -> None:
@@ -70,9 +56,8 @@ async def _load(port: int, requests: int) -> None:
 
 
 async def _count(child: list[str], requests: int, env: dict[str, str], out: Path) -> int:
-    loop = asyncio.get_running_loop()
-    servers = [await loop.create_server(_Nginxish, "127.0.0.1", 0) for _ in range(2)]
-    ports = [str(s.sockets[0].getsockname()[1]) for s in servers]
+    served = [await fixedupstream.serve(RESPONSE) for _ in range(2)]
+    servers, ports = [s for s, _ in served], [str(port) for _, port in served]
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
     argv += [sys.executable, "-m", *child, *ports]
     proc = await asyncio.create_subprocess_exec(

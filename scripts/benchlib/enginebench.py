@@ -1,6 +1,6 @@
 """CPU cost of the HTTP engine per 1000 proxied requests (not a test; run by hand).
 
-    python -m tests.proxy.httptools.bench [REQUESTS] [CONNECTIONS]
+    python -m scripts.benchlib.enginebench [REQUESTS] [CONNECTIONS]
 
 The proxy runs alone in a child process on uvloop; the upstream and the clients run
 here. The child reports its own ``process_time`` before and after the load, so the
@@ -19,9 +19,9 @@ import sys
 import time
 from typing import Any
 
-from tests.support.http_server import Upstream
+from scripts.benchlib import fixedupstream
 
-_CHILD = "-m tests.proxy.httptools.bench serve"  # BENCH_CHILD runs another proxy instead
+_CHILD = "-m scripts.benchlib.enginebench serve"  # BENCH_CHILD runs another proxy instead
 
 
 async def serve_measured(proxy: Any, upstream_port: int) -> None:
@@ -91,13 +91,14 @@ def _pin(cpu: int) -> None:
 
 async def _main(requests: int, connections: int) -> None:
     _pin(0)
-    up, second = await Upstream().start(), await Upstream().start()
+    up, up_port = await fixedupstream.serve(fixedupstream.HELLO)
+    second, second_port = await fixedupstream.serve(fixedupstream.HELLO)
     child = subprocess.Popen(
         [
             sys.executable,
-            *os.environ.get("BENCH_CHILD", "-m tests.proxy.httptools.bench serve").split(),
-            str(up.port),
-            str(second.port),  # a second endpoint, for a child that balances (meshbench)
+            *os.environ.get("BENCH_CHILD", _CHILD).split(),
+            str(up_port),
+            str(second_port),  # a second endpoint, for a child that balances (meshbench)
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -124,8 +125,8 @@ async def _main(requests: int, connections: int) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-        await up.close()
-        await second.close()
+        up.close()
+        second.close()
     cpu_ms = (after - before) * 1000
     print(
         f"{requests} requests over {connections} connections: proxy CPU {cpu_ms:.0f} ms "
