@@ -3,7 +3,7 @@
 ``pod`` and ``raw`` each reach ``svc`` over their own veth, so the direct baseline
 crosses the same kind of link without any rule. The proxy under test runs in ``pod``
 pinned to core 1; load generators and nginx are pinned to core 0. Everything is
-created through tests/netns.py with the ``pb`` prefix and removed when the
+created through tests/support/netns.py with the ``pb`` prefix and removed when the
 ExitStack closes, on failure and Ctrl-C alike.
 """
 
