@@ -117,7 +117,7 @@ def test_ten_changes_under_load_zero_failures(tmp_path: Path, readable_dir: Path
     args = ("--workers", "2", "--access-log", "off", "--config", cm.path)
     with capture.mesh("pr", tmp_path, *args) as (link, proxy):
         upstream = link.b.python(
-            *UPSTREAM, SVC, *map(str, VERSION), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            "-c", UPSTREAM, SVC, *map(str, VERSION), stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         try:
             assert upstream.stdout is not None and upstream.stdout.readline() == b"ready\n"
