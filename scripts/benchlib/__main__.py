@@ -35,7 +35,7 @@ from scripts.benchlib.setups import (
     select,
 )
 from scripts.benchlib.stand import LOAD_CORE, PROXY_CORE, BenchError, Running, Stand
-from tests import netns as nt
+from tests.support import netns as nt
 
 PINNING = (
     f"proxy pinned to core {PROXY_CORE}; "

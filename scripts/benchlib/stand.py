@@ -3,7 +3,7 @@
 ``pod`` and ``raw`` each reach ``svc`` over their own veth, so the direct baseline
 crosses the same kind of link without any rule. The proxy under test runs in ``pod``
 pinned to core 1; load generators and nginx are pinned to core 0. Everything is
-created through tests/netns.py with the ``pb`` prefix and removed when the
+created through tests/support/netns.py with the ``pb`` prefix and removed when the
 ExitStack closes, on failure and Ctrl-C alike.
 """
 
@@ -22,9 +22,9 @@ from scripts.benchlib import procstat, render
 from scripts.benchlib.openloop import OpenLoopResult
 from scripts.benchlib.setups import Plan, Setup
 from scripts.benchlib.wrk import WrkResult, parse_wrk
-from tests import netns as nt
-from tests.proxy.capture import install_capture
-from tests.proxy.tools import nsock
+from tests.support import netns as nt
+from tests.support import nsock
+from tests.support.sidecar import install_capture
 
 PREFIX = "pb"
 PROXY_CORE = "1"

@@ -1,1 +1,0 @@
-"""Black-box harness for the L7 (HTTP routing and resilience) network-namespace tests."""

@@ -1,1 +1,0 @@
-"""Test helpers for the proxy's network-namespace tests."""

@@ -1,0 +1,64 @@
+"""The images and manifests users deploy: Dockerfiles pass hadolint, manifests pass the
+Kubernetes schema (strict: unknown fields are errors). There is no Docker engine or
+cluster here, so this is as far as they can be proven on this machine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+K8S_VERSION = "1.30.0"
+
+
+def _tool(name: str) -> str:
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed (scripts/test installs it)")
+    return found
+
+
+@pytest.mark.parametrize("dockerfile", sorted((REPO / "docker").glob("*.Dockerfile")), ids=str)
+def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
+    r = subprocess.run([_tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_there_is_an_image_for_each_half() -> None:
+    names = {p.name for p in (REPO / "docker").glob("*.Dockerfile")}
+    assert names == {"init.Dockerfile", "proxy.Dockerfile"}
+
+
+@pytest.mark.parametrize("manifest", sorted((REPO / "docker" / "k8s").glob("*.yaml")), ids=str)
+def test_manifest_is_valid_kubernetes(manifest: Path) -> None:
+    r = subprocess.run(
+        [_tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(manifest)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "passed" in r.stdout + r.stderr
+
+
+def test_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
+    """The check above can fail: a misspelled field is caught."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
+        "spec:\n  containers:\n    - name: a\n      image: b\n      imagePullPolcy: Always\n"
+    )
+    r = subprocess.run(
+        [_tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0
+    assert "imagePullPolcy" in r.stdout + r.stderr
