@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxy.l4.conn import Intercepted
-from proxy.l4.metrics import ConnLabels
 from proxy.l4.route import Route
+from proxy.observe.metrics import ConnLabels
 
 PASSTHROUGH_SOURCE4 = "127.0.0.6"
 PASSTHROUGH_SOURCE6 = "::6"

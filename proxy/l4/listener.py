@@ -20,9 +20,9 @@ from proxy.core.errors import LoopDetected, OriginalDstError, ProxyError, Upstre
 from proxy.l4 import detect, origdst, relay
 from proxy.l4.conn import ConnectionHandler, Direction, Intercepted
 from proxy.l4.dial import STREAM_LIMIT, dial
-from proxy.l4.metrics import TcpMetrics
 from proxy.l4.route import Route, Router
 from proxy.observe.accesslog import hostport
+from proxy.observe.metrics import TcpMetrics
 from proxy.process.tasks import TaskKeeper
 
 log = logging.getLogger("proxy.l4.listener")

@@ -27,7 +27,6 @@ from proxy.http import Limits
 from proxy.l4.conn import Direction
 from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
-from proxy.l4.metrics import TcpMetrics
 from proxy.mesh import (
     Mesh,
     MeshDispatcher,
@@ -37,6 +36,7 @@ from proxy.mesh import (
     mesh_http_proxy,
 )
 from proxy.observe import Telemetry
+from proxy.observe.metrics import TcpMetrics
 from proxy.process import loop
 from proxy.process.options import RunOptions
 from proxy.process.sockets import bind_listener, close_all

@@ -14,13 +14,21 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.config import ConfigError, MeshConfig, empty_config, load_config, loads_config
-from proxy.reload.metrics import ReloadObserver
 
 log = logging.getLogger("proxy.reload")
 
 NO_VERSION = "none"  # what /config_dump has always shown when no --config was given
+
+
+class ReloadObserver(Protocol):
+    """What the store reports to (``proxy.observe.metrics.ReloadMetrics`` in the proxy)."""
+
+    def config_reload(self, result: str) -> None: ...
+
+    def config_version(self, version: str, loaded_at: float) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from proxy.admin.telemetry_port import Health, telemetry_endpoints
 from proxy.l4.conn import Direction, Intercepted
 from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
-from proxy.l4.metrics import TcpMetrics
 from proxy.l4.origdst import Address
 from proxy.l4.outbound import OutboundRouter
+from proxy.observe.metrics import TcpMetrics
 from proxy.process.sockets import bind_listener
 from proxy.process.tasks import TaskKeeper
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.l4.metrics import TcpMetrics
+from proxy.observe.metrics import TcpMetrics
 from tests.proxy.test_l4_listener import _value, _with_proxy
 
 BANNER = b"220 banner from the server\r\n"

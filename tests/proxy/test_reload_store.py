@@ -6,7 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from proxy.config import loads_config
-from proxy.reload import ConfigStore, Loaded, ReloadMetrics
+from proxy.observe.metrics import ReloadMetrics
+from proxy.reload import ConfigStore, Loaded
 from proxy.reload.store import nothing_loaded
 from tests.proxy.reload_helpers import reloads, tcp_doc, versions
 
