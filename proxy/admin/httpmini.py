@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from proxy.core.errors import ProxyError
+
 log = logging.getLogger("proxy.admin.httpmini")
 
 MAX_HEAD = 16 * 1024
@@ -25,6 +27,14 @@ _REASONS = {
     413: "Content Too Large",
     503: "Service Unavailable",
 }
+
+
+class AdminRequestError(ProxyError):
+    """A request the admin server will not serve; ``status`` is what it answers."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -70,16 +80,19 @@ def _parse_head(head: bytes) -> tuple[str, str, str, int]:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise ValueError(f"bad request line {lines[0]!r}")
+        raise AdminRequestError(f"bad request line {lines[0]!r}")
     method, target, _ = parts
     path, _, query = target.partition("?")
     length = 0
     for line in lines[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length < 0 or length > MAX_BODY:
-        raise ValueError(f"bad content-length {length}")
+            text = value.strip()
+            if not text.isdigit():
+                raise AdminRequestError(f"bad content-length {text!r}")
+            length = int(text)
+    if length > MAX_BODY:
+        raise AdminRequestError(f"bad content-length {length}")
     return method, path, query, length
 
 
@@ -94,8 +107,8 @@ async def serve_connection(
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
         writer.close()
         return
-    except ValueError as e:
-        reply = Reply(400, f"{e}\n".encode())
+    except AdminRequestError as e:
+        reply = Reply(e.status, f"{e}\n".encode())
     reason = _REASONS.get(reply.status, "Unknown")
     writer.write(
         f"HTTP/1.1 {reply.status} {reason}\r\nContent-Type: {reply.content_type}\r\n"
