@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.core.errors import LoopDetected, OriginalDstError, ProxyError, UpstreamConnectError
+from proxy.core.flags import Flag
 from proxy.l4 import detect, origdst, relay
 from proxy.l4.conn import ConnectionHandler, Direction, Intercepted
 from proxy.l4.dial import STREAM_LIMIT, dial
@@ -128,14 +129,14 @@ class InterceptListener:
             return
 
         def progress(received: int, sent: int) -> None:
-            self.metrics.add_bytes(route.labels, "-", received, sent)
+            self.metrics.add_bytes(route.labels, Flag.NONE, received, sent)
 
         result = await relay.relay(
             (reader, writer), upstream, initial, self.timeouts.idle, progress
         )
-        self.metrics.add_bytes(route.labels, result.flags, *result.unreported)
-        self.metrics.connection_closed(route.labels, result.flags)
-        self._log(conn, route, started, result.received, result.sent, result.flags, None)
+        self.metrics.add_bytes(route.labels, result.flag, *result.unreported)
+        self.metrics.connection_closed(route.labels, result.flag)
+        self._log(conn, route, started, result.received, result.sent, result.flag, None)
 
     def _log(
         self,
@@ -144,7 +145,7 @@ class InterceptListener:
         started: float,
         received: int,
         sent: int,
-        flags: str,
+        flag: Flag,
         error: str | None,
     ) -> None:
         if self.access_log is None:
@@ -159,7 +160,7 @@ class InterceptListener:
                 "protocol": "tcp",
                 "bytes_received": received,
                 "bytes_sent": sent,
-                "response_flags": flags,
+                "response_flags": flag,  # a StrEnum: JSON writes its text
                 "duration_ms": round((time.monotonic() - started) * 1000, 3),
                 "error": error,
                 "worker": os.getpid(),

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from proxy.core.flags import Flag
+
 CLOSE_LINGER = 10.0  # how long closing waits for a peer to take the last buffered bytes
 REPORT_EVERY = 1 << 20  # long-lived connections show up in metrics before they close
 Progress = Callable[[int, int], None]  # (received, sent) bytes since the last report
@@ -29,7 +31,7 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 class RelayResult:
     received: int  # bytes from the downstream client to upstream (request direction)
     sent: int  # bytes from upstream to the downstream client (response direction)
-    flags: str  # "-" clean; UR upstream reset; DC downstream reset; SI idle timeout
+    flag: Flag  # NONE clean; UPSTREAM_RESET, DOWNSTREAM_DISCONNECT, STREAM_IDLE_TIMEOUT
     unreported: tuple[int, int] = (0, 0)  # (received, sent) not yet given to ``progress``
 
 
@@ -54,15 +56,15 @@ class _Session:
         self.progress = progress
         self.idle_timeout = idle_timeout
         self.last = self.loop.time()
-        self.flags = "-"
+        self.flag = Flag.NONE
         self.timer: asyncio.TimerHandle | None = None
         self.open_directions = 2  # each ends at its source's FIN or at a lost connection
         self.finished: asyncio.Future[None] = self.loop.create_future()
         self.sides: tuple[_Side, _Side] | None = None
 
-    def fail(self, flag: str) -> None:
-        if self.flags == "-":
-            self.flags = flag
+    def fail(self, flag: Flag) -> None:
+        if self.flag is Flag.NONE:
+            self.flag = flag
         assert self.sides is not None
         for side in self.sides:
             side.reset()
@@ -81,7 +83,7 @@ class _Side(asyncio.Protocol):
     """
 
     def __init__(
-        self, session: _Session, transport: asyncio.Transport, index: int, flag: str
+        self, session: _Session, transport: asyncio.Transport, index: int, flag: Flag
     ) -> None:
         self.session = session
         self.transport = transport
@@ -189,7 +191,7 @@ def _arm_idle(session: _Session) -> None:
     def check() -> None:
         idle_for = session.loop.time() - session.last
         if idle_for >= session.idle_timeout:
-            session.fail("SI")
+            session.fail(Flag.STREAM_IDLE_TIMEOUT)
             return
         session.timer = session.loop.call_later(session.idle_timeout - idle_for, check)
 
@@ -205,8 +207,10 @@ async def relay(
 ) -> RelayResult:
     """Relay both ways until both directions are done; always closes both sides."""
     session = _Session(idle_timeout, progress)
-    down = _Side(session, cast(asyncio.Transport, client[1].transport), 0, "DC")
-    up = _Side(session, cast(asyncio.Transport, upstream[1].transport), 1, "UR")
+    down = _Side(
+        session, cast(asyncio.Transport, client[1].transport), 0, Flag.DOWNSTREAM_DISCONNECT
+    )
+    up = _Side(session, cast(asyncio.Transport, upstream[1].transport), 1, Flag.UPSTREAM_RESET)
     down.peer, up.peer = up, down
     session.sides = (down, up)
     _arm_idle(session)
@@ -223,4 +227,4 @@ async def relay(
         await down.close(CLOSE_LINGER)
     received, sent = down.total, up.total
     unreported = (received - down.reported, sent - up.reported)
-    return RelayResult(received, sent, session.flags, unreported)
+    return RelayResult(received, sent, session.flag, unreported)
