@@ -1,9 +1,8 @@
 """Inbound routing: forward to the app on the original destination, from 127.0.0.6.
 
 The interceptor's rules let traffic from 127.0.0.6 (::6) over lo through untouched,
-so the proxy's own forward is not captured again. 127.0.0.6 is local on any Linux
-(127.0.0.0/8 is routed to lo), so uid 1337 binds it with no capability; ::6 is not,
-so it must be added to lo (``ip -6 addr add ::6/128 dev lo``) by the init step.
+so the proxy's own forward is not captured again (the addresses, and why they are
+bindable, are in ``proxy.l4.dial``; ::6 is added to lo by the init step).
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxy.l4.conn import Intercepted
+from proxy.l4.dial import PASSTHROUGH_SOURCE4, PASSTHROUGH_SOURCE6
 from proxy.l4.route import Route
 from proxy.observe.metrics import ConnLabels
-
-PASSTHROUGH_SOURCE4 = "127.0.0.6"
-PASSTHROUGH_SOURCE6 = "::6"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Live configuration: the watched ``--config`` file and ``PUT /config``, swapped in atomically.
 
 Import from here: ``Reloader`` (what the server holds), ``load_initial``,
-``ConfigStore``, ``Loaded``, ``Outcome``, ``ReloadObserver`` (what the store reports
+``ConfigStore``, ``Loaded``, ``OfferResult``, ``ReloadObserver`` (what the store reports
 to: ``proxy.observe.metrics.ReloadMetrics``), ``FileWatcher`` and the pure ``decide``.
 """
 
@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from proxy.reload.put import PUT_LABEL, PutFanout, put_config_handler
 from proxy.reload.reloader import Initial, Reloader, load_initial
-from proxy.reload.store import NO_VERSION, ConfigStore, Loaded, Outcome, Rejection, ReloadObserver
+from proxy.reload.store import (
+    NO_VERSION,
+    ConfigStore,
+    Loaded,
+    OfferResult,
+    Rejection,
+    ReloadObserver,
+)
 from proxy.reload.watch import Action, FileWatcher, Fingerprint, decide, fingerprint
 
 __all__ = [
@@ -21,7 +28,7 @@ __all__ = [
     "Fingerprint",
     "Initial",
     "Loaded",
-    "Outcome",
+    "OfferResult",
     "PutFanout",
     "Rejection",
     "ReloadObserver",
