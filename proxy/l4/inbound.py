@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy.core.names import INBOUND_PASSTHROUGH_CLUSTER_IPV4, INBOUND_PASSTHROUGH_CLUSTER_IPV6
 from proxy.l4.conn import Intercepted
 from proxy.l4.dial import PASSTHROUGH_SOURCE4, PASSTHROUGH_SOURCE6
 from proxy.l4.route import Route
@@ -22,9 +23,9 @@ class InboundRouter:
     def route(self, conn: Intercepted) -> Route:
         host, port = conn.original_dst
         if conn.family == 6:
-            source, cluster = PASSTHROUGH_SOURCE6, "InboundPassthroughClusterIpv6"
+            source, cluster = PASSTHROUGH_SOURCE6, INBOUND_PASSTHROUGH_CLUSTER_IPV6
         else:
-            source, cluster = PASSTHROUGH_SOURCE4, "InboundPassthroughClusterIpv4"
+            source, cluster = PASSTHROUGH_SOURCE4, INBOUND_PASSTHROUGH_CLUSTER_IPV4
         # Without mTLS the caller's workload is unknown; reporter=destination says it is us.
         labels = ConnLabels("destination", "unknown", cluster)
         return Route(host, port, conn.family, source, labels)

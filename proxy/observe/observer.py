@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.core import names
+from proxy.core.names import INBOUND_PASSTHROUGH_CLUSTERS, PASSTHROUGH_CLUSTER
 from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
 from proxy.observe.accesslog import AccessLog, hostport
@@ -28,17 +30,16 @@ from proxy.observe.metrics import Metrics
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
 
-PASSTHROUGH = "PassthroughCluster"
-INBOUND_PASSTHROUGH = "InboundPassthroughCluster"  # + Ipv4 / Ipv6
+_INBOUND_PASSTHROUGH = frozenset(INBOUND_PASSTHROUGH_CLUSTERS.values())
 AccessLogWriter = Callable[[dict[str, Any]], None]
 _TRACE_HEADERS = frozenset(
     {
-        b"traceparent",
-        b"tracestate",
-        b"x-b3-traceid",
-        b"x-b3-spanid",
-        b"x-b3-sampled",
-        b"x-b3-flags",
+        names.TRACEPARENT,
+        names.TRACESTATE,
+        names.B3_TRACE_ID,
+        names.B3_SPAN_ID,
+        names.B3_SAMPLED,
+        names.B3_FLAGS,
     }
 )
 _TRACE_LENGTHS = frozenset(len(name) for name in _TRACE_HEADERS)
@@ -108,11 +109,11 @@ class Observer:
         """A bounded destination_service_name: a configured name, never an address."""
         service = record.service
         inbound = record.conn.direction is Direction.INBOUND
-        if inbound and service.startswith(INBOUND_PASSTHROUGH):
+        if inbound and service in _INBOUND_PASSTHROUGH:
             return self.workload.name  # Istio names the local service, not the cluster
         if service and ":" not in service and len(service) <= 253:
             return service
-        return self.workload.name if inbound else PASSTHROUGH
+        return self.workload.name if inbound else PASSTHROUGH_CLUSTER
 
     def labels(self, record: RequestRecord, service: str) -> tuple[str, ...]:
         """Istio's label values, built once per distinct combination (a bounded set)."""
