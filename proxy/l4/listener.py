@@ -22,7 +22,7 @@ from proxy.l4 import detect, origdst, relay
 from proxy.l4.conn import ConnectionHandler, Direction, Intercepted
 from proxy.l4.dial import STREAM_LIMIT, dial
 from proxy.l4.route import Route, Router
-from proxy.observe.accesslog import hostport
+from proxy.observe.logline import tcp_entry
 from proxy.observe.metrics import TcpMetrics
 from proxy.process.tasks import TaskKeeper
 
@@ -151,18 +151,15 @@ class InterceptListener:
         if self.access_log is None:
             return
         self.access_log(
-            {
-                "direction": conn.direction.value,
-                "downstream_peer": f"{conn.peer[0]}:{conn.peer[1]}",
-                "original_dst": f"{conn.original_dst[0]}:{conn.original_dst[1]}",
-                "upstream": hostport((route.host, route.port)),
-                "cluster": route.labels.destination_service_name,
-                "protocol": "tcp",
-                "bytes_received": received,
-                "bytes_sent": sent,
-                "response_flags": flag,  # a StrEnum: JSON writes its text
-                "duration_ms": round((time.monotonic() - started) * 1000, 3),
-                "error": error,
-                "worker": os.getpid(),
-            }
+            tcp_entry(
+                conn,
+                (route.host, route.port),
+                route.labels.destination_service_name,
+                time.monotonic() - started,
+                received,
+                sent,
+                flag,
+                error,
+                os.getpid(),
+            )
         )

@@ -13,8 +13,8 @@ from typing import Any
 from proxy.core.names import REQUEST_ID
 from proxy.http.model import RequestRecord
 from proxy.l4.conn import Direction
-from proxy.observe.accesslog import hostport
 from proxy.observe.identity import Workload
+from proxy.observe.logline import hostport
 from proxy.observe.tracecontext import SpanContext
 
 _REQUEST_ID_TAG = "guid:" + REQUEST_ID.decode()  # Envoy's tag name for the request id
