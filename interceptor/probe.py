@@ -7,7 +7,9 @@ included CIDR) on port 15002, and a temporary listener on the loopback end of th
 outbound port must accept it with that exact SO_ORIGINAL_DST. When the redirect works
 the SYN never leaves the pod; when it is broken the SYN goes to an address nobody
 owns. The listener and the child are always gone when ``validate`` returns. Inbound
-capture needs a packet arriving from outside the pod, so it is not probed here.
+capture needs a packet arriving from outside the pod, so it is not probed here. The
+original destination is read with the proxy's own decoder (``proxy.l4.origdst``), so
+the probe proves the very call the proxy will make.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import errno
 import ipaddress
 import select
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -27,9 +28,10 @@ from interceptor.errors import ValidationFailed
 from interceptor.model import Family
 from interceptor.options import ANY, Options
 from interceptor.plan import Plan
+from proxy.core.errors import OriginalDstError
+from proxy.l4.origdst import original_dst
 
 SOL_IPV6 = 41
-SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h; same number for IPv6 (IP6T_SO_ORIGINAL_DST)
 PROBE_PORT = 15002
 DOC_ADDRESS: dict[Family, str] = {4: "192.0.2.1", 6: "2001:db8::1"}
 LOOPBACK: dict[Family, str] = {4: "127.0.0.1", 6: "::1"}
@@ -86,21 +88,6 @@ def choose_target(options: Options, family: Family) -> Target | None:
             if not any(host in ex for ex in excluded):
                 return Target(family, str(host), port)
     return None
-
-
-def parse_original_dst(raw: bytes, family: Family) -> tuple[str, int]:
-    """sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes) → (address, port)."""
-    if family == 4:
-        port, addr = struct.unpack_from("!H4s", raw, 2)
-        return socket.inet_ntop(socket.AF_INET, addr), port
-    port, _flow, addr = struct.unpack_from("!HI16s", raw, 2)
-    return socket.inet_ntop(socket.AF_INET6, addr), port
-
-
-def original_dst(conn: socket.socket, family: Family) -> tuple[str, int]:
-    if family == 4:
-        return parse_original_dst(conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16), 4)
-    return parse_original_dst(conn.getsockopt(SOL_IPV6, SO_ORIGINAL_DST, 28), 6)
 
 
 def probe_uid(options: Options) -> int:
@@ -178,8 +165,8 @@ def probe(options: Options, target: Target, timeout: float = 3.0) -> str:
                 )
             with conn:
                 try:
-                    got = original_dst(conn, target.family)
-                except OSError as e:  # ENOENT: it arrived, but not through our NAT
+                    got = original_dst(conn).pair
+                except OriginalDstError as e:  # ENOENT: it arrived, but not through our NAT
                     raise ValidationFailed(
                         f"IPv{target.family}: a connection reached port {options.outbound_port}"
                         f" without an original destination ({e})"

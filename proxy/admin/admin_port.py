@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.admin.httpmini import Endpoints, Handler, Reply, Request
+from proxy.core.names import PASSTHROUGH_CLUSTER
 
 JSON = "application/json"
 MAX_RULES_COPY = 1024 * 1024  # a copy of a few nat rules; anything bigger is not ours
@@ -51,7 +52,7 @@ def admin_endpoints(view: AdminView) -> Endpoints:
         )
 
     def clusters(_: Request) -> Reply:
-        out: list[dict[str, Any]] = [{"name": "PassthroughCluster", "endpoints": []}]
+        out: list[dict[str, Any]] = [{"name": PASSTHROUGH_CLUSTER, "endpoints": []}]
         if view.cluster_report is not None:
             out += view.cluster_report()
         return _json({"clusters": out})

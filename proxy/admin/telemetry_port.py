@@ -16,8 +16,8 @@ from proxy.admin.httpmini import Endpoints, Reply, Request
 
 
 @dataclass
-class Health:
-    """Readiness as the orchestrator sees it: listeners up and not draining."""
+class Readiness:
+    """What /healthz/ready answers: ready once the listeners are up, until draining."""
 
     listening: bool = False
     draining: bool = False
@@ -28,7 +28,7 @@ class Health:
 
 
 def telemetry_endpoints(
-    health: Health,
+    readiness: Readiness,
     exposition: CollectorRegistry,
     before_scrape: Callable[[], None] | None = None,
 ) -> Endpoints:
@@ -40,9 +40,9 @@ def telemetry_endpoints(
         return Reply(200, generate_latest(exposition), CONTENT_TYPE_LATEST)
 
     def ready(_: Request) -> Reply:
-        if health.ready:
+        if readiness.ready:
             return Reply(200, b"ready\n")
-        why = "draining" if health.draining else "listeners not up"
+        why = "draining" if readiness.draining else "listeners not up"
         return Reply(503, f"not ready: {why}\n".encode())
 
     def live(_: Request) -> Reply:

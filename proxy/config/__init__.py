@@ -32,7 +32,7 @@ from proxy.config.policy import (
     Policy,
     PolicyOverride,
     Retries,
-    RetryBudget,
+    RetryBudgetSettings,
     merge_policy,
 )
 
@@ -51,7 +51,7 @@ __all__ = [
     "Policy",
     "PolicyOverride",
     "Retries",
-    "RetryBudget",
+    "RetryBudgetSettings",
     "Route",
     "RouteMatch",
     "Service",

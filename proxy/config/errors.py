@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from proxy.core.errors import ProxyError
+
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class ConfigError(Exception):
+class ConfigError(ProxyError):
     """The document was rejected; ``errors`` holds one ``path: reason`` line per problem."""
 
     def __init__(self, errors: Sequence[str]) -> None:

@@ -29,7 +29,7 @@ RETRY_CONDITIONS = (
 
 
 @dataclass(frozen=True)
-class RetryBudget:
+class RetryBudgetSettings:
     """Retries may add ``ratio`` of the request rate, plus ``min_per_second``, over ``window``."""
 
     ratio: float = 0.2
@@ -51,7 +51,7 @@ class Retries:
     per_try_timeout: float = 0.0  # seconds; 0 = each try may use the whole timeout
     # DESIGN.md §5: Istio's mesh default minus the gRPC-only conditions.
     retry_on: tuple[str, ...] = ("connect-failure", "reset", "refused", "503")
-    budget: RetryBudget = field(default_factory=RetryBudget)
+    budget: RetryBudgetSettings = field(default_factory=RetryBudgetSettings)
     backoff: Backoff = field(default_factory=Backoff)
 
     @property

@@ -1,7 +1,10 @@
-"""The proxy's error hierarchy: every failure the L4 core expects has a type.
+"""The root of the proxy's error hierarchy, and the errors of the L4 core and the process.
 
-Each error carries the Envoy response flag it maps to, so the boundary (the relay,
-the metrics, the access log) translates an exception into a flag in one place.
+Every error the proxy raises on purpose derives from ``ProxyError``; an error specific
+to one stage lives in that stage (``proxy.config.errors.ConfigError``,
+``proxy.admin.httpmini.AdminRequestError``, ...). Each carries the Envoy response flag
+it maps to, so the boundary (the relay, the metrics, the access log) translates an
+exception into a flag in one place.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from proxy.http.errors import (
 from proxy.http.headers import rewrite_response, set_headers
 from proxy.http.model import Endpoint, Forward, Limits
 from proxy.http.pool import Upstream, UpstreamPool
-from proxy.http.tunnel import relay
+from proxy.l4.relay import relay
 
 _HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
 
@@ -333,9 +333,7 @@ class Exchange:
         down.write(head + from_upstream)
         if from_client:
             up.writer.write(from_client)
-        _, to_client = await relay(
-            (down.reader, down.writer), (up.reader, up.writer), self.limits.read_size
-        )
+        to_client = (await relay((down.reader, down.writer), (up.reader, up.writer))).sent
         self.bytes_sent += len(from_upstream) + to_client
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from proxy.core.errors import ProxyError
+
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -38,7 +40,7 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-class InjectError(Exception):
+class InjectError(ProxyError):
     """Input that cannot be injected; the message names the document and the bad value."""
 
 

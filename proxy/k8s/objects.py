@@ -14,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from proxy.core.errors import ProxyError
+
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class InputError(Exception):
+class InputError(ProxyError):
     """The input is not Kubernetes YAML/JSON; the message names where."""
 
 

@@ -1,8 +1,9 @@
 """Opening the upstream connection, optionally from a chosen source address.
 
-The socket is created and bound by hand (the inbound path binds 127.0.0.6 / ::6
-before connecting) and handed to asyncio once connected. Every failure becomes an
-UpstreamConnectError carrying a short reason for the metrics.
+The socket is created and bound by hand (the inbound path binds 127.0.0.6 / ::6,
+which the interceptor exempts from capture, before connecting) and handed to asyncio
+once connected. Every failure becomes an UpstreamConnectError carrying a short reason
+for the metrics; ``passthrough_opener`` is the same dial for the HTTP pool.
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ import asyncio
 import contextlib
 import errno
 import socket
+from collections.abc import Awaitable, Callable
 
 from proxy.core.errors import UpstreamConnectError, UpstreamConnectTimeout
 
 STREAM_LIMIT = 256 * 1024
+# 127.0.0.6 is local on any Linux (127.0.0.0/8 is routed to lo), so uid 1337 binds it
+# with no capability; ::6 is not, so the init step adds it to lo.
+PASSTHROUGH_SOURCE4 = "127.0.0.6"
+PASSTHROUGH_SOURCE6 = "::6"
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# The HTTP pool's opener contract (proxy.http.pool.Opener): failures are OSError or
+# TimeoutError, which the pool turns into its own errors.
+Opener = Callable[[str, int], Awaitable[Streams]]
 
 
 def _reason(e: OSError) -> str:
@@ -29,7 +39,7 @@ def _reason(e: OSError) -> str:
 
 async def dial(
     host: str, port: int, family: int, timeout: float, source: str | None = None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+) -> Streams:
     loop = asyncio.get_running_loop()
     af = socket.AF_INET6 if family == 6 else socket.AF_INET
     sock = socket.socket(af, socket.SOCK_STREAM)
@@ -56,3 +66,24 @@ async def dial(
     except BaseException:
         sock.close()
         raise
+
+
+def passthrough_opener(connect_timeout: float) -> Opener:
+    """``dial`` from the passthrough source of the host's family, for the HTTP pool.
+
+    Failures leave as the pool expects them: a timeout as ``TimeoutError``, anything
+    else as the ``OSError`` that caused it (so a refusal stays a refusal).
+    """
+
+    async def open_from_passthrough(host: str, port: int) -> Streams:
+        family = 6 if ":" in host else 4
+        source = PASSTHROUGH_SOURCE6 if family == 6 else PASSTHROUGH_SOURCE4
+        try:
+            return await dial(host, port, family, connect_timeout, source)
+        except UpstreamConnectTimeout as exc:
+            raise TimeoutError(str(exc)) from exc
+        except UpstreamConnectError as exc:
+            cause = exc.__cause__
+            raise cause if isinstance(cause, OSError) else OSError(str(exc)) from exc
+
+    return open_from_passthrough

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.core.errors import LoopDetected, OriginalDstError, ProxyError, UpstreamConnectError
+from proxy.core.flags import Flag
 from proxy.l4 import detect, origdst, relay
 from proxy.l4.conn import ConnectionHandler, Direction, Intercepted
 from proxy.l4.dial import STREAM_LIMIT, dial
-from proxy.l4.metrics import TcpMetrics
 from proxy.l4.route import Route, Router
-from proxy.observe.accesslog import hostport
+from proxy.observe.logline import tcp_entry
+from proxy.observe.metrics import TcpMetrics
 from proxy.process.tasks import TaskKeeper
 
 log = logging.getLogger("proxy.l4.listener")
@@ -128,14 +129,14 @@ class InterceptListener:
             return
 
         def progress(received: int, sent: int) -> None:
-            self.metrics.add_bytes(route.labels, "-", received, sent)
+            self.metrics.add_bytes(route.labels, Flag.NONE, received, sent)
 
         result = await relay.relay(
             (reader, writer), upstream, initial, self.timeouts.idle, progress
         )
-        self.metrics.add_bytes(route.labels, result.flags, *result.unreported)
-        self.metrics.connection_closed(route.labels, result.flags)
-        self._log(conn, route, started, result.received, result.sent, result.flags, None)
+        self.metrics.add_bytes(route.labels, result.flag, *result.unreported)
+        self.metrics.connection_closed(route.labels, result.flag)
+        self._log(conn, route, started, result.received, result.sent, result.flag, None)
 
     def _log(
         self,
@@ -144,24 +145,21 @@ class InterceptListener:
         started: float,
         received: int,
         sent: int,
-        flags: str,
+        flag: Flag,
         error: str | None,
     ) -> None:
         if self.access_log is None:
             return
         self.access_log(
-            {
-                "direction": conn.direction.value,
-                "downstream_peer": f"{conn.peer[0]}:{conn.peer[1]}",
-                "original_dst": f"{conn.original_dst[0]}:{conn.original_dst[1]}",
-                "upstream": hostport((route.host, route.port)),
-                "cluster": route.labels.destination_service_name,
-                "protocol": "tcp",
-                "bytes_received": received,
-                "bytes_sent": sent,
-                "response_flags": flags,
-                "duration_ms": round((time.monotonic() - started) * 1000, 3),
-                "error": error,
-                "worker": os.getpid(),
-            }
+            tcp_entry(
+                conn,
+                (route.host, route.port),
+                route.labels.destination_service_name,
+                time.monotonic() - started,
+                received,
+                sent,
+                flag,
+                error,
+                os.getpid(),
+            )
         )

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy.core.names import PASSTHROUGH_CLUSTER
 from proxy.l4.conn import Intercepted
-from proxy.l4.metrics import ConnLabels
 from proxy.l4.route import Route
-
-PASSTHROUGH = "PassthroughCluster"
+from proxy.observe.metrics import ConnLabels
 
 
 @dataclass(frozen=True)
@@ -21,5 +20,5 @@ class OutboundRouter:
 
     def route(self, conn: Intercepted) -> Route:
         host, port = conn.original_dst
-        labels = ConnLabels("source", self.workload, PASSTHROUGH)
+        labels = ConnLabels("source", self.workload, PASSTHROUGH_CLUSTER)
         return Route(host, port, conn.family, None, labels)

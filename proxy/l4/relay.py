@@ -1,4 +1,4 @@
-"""Opaque TCP relay: the two transports are wired to each other with protocol callbacks.
+"""The one byte relay: two transports wired to each other with protocol callbacks.
 
 Once a connection is relayed its streams are set aside: each transport gets a ``_Side``
 protocol whose ``data_received`` writes straight into the other transport, so a chunk
@@ -6,7 +6,8 @@ costs one read and one write and no task wake-up. Backpressure is the transports
 a peer whose write buffer passes the high-water mark pauses reading on this side until
 it drains. A FIN is passed on with ``write_eof`` while the other direction keeps
 flowing; a reset on one side is passed on as a reset (SO_LINGER 0) on the other. An
-idle timer closes connections with no traffic.
+idle timer closes connections with no traffic. ``relay`` serves opaque TCP (the L4
+listener) and the HTTP engine's tunnel after a 101 Upgrade alike.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from proxy.core.flags import Flag
+
 CLOSE_LINGER = 10.0  # how long closing waits for a peer to take the last buffered bytes
 REPORT_EVERY = 1 << 20  # long-lived connections show up in metrics before they close
 Progress = Callable[[int, int], None]  # (received, sent) bytes since the last report
@@ -29,7 +32,7 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 class RelayResult:
     received: int  # bytes from the downstream client to upstream (request direction)
     sent: int  # bytes from upstream to the downstream client (response direction)
-    flags: str  # "-" clean; UR upstream reset; DC downstream reset; SI idle timeout
+    flag: Flag  # NONE clean; UPSTREAM_RESET, DOWNSTREAM_DISCONNECT, STREAM_IDLE_TIMEOUT
     unreported: tuple[int, int] = (0, 0)  # (received, sent) not yet given to ``progress``
 
 
@@ -49,20 +52,20 @@ def _reset_transport(transport: asyncio.WriteTransport) -> None:
 class _Session:
     """Shared state of one relayed connection: activity clock, the first failure, the end."""
 
-    def __init__(self, idle_timeout: float, progress: Progress | None) -> None:
+    def __init__(self, idle_timeout: float | None, progress: Progress | None) -> None:
         self.loop = asyncio.get_running_loop()
         self.progress = progress
         self.idle_timeout = idle_timeout
         self.last = self.loop.time()
-        self.flags = "-"
+        self.flag = Flag.NONE
         self.timer: asyncio.TimerHandle | None = None
         self.open_directions = 2  # each ends at its source's FIN or at a lost connection
         self.finished: asyncio.Future[None] = self.loop.create_future()
         self.sides: tuple[_Side, _Side] | None = None
 
-    def fail(self, flag: str) -> None:
-        if self.flags == "-":
-            self.flags = flag
+    def fail(self, flag: Flag) -> None:
+        if self.flag is Flag.NONE:
+            self.flag = flag
         assert self.sides is not None
         for side in self.sides:
             side.reset()
@@ -81,7 +84,7 @@ class _Side(asyncio.Protocol):
     """
 
     def __init__(
-        self, session: _Session, transport: asyncio.Transport, index: int, flag: str
+        self, session: _Session, transport: asyncio.Transport, index: int, flag: Flag
     ) -> None:
         self.session = session
         self.transport = transport
@@ -94,6 +97,9 @@ class _Side(asyncio.Protocol):
         self.seen_eof = False  # the stream had read a FIN before the relay took over
         self.lost = False
         self.closed: asyncio.Future[None] = session.loop.create_future()
+        # The stream's protocol, told when the connection is lost so that the stream's
+        # owner sees the end too (``StreamWriter.wait_closed`` would wait forever).
+        self.stream_protocol: asyncio.BaseProtocol | None = None
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None
@@ -126,6 +132,9 @@ class _Side(asyncio.Protocol):
             self.session.fail(self.flag)
         assert self.peer is not None
         self.peer._end_of_input()  # nothing the peer sends can be delivered here any more
+        stream_protocol, self.stream_protocol = self.stream_protocol, None
+        if stream_protocol is not None:
+            stream_protocol.connection_lost(exc)
 
     # The peer cannot take more: stop reading here until it has drained.
     def pause_writing(self) -> None:
@@ -162,11 +171,13 @@ def _take_over(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], side: 
 
     asyncio has no public call that gives a StreamReader's buffer back, so its
     ``_buffer`` and ``_eof`` are read here once, right after the transport stopped
-    feeding it (``set_protocol``); the stream is not used again. A FIN or a loss the
-    stream saw already is replayed on ``side`` once both sides are wired.
+    feeding it (``set_protocol``); the stream is not used again, but learns when the
+    connection is lost. A FIN or a loss the stream saw already is replayed on ``side``
+    once both sides are wired.
     """
     reader = stream[0]
     transport = side.transport
+    side.stream_protocol = transport.get_protocol()
     transport.set_protocol(side)
     held = bytes(reader._buffer)  # type: ignore[attr-defined]  # see the docstring
     side.seen_eof = reader._eof  # type: ignore[attr-defined]
@@ -186,27 +197,39 @@ def _replay(side: _Side, held: bytes, reader: asyncio.StreamReader) -> None:
 
 
 def _arm_idle(session: _Session) -> None:
+    if session.idle_timeout is None:
+        return  # the caller keeps no idle limit (an upgraded HTTP connection)
+    idle_timeout = session.idle_timeout
+
     def check() -> None:
         idle_for = session.loop.time() - session.last
-        if idle_for >= session.idle_timeout:
-            session.fail("SI")
+        if idle_for >= idle_timeout:
+            session.fail(Flag.STREAM_IDLE_TIMEOUT)
             return
-        session.timer = session.loop.call_later(session.idle_timeout - idle_for, check)
+        session.timer = session.loop.call_later(idle_timeout - idle_for, check)
 
-    session.timer = session.loop.call_later(session.idle_timeout, check)
+    session.timer = session.loop.call_later(idle_timeout, check)
 
 
 async def relay(
     client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    initial: bytes,
-    idle_timeout: float,
+    initial: bytes = b"",
+    idle_timeout: float | None = None,
     progress: Progress | None = None,
 ) -> RelayResult:
-    """Relay both ways until both directions are done; always closes both sides."""
+    """Relay both ways until both directions are done; always closes both sides.
+
+    Bytes the client's and the upstream's readers already hold go out first, after
+    ``initial`` (client bytes read before the relay, e.g. while sniffing the protocol),
+    and count in the totals. ``idle_timeout`` None: no idle limit. ``progress`` is
+    called every ``REPORT_EVERY`` bytes of one direction.
+    """
     session = _Session(idle_timeout, progress)
-    down = _Side(session, cast(asyncio.Transport, client[1].transport), 0, "DC")
-    up = _Side(session, cast(asyncio.Transport, upstream[1].transport), 1, "UR")
+    down = _Side(
+        session, cast(asyncio.Transport, client[1].transport), 0, Flag.DOWNSTREAM_DISCONNECT
+    )
+    up = _Side(session, cast(asyncio.Transport, upstream[1].transport), 1, Flag.UPSTREAM_RESET)
     down.peer, up.peer = up, down
     session.sides = (down, up)
     _arm_idle(session)
@@ -223,4 +246,4 @@ async def relay(
         await down.close(CLOSE_LINGER)
     received, sent = down.total, up.total
     unreported = (received - down.reported, sent - up.reported)
-    return RelayResult(received, sent, session.flags, unreported)
+    return RelayResult(received, sent, session.flag, unreported)

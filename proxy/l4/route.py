@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.l4.conn import Intercepted
-from proxy.l4.metrics import ConnLabels
+from proxy.observe.metrics import ConnLabels
 
 
 @dataclass(frozen=True)

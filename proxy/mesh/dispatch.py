@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from proxy.config.model import Subset
 from proxy.core.flags import Flag
+from proxy.core.names import PASSTHROUGH_CLUSTER as PASSTHROUGH
 from proxy.http.model import Forward, LocalReply, RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
-from proxy.l4.outbound import PASSTHROUGH
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.observer import NullObserver, RequestObserver
 from proxy.mesh.runtime import Mesh

@@ -27,10 +27,10 @@ from proxy.http.exchange import Exchange
 from proxy.http.model import Forward, Limits
 from proxy.http.pool import UpstreamPool
 from proxy.http.server import HttpProxy
+from proxy.l4.dial import passthrough_opener
 from proxy.mesh.cluster import Cluster, EndpointKey
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
 from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError
-from proxy.mesh.inbound import passthrough_opener
 from proxy.policy import Choice, CircuitBreakers, Outcome, OutcomeKind, Resource, decide
 from proxy.policy.retry import RetryDecision
 

@@ -17,11 +17,11 @@ import ipaddress
 import random
 
 from proxy.l4.conn import Intercepted
-from proxy.l4.metrics import ConnLabels
 from proxy.l4.outbound import OutboundRouter
 from proxy.l4.route import Route
 from proxy.mesh.cluster import EndpointKey
 from proxy.mesh.runtime import Mesh
+from proxy.observe.metrics import ConnLabels
 
 
 class MeshTcpRouter:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import select
@@ -27,6 +26,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from proxy.observe.logline import entry_line
+
 FLUSH_INTERVAL = 0.1  # seconds a line may wait for the lines that follow it
 _log = logging.getLogger(__name__)
 RETRY_AFTER = 0.2  # seconds between attempts while stdout is full
@@ -34,16 +35,6 @@ FLUSH_AT = 64 * 1024  # bytes: a busy proxy flushes on size instead
 MAX_PENDING = 4 * 1024 * 1024  # bytes held while stdout is stuck; beyond, lines drop
 MAX_DEFERRED = 32  # lines waiting to be rendered: a batch short enough not to stall requests
 _CHUNK = select.PIPE_BUF  # a pipe write up to this size is atomic
-# json.dumps with non-default separators builds a new encoder per call: keep one.
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def hostport(endpoint: tuple[str, int] | None) -> str:
-    """``10.0.0.1:80``, ``[fd00::1]:80``, or ``-``."""
-    if endpoint is None:
-        return "-"
-    host, port = endpoint
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def open_stdout_nonblocking(fd: int = 1) -> int:
@@ -72,12 +63,6 @@ def _shared_stream(fd: int) -> bool:
     except OSError:
         return True  # unknown: keep the safe cut
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-
-
-def _entry_line(stamp: str, entry: dict[str, Any]) -> bytes:
-    if "time" not in entry:
-        entry = {"time": stamp, **entry}
-    return _ENCODE(entry).encode() + b"\n"
 
 
 class AccessLog:
@@ -116,8 +101,9 @@ class AccessLog:
         return self._milli_stamp
 
     def __call__(self, entry: dict[str, Any]) -> None:
-        """Log one request / connection; adds ``time`` (RFC 3339, UTC, ms)."""
-        self.defer(_entry_line, entry)
+        """Log one request / connection entry (``proxy.observe.logline``); adds ``time``
+        (RFC 3339, UTC, ms)."""
+        self.defer(entry_line, entry)
 
     def defer(self, render: Callable[..., bytes], *args: Any) -> None:
         """Queue a line made later as ``render(stamp, *args)``, stamped with the time now.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from proxy.core.errors import UsageError
+from proxy.core.errors import ProxyError, UsageError
 from proxy.observe.metrics import Metrics
 
 log = logging.getLogger("proxy.observe.exporter")
@@ -47,7 +47,7 @@ class CollectorUrl:
         return f"{host}:{self.port}"
 
 
-class ExportError(Exception):
+class ExportError(ProxyError):
     """The collector could not be reached or did not answer 2xx."""
 
 

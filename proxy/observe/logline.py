@@ -1,32 +1,112 @@
-"""The HTTP access log line, built from a precompiled template instead of a dict.
+"""Every access-log line: one JSON object per HTTP request or TCP connection.
 
-``json.dumps`` of a 23-key dict walks the dict and dispatches on every value's type
-per request; the keys and their order never change, so the line is one %-format with
-each string escaped by the C escaper json itself uses (same bytes as ``json.dumps``).
-Values that repeat from line to line (addresses, the protocol, the flag) are quoted
-once and looked up after that, and milliseconds are formatted once instead of being
-rounded and then printed (``round(x, 3)`` converts to decimal and back, ``repr``
-converts again). ``Observer.log_entry`` keeps the dict shape for other writers and
-for the tests.
+Both kinds name the same facts alike (``direction``, ``protocol``, ``upstream``,
+``upstream_cluster``, ``response_flags``, ``duration_ms``, ``bytes_received``,
+``bytes_sent``, ``downstream_peer``, ``original_dst``, ``worker``, and ``time``
+first). ``http_entry`` and ``tcp_entry`` build the dict, ``entry_line`` encodes one.
+The HTTP line on the real log skips the dict: ``json.dumps`` of 23 keys walks the dict
+and dispatches on every value's type per request, while the keys and their order never
+change, so ``http_line`` is one %-format with each string escaped by the C escaper json
+itself uses (same bytes as ``json.dumps`` of ``http_entry``). Values that repeat from
+line to line (addresses, the protocol, the flag) are quoted once and looked up after
+that, and milliseconds are formatted once instead of being rounded and then printed
+(``round(x, 3)`` converts to decimal and back, ``repr`` converts again).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from proxy.core.flags import Flag
 from proxy.http.model import RequestRecord
-from proxy.observe.accesslog import hostport
+from proxy.l4.conn import Intercepted
 from proxy.observe.identity import UNKNOWN
 from proxy.observe.tracecontext import SpanContext
 
 # json's own C escaper: quotes, backslashes, control and non-ASCII characters as json.dumps.
 quote = json.encoder.encode_basestring_ascii
+# json.dumps with non-default separators builds a new encoder per call: keep one.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 _MAX_CACHED = 4096  # quoted addresses kept; peers' ports change, so it is cleared when full
 _quoted_addresses: dict[tuple[str, int] | None, str] = {}
 _FLAGS = {flag: quote(str(flag)) for flag in Flag}
 _PROTOCOLS = {"1.1": quote("HTTP/1.1"), "1.0": quote("HTTP/1.0"), "": '"http"'}
+
+
+def hostport(endpoint: tuple[str, int] | None) -> str:
+    """``10.0.0.1:80``, ``[fd00::1]:80``, or ``-``."""
+    if endpoint is None:
+        return "-"
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def entry_line(stamp: str, entry: dict[str, Any]) -> bytes:
+    """One entry as its line: ``time`` first (unless it has one), compact JSON."""
+    if "time" not in entry:
+        entry = {"time": stamp, **entry}
+    return _ENCODE(entry).encode() + b"\n"
+
+
+def tcp_entry(
+    conn: Intercepted,
+    upstream: tuple[str, int],
+    cluster: str,
+    duration: float,
+    received: int,
+    sent: int,
+    flag: Flag,
+    error: str | None,
+    pid: int,
+) -> dict[str, Any]:
+    """One relayed TCP connection (``duration`` in seconds)."""
+    return {
+        "direction": conn.direction.value,
+        "downstream_peer": hostport(conn.peer),
+        "original_dst": hostport(conn.original_dst),
+        "upstream": hostport(upstream),
+        "upstream_cluster": cluster,
+        "protocol": "tcp",
+        "bytes_received": received,
+        "bytes_sent": sent,
+        "response_flags": flag,  # a StrEnum: JSON writes its text
+        "duration_ms": round(duration * 1000, 3),
+        "error": error,
+        "worker": pid,
+    }
+
+
+def http_entry(
+    record: RequestRecord, service: str, span: SpanContext | None, pid: int
+) -> dict[str, Any]:
+    """One HTTP request, for writers other than the real log (``http_line`` is its line)."""
+    upstream_ms = record.upstream_latency
+    return {
+        "direction": record.conn.direction.value,
+        "protocol": f"HTTP/{record.http_version}" if record.http_version else "http",
+        "method": record.method,
+        "authority": record.authority,
+        "path": record.path,
+        "status": record.status,
+        "response_flags": str(record.flag),
+        "upstream_cluster": service,
+        "version": record.version or UNKNOWN,
+        "upstream": hostport(record.endpoint),
+        "attempts": record.attempts,
+        "duration_ms": round(record.duration * 1000.0, 3),
+        "upstream_ms": None if upstream_ms is None else round(upstream_ms * 1000.0, 3),
+        "bytes_received": record.bytes_received,
+        "bytes_sent": record.bytes_sent,
+        "request_id": record.request_id,
+        "trace_id": span.trace_id if span else None,
+        "span_id": span.span_id if span else None,
+        "downstream_peer": hostport(record.conn.peer),
+        "original_dst": hostport(record.conn.original_dst),
+        "upgraded": record.upgraded,
+        "worker": pid,
+    }
 
 
 def quoted_hostport(endpoint: tuple[str, int] | None) -> str:
@@ -56,7 +136,7 @@ def milliseconds(seconds: float) -> str:
 
 _TEMPLATE = (
     '{"time":"%s","direction":"%s","protocol":%s,"method":%s,"authority":%s,"path":%s,'
-    '"status":%d,"response_flags":%s,"service":%s,"version":%s,"upstream":%s,'
+    '"status":%d,"response_flags":%s,"upstream_cluster":%s,"version":%s,"upstream":%s,'
     '"attempts":%d,"duration_ms":%s,"upstream_ms":%s,"bytes_received":%d,'
     '"bytes_sent":%d,"request_id":%s,"trace_id":%s,"span_id":%s,"downstream_peer":%s,'
     '"original_dst":%s,"upgraded":%s,"worker":%d}\n'
@@ -67,7 +147,7 @@ def http_line(
     stamp: str, record: RequestRecord, service: str, span: SpanContext | None, pid: int
 ) -> bytes:
     """One request's line, key for key and byte for byte what ``json.dumps`` makes of
-    ``{"time": stamp, **Observer.log_entry(...)}`` (with compact separators)."""
+    ``entry_line(stamp, http_entry(...))``."""
     upstream_ms = record.upstream_latency
     conn = record.conn
     version = record.http_version

@@ -18,27 +18,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.core import names
+from proxy.core.names import INBOUND_PASSTHROUGH_CLUSTERS, PASSTHROUGH_CLUSTER
 from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
-from proxy.observe.accesslog import AccessLog, hostport
+from proxy.observe.accesslog import AccessLog
 from proxy.observe.exporter import ZipkinExporter
 from proxy.observe.identity import UNKNOWN, Workload
-from proxy.observe.logline import http_line
+from proxy.observe.logline import http_entry, http_line
 from proxy.observe.metrics import Metrics
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
 
-PASSTHROUGH = "PassthroughCluster"
-INBOUND_PASSTHROUGH = "InboundPassthroughCluster"  # + Ipv4 / Ipv6
+_INBOUND_PASSTHROUGH = frozenset(INBOUND_PASSTHROUGH_CLUSTERS.values())
 AccessLogWriter = Callable[[dict[str, Any]], None]
 _TRACE_HEADERS = frozenset(
     {
-        b"traceparent",
-        b"tracestate",
-        b"x-b3-traceid",
-        b"x-b3-spanid",
-        b"x-b3-sampled",
-        b"x-b3-flags",
+        names.TRACEPARENT,
+        names.TRACESTATE,
+        names.B3_TRACE_ID,
+        names.B3_SPAN_ID,
+        names.B3_SAMPLED,
+        names.B3_FLAGS,
     }
 )
 _TRACE_LENGTHS = frozenset(len(name) for name in _TRACE_HEADERS)
@@ -108,11 +109,11 @@ class Observer:
         """A bounded destination_service_name: a configured name, never an address."""
         service = record.service
         inbound = record.conn.direction is Direction.INBOUND
-        if inbound and service.startswith(INBOUND_PASSTHROUGH):
+        if inbound and service in _INBOUND_PASSTHROUGH:
             return self.workload.name  # Istio names the local service, not the cluster
         if service and ":" not in service and len(service) <= 253:
             return service
-        return self.workload.name if inbound else PASSTHROUGH
+        return self.workload.name if inbound else PASSTHROUGH_CLUSTER
 
     def labels(self, record: RequestRecord, service: str) -> tuple[str, ...]:
         """Istio's label values, built once per distinct combination (a bounded set)."""
@@ -201,36 +202,7 @@ class Observer:
         if type(log) is AccessLog:  # the real log: a precompiled line, no dict to encode
             log.defer_at(finished, http_line, record, service, span, self._pid)
         elif log is not None:
-            log(self.log_entry(record, service, span))
+            log(http_entry(record, service, span, self._pid))
         if span is not None and span.sampled and self.exporter is not None:
             assert isinstance(token, Token)
             self.exporter.submit(build_span(span, record, self.workload, service, token.wall_start))
-
-    def log_entry(
-        self, record: RequestRecord, service: str, span: SpanContext | None
-    ) -> dict[str, Any]:
-        upstream_ms = record.upstream_latency
-        return {
-            "direction": record.conn.direction.value,
-            "protocol": f"HTTP/{record.http_version}" if record.http_version else "http",
-            "method": record.method,
-            "authority": record.authority,
-            "path": record.path,
-            "status": record.status,
-            "response_flags": str(record.flag),
-            "service": service,
-            "version": record.version or UNKNOWN,
-            "upstream": hostport(record.endpoint),
-            "attempts": record.attempts,
-            "duration_ms": round(record.duration * 1000.0, 3),
-            "upstream_ms": None if upstream_ms is None else round(upstream_ms * 1000.0, 3),
-            "bytes_received": record.bytes_received,
-            "bytes_sent": record.bytes_sent,
-            "request_id": record.request_id,
-            "trace_id": span.trace_id if span else None,
-            "span_id": span.span_id if span else None,
-            "downstream_peer": hostport(record.conn.peer),
-            "original_dst": hostport(record.conn.original_dst),
-            "upgraded": record.upgraded,
-            "worker": self._pid,
-        }

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proxy.core import names
+
 _W3C = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _HEX16_32 = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{32})$")
@@ -20,6 +22,11 @@ _ZERO = re.compile(r"^0+$")
 _LOW64 = (1 << 64) - 1
 _B3_SAMPLED = {"1": True, "true": True, "0": False, "false": False}
 HeaderLookup = Callable[[str], "str | None"]  # RequestHead.header: any casing, first value
+# The names the lookup is asked for (it takes str), in parse_traceparent / parse_b3 order.
+_W3C_NAMES = tuple(n.decode() for n in (names.TRACEPARENT, names.TRACESTATE))
+_B3_NAMES = tuple(
+    n.decode() for n in (names.B3_TRACE_ID, names.B3_SPAN_ID, names.B3_SAMPLED, names.B3_FLAGS)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +55,15 @@ class SpanContext:  # made per request: not frozen (see ``proxy.policy.pool.Atte
         """Headers that carry this span as the upstream request's parent."""
         flags = "01" if self.sampled else "00"
         trace32 = self.trace_id.rjust(32, "0")
-        out = [(b"traceparent", f"00-{trace32}-{self.span_id}-{flags}".encode())]
+        out = [(names.TRACEPARENT, f"00-{trace32}-{self.span_id}-{flags}".encode())]
         if self.b3:
             out += [
-                (b"x-b3-traceid", self.trace_id.encode()),
-                (b"x-b3-spanid", self.span_id.encode()),
-                (b"x-b3-sampled", b"1" if self.sampled else b"0"),
+                (names.B3_TRACE_ID, self.trace_id.encode()),
+                (names.B3_SPAN_ID, self.span_id.encode()),
+                (names.B3_SAMPLED, b"1" if self.sampled else b"0"),
             ]
             if self.parent_id is not None:
-                out.append((b"x-b3-parentspanid", self.parent_id.encode()))
+                out.append((names.B3_PARENT_SPAN_ID, self.parent_id.encode()))
         return out
 
 
@@ -96,12 +103,12 @@ def parse_b3(
 
 def read_incoming(header: HeaderLookup) -> Incoming | None:
     """W3C first (what Istio prefers), then B3; ``header`` is a case-insensitive lookup."""
-    w3c = parse_traceparent(header("traceparent"), header("tracestate"))
+    traceparent, tracestate = _W3C_NAMES
+    w3c = parse_traceparent(header(traceparent), header(tracestate))
     if w3c is not None:
         return w3c
-    return parse_b3(
-        header("x-b3-traceid"), header("x-b3-spanid"), header("x-b3-sampled"), header("x-b3-flags")
-    )
+    trace_id, span_id, sampled, flags = _B3_NAMES
+    return parse_b3(header(trace_id), header(span_id), header(sampled), header(flags))
 
 
 def _hex(rng: random.Random, bits: int) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from proxy.core.names import REQUEST_ID
 from proxy.http.model import RequestRecord
 from proxy.l4.conn import Direction
-from proxy.observe.accesslog import hostport
 from proxy.observe.identity import Workload
+from proxy.observe.logline import hostport
 from proxy.observe.tracecontext import SpanContext
+
+_REQUEST_ID_TAG = "guid:" + REQUEST_ID.decode()  # Envoy's tag name for the request id
 
 
 def _endpoint(address: tuple[str, int] | None, service: str | None) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def build_span(
         "request_size": str(record.bytes_received),
         "response_size": str(record.bytes_sent),
         "mesh.attempts": str(record.attempts),
-        "guid:x-request-id": record.request_id,
+        _REQUEST_ID_TAG: record.request_id,
         "node_id": local.pod or local.name,
         "component": "proxy",
     }

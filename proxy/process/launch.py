@@ -20,11 +20,12 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from proxy.mesh import Mesh
 from proxy.observe.identity import resolve_workload
+from proxy.observe.metrics import ReloadMetrics
 from proxy.process import loop, workers
 from proxy.process.options import RunOptions
 from proxy.process.privileges import drop_privileges
 from proxy.process.server import ProxyServer, bind_all
-from proxy.reload import Initial, Reloader, ReloadMetrics, load_initial
+from proxy.reload import Initial, Reloader, load_initial
 
 log = logging.getLogger("proxy.process.launch")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -22,12 +22,11 @@ from prometheus_client import CollectorRegistry
 
 from proxy.admin.admin_port import AdminView, admin_endpoints
 from proxy.admin.httpmini import Endpoints, serve_connection
-from proxy.admin.telemetry_port import Health, telemetry_endpoints
+from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
 from proxy.http import Limits
 from proxy.l4.conn import Direction
 from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
-from proxy.l4.metrics import TcpMetrics
 from proxy.mesh import (
     Mesh,
     MeshDispatcher,
@@ -37,6 +36,7 @@ from proxy.mesh import (
     mesh_http_proxy,
 )
 from proxy.observe import Telemetry
+from proxy.observe.metrics import TcpMetrics
 from proxy.process import loop
 from proxy.process.options import RunOptions
 from proxy.process.sockets import bind_listener, close_all
@@ -101,7 +101,7 @@ class ProxyServer:
         )
         self.observer = observer or self.telemetry.observer
         self.mesh_http: MeshHttpProxy | None = None
-        self.health = Health()
+        self.readiness = Readiness()
         self.conns = TaskKeeper()
         self.http_tasks = TaskKeeper()
         self.metrics = TcpMetrics(registry)
@@ -132,7 +132,7 @@ class ProxyServer:
         reloader.store.subscribe(self.apply_config)
         self.admin_endpoints = admin_endpoints(view)
         flush = getattr(self.observer, "flush", None)  # requests recorded in batches
-        self.telemetry_endpoints = telemetry_endpoints(self.health, exposition, flush)
+        self.telemetry_endpoints = telemetry_endpoints(self.readiness, exposition, flush)
 
     def _serve_http(self) -> None:
         """Route HTTP by the mesh from now on (new connections; open ones keep their path).
@@ -155,9 +155,9 @@ class ProxyServer:
 
     def drain(self) -> None:
         """Stop accepting and report not-ready; open connections carry on."""
-        if self.health.draining:
+        if self.readiness.draining:
             return
-        self.health.draining = True
+        self.readiness.draining = True
         for server in self.capture:
             server.close()
         log.info("draining: capture listeners closed, %d connections open", len(self.conns))
@@ -188,7 +188,7 @@ class ProxyServer:
         ]
         admin = await self._http(self.admin_endpoints, self.socks.admin)
         telemetry = await self._http(self.telemetry_endpoints, self.socks.telemetry)
-        self.health.listening = True
+        self.readiness.listening = True
         self.telemetry.start()
         self.reloader.start()
         log.info("listening (%s): %s", loop.LOOP_NAME, _describe(self.socks))

@@ -1,16 +1,22 @@
 """Live configuration: the watched ``--config`` file and ``PUT /config``, swapped in atomically.
 
 Import from here: ``Reloader`` (what the server holds), ``load_initial``,
-``ConfigStore``, ``Loaded``, ``Outcome``, ``ReloadMetrics`` / ``ReloadObserver``,
-``FileWatcher`` and the pure ``decide``.
+``ConfigStore``, ``Loaded``, ``OfferResult``, ``ReloadObserver`` (what the store reports
+to: ``proxy.observe.metrics.ReloadMetrics``), ``FileWatcher`` and the pure ``decide``.
 """
 
 from __future__ import annotations
 
-from proxy.reload.metrics import ReloadMetrics, ReloadObserver
 from proxy.reload.put import PUT_LABEL, PutFanout, put_config_handler
 from proxy.reload.reloader import Initial, Reloader, load_initial
-from proxy.reload.store import NO_VERSION, ConfigStore, Loaded, Outcome, Rejection
+from proxy.reload.store import (
+    NO_VERSION,
+    ConfigStore,
+    Loaded,
+    OfferResult,
+    Rejection,
+    ReloadObserver,
+)
 from proxy.reload.watch import Action, FileWatcher, Fingerprint, decide, fingerprint
 
 __all__ = [
@@ -22,10 +28,9 @@ __all__ = [
     "Fingerprint",
     "Initial",
     "Loaded",
-    "Outcome",
+    "OfferResult",
     "PutFanout",
     "Rejection",
-    "ReloadMetrics",
     "ReloadObserver",
     "Reloader",
     "decide",

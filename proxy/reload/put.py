@@ -15,7 +15,7 @@ import os
 import tempfile
 
 from proxy.admin.httpmini import Handler, Reply, Request
-from proxy.reload.store import ConfigStore, Loaded, Outcome
+from proxy.reload.store import ConfigStore, Loaded, OfferResult
 from proxy.reload.watch import FileWatcher, Fingerprint
 
 JSON = "application/json"
@@ -66,16 +66,16 @@ def _version(loaded: Loaded) -> dict[str, object]:
     }
 
 
-def outcome_reply(outcome: Outcome) -> Reply:
+def result_reply(result: OfferResult) -> Reply:
     body: dict[str, object]
-    if outcome.result == "rejected":
+    if result.result == "rejected":
         body = {
             "result": "rejected",
-            "errors": list(outcome.errors),
-            "in_force": _version(outcome.loaded),
+            "errors": list(result.errors),
+            "in_force": _version(result.loaded),
         }
         return Reply(400, (json.dumps(body, indent=2) + "\n").encode(), JSON)
-    body = {"result": outcome.result, **_version(outcome.loaded)}
+    body = {"result": result.result, **_version(result.loaded)}
     return Reply(200, (json.dumps(body, indent=2) + "\n").encode(), JSON)
 
 
@@ -84,15 +84,15 @@ def put_config_handler(store: ConfigStore, fanout: PutFanout | None) -> Handler:
         try:
             text = request.body.decode("utf-8")
         except UnicodeDecodeError as e:
-            return outcome_reply(
+            return result_reply(
                 store.reject([f"{PUT_LABEL}: body is not UTF-8 text: {e.reason}"], "put")
             )
         if fanout is None:
-            return outcome_reply(await store.offer_text(text, "put", PUT_LABEL))
+            return result_reply(await store.offer_text(text, "put", PUT_LABEL))
         parsed = await store.parse_text(text, PUT_LABEL)
         if isinstance(parsed, list):
-            return outcome_reply(store.reject(parsed, "put"))
+            return result_reply(store.reject(parsed, "put"))
         fanout.publish(text)
-        return outcome_reply(store.accept(parsed, "put"))
+        return result_reply(store.accept(parsed, "put"))
 
     return put_config

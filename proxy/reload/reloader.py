@@ -17,9 +17,8 @@ from typing import Any
 from proxy.admin.httpmini import Handler
 from proxy.config import ConfigError, load_config
 from proxy.core.errors import UsageError
-from proxy.reload.metrics import ReloadObserver
 from proxy.reload.put import PutFanout, put_config_handler
-from proxy.reload.store import ConfigStore, Loaded, nothing_loaded
+from proxy.reload.store import ConfigStore, Loaded, ReloadObserver, nothing_loaded
 from proxy.reload.watch import DEFAULT_INTERVAL, FileWatcher, Fingerprint, fingerprint
 
 

@@ -14,13 +14,21 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.config import ConfigError, MeshConfig, empty_config, load_config, loads_config
-from proxy.reload.metrics import ReloadObserver
 
 log = logging.getLogger("proxy.reload")
 
 NO_VERSION = "none"  # what /config_dump has always shown when no --config was given
+
+
+class ReloadObserver(Protocol):
+    """What the store reports to (``proxy.observe.metrics.ReloadMetrics`` in the proxy)."""
+
+    def config_reload(self, result: str) -> None: ...
+
+    def config_version(self, version: str, loaded_at: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,9 @@ class Rejection:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OfferResult:
+    """What became of one offered document (the watched file or PUT /config)."""
+
     result: str  # "ok" | "unchanged" | "rejected"
     loaded: Loaded  # in force after this offer
     errors: tuple[str, ...] = ()
@@ -82,10 +92,10 @@ class ConfigStore:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def accept(self, config: MeshConfig, source: str, origin: str | None = None) -> Outcome:
+    def accept(self, config: MeshConfig, source: str, origin: str | None = None) -> OfferResult:
         """Swap ``config`` in (synchronously: no await between subscribers)."""
         if config.version == self.current.version:
-            return Outcome("unchanged", self.current)
+            return OfferResult("unchanged", self.current)
         previous = self.current
         loaded = Loaded(config, config.version, source, self.clock(), origin)
         try:
@@ -110,9 +120,9 @@ class ConfigStore:
             f" {origin}" if origin else "",
             len(config.services),
         )
-        return Outcome("ok", loaded)
+        return OfferResult("ok", loaded)
 
-    def reject(self, errors: list[str], source: str, origin: str | None = None) -> Outcome:
+    def reject(self, errors: list[str], source: str, origin: str | None = None) -> OfferResult:
         self.last_rejection = Rejection(source, origin, tuple(errors), self.clock())
         self.counts["error"] += 1
         self.observer.config_reload("error")
@@ -123,13 +133,13 @@ class ConfigStore:
             self.current.short,
             "; ".join(errors),
         )
-        return Outcome("rejected", self.current, tuple(errors))
+        return OfferResult("rejected", self.current, tuple(errors))
 
     def _publish(self, loaded: Loaded) -> None:
         for subscriber in self._subscribers:
             subscriber(loaded)
 
-    async def offer_text(self, text: str, source: str, label: str) -> Outcome:
+    async def offer_text(self, text: str, source: str, label: str) -> OfferResult:
         """Validate ``text`` in a thread; ``label`` prefixes its errors (e.g. PUT /config)."""
         loop = asyncio.get_running_loop()
         try:
@@ -138,7 +148,7 @@ class ConfigStore:
             return self.reject(e.errors, source)
         return self.accept(config, source)
 
-    async def offer_file(self, path: str, source: str) -> Outcome:
+    async def offer_file(self, path: str, source: str) -> OfferResult:
         loop = asyncio.get_running_loop()
         try:
             config = await loop.run_in_executor(None, _hashed, load_config, path)

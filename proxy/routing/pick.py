@@ -1,20 +1,15 @@
-"""After a route is chosen: its destination, that destination's endpoints, the policy.
+"""After a route is chosen: its destination, drawn by weight.
 
 The weighted pick is one ``randrange`` over the summed weights and a bisect over the
-running sums the route computed at load. Subset membership and merged policies were
-also resolved at load; these functions only look them up.
+running sums the route computed at load. The policy in force is the route's
+``resolved_policy``, merged at load (route > service > ``defaults`` > built-in).
 """
 
 from __future__ import annotations
 
 import random
 
-from proxy.config.model import Destination, Endpoint, MeshConfig, Route, Service
-from proxy.config.policy import Policy
-
-
-class UnknownSubsetError(LookupError):
-    """A subset name the service does not define (a validated config never asks for one)."""
+from proxy.config.model import Destination, Route
 
 
 def pick_destination(route: Route, rng: random.Random) -> Destination:
@@ -25,25 +20,3 @@ def pick_destination(route: Route, rng: random.Random) -> Destination:
     if total <= 0:
         raise ValueError(f"route {route.name or '(unnamed)'} has no destination with weight > 0")
     return route.destination_at(rng.randrange(total))
-
-
-def subset_endpoints(service: Service, subset: str | None) -> tuple[Endpoint, ...]:
-    """The static endpoints a subset selects; ``None`` means all of the service's."""
-    if subset is None:
-        return service.endpoints
-    try:
-        return service.subset_members[subset]
-    except KeyError:
-        raise UnknownSubsetError(f"service {service.name!r} has no subset {subset!r}") from None
-
-
-def effective_policy(config: MeshConfig, service: Service | None, route: Route | None) -> Policy:
-    """The policy in force: route > service > ``defaults`` > built-in, merged at load.
-
-    Without a service (passthrough traffic) the mesh ``defaults`` apply.
-    """
-    if service is None:
-        return config.defaults
-    if route is None:
-        return service.resolved_policy
-    return route.resolved_policy

@@ -127,7 +127,8 @@ def test_original_destination_several_ports_and_peers(
     lines = proxy.access_log(at_least=3)
     dsts = {e["original_dst"] for e in lines if e["direction"] == "outbound"}
     canonical = str(ipaddress.ip_address(svc_host))
-    assert {f"{canonical}:{s1.port}", f"{canonical}:{s2.port}"} <= dsts
+    host = f"[{canonical}]" if family == 6 else canonical  # as L7 lines write it
+    assert {f"{host}:{s1.port}", f"{host}:{s2.port}"} <= dsts
 
 
 @pytest.mark.parametrize("family", [4, 6])

@@ -215,7 +215,7 @@ def wait_logged(proxy: capture.Proxy, service: str, count: int) -> None:
     """Until the access log holds ``count`` lines for ``service`` (lines are flushed
     after each loop iteration, and the test reads them to learn which worker served)."""
     wait(
-        lambda: sum(e.get("service") == service for e in access_log(proxy)) == count,
+        lambda: sum(e.get("upstream_cluster") == service for e in access_log(proxy)) == count,
         f"{count} access log lines of {service}",
     )
 
@@ -230,7 +230,7 @@ def ejecting_until_every_worker_saw_it(ns: str, proxy: capture.Proxy, workers: i
         wait_logged(proxy, "ejecting", sent)
         per_worker: dict[int, int] = {}
         for e in access_log(proxy):
-            if e.get("service") == "ejecting":
+            if e.get("upstream_cluster") == "ejecting":
                 per_worker[e["worker"]] = per_worker.get(e["worker"], 0) + 1
         if len(per_worker) == workers and min(per_worker.values()) >= 2:
             return sent
@@ -307,6 +307,6 @@ def test_scripted_mix_gives_exact_metrics(tmp_path: Path, workers: int) -> None:
         (("direction", "outbound"), ("result", "declared")): float(http_conns) + 3.0,  # + db
         (("direction", "outbound"), ("result", "opaque")): 2.0,
     }
-    attempts = sorted(e["attempts"] for e in log if e.get("service") == "flaky")
+    attempts = sorted(e["attempts"] for e in log if e.get("upstream_cluster") == "flaky")
     assert attempts == [2, 2, 2, 2]
     assert len({e["worker"] for e in log}) == workers

@@ -171,7 +171,7 @@ def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> Non
     http = [x for x in lines if x.get("method") == "GET"]
     assert sorted(x["status"] for x in http) == [200] * 6 + [503] * 5
     assert {x["upstream"] for x in http} == {f"{link.b4}:{APP_PORT}"}
-    assert sorted(x["service"] for x in http) == ["PassthroughCluster"] * 3 + ["app"] * 8
+    assert sorted(x["upstream_cluster"] for x in http) == ["PassthroughCluster"] * 3 + ["app"] * 8
     assert all(len(x["trace_id"]) == 32 and x["direction"] == "outbound" for x in http)
 
 

@@ -60,7 +60,7 @@ def _ok_until(ns: str, proxy: capture.Proxy, done: set[int], sent: int) -> int:
         assert request(ns, 1) == (200, OK_BODY)
         sent += 1
         wait_logged(proxy, "ok", sent)
-        served = {e["worker"] for e in access_log(proxy) if e.get("service") == "ok"}
+        served = {e["worker"] for e in access_log(proxy) if e.get("upstream_cluster") == "ok"}
         if done <= served:
             return sent
         assert sent - start < 40, f"workers {done - served} never served"

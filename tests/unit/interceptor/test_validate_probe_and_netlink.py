@@ -7,9 +7,11 @@ import struct
 
 import pytest
 
+from interceptor import probe
 from interceptor.netlink import facts_from
 from interceptor.options import Options
-from interceptor.probe import Target, choose_target, parse_original_dst, probe_uid
+from interceptor.probe import Target, choose_target, probe_uid
+from proxy.l4 import origdst
 
 
 @pytest.mark.parametrize(
@@ -37,13 +39,33 @@ def test_choose_target(options: Options, family: int, expected: Target | None) -
     assert choose_target(options, family) == expected  # type: ignore[arg-type]
 
 
-def test_original_dst_decoding() -> None:
+class _Accepted:
+    """An accepted socket as the probe sees it: its peer, and what SO_ORIGINAL_DST gives."""
+
+    def __init__(self, peer: str, raw: bytes) -> None:
+        self.peer, self.raw = peer, raw
+        self.asked: list[tuple[int, int, int]] = []
+
+    def getpeername(self) -> tuple[str, int]:
+        return (self.peer, 40000)
+
+    def getsockopt(self, level: int, option: int, size: int) -> bytes:
+        self.asked.append((level, option, size))
+        return self.raw
+
+
+def test_the_probe_decodes_with_the_proxys_one_decoder() -> None:
+    assert probe.original_dst is origdst.original_dst  # STYLE rule 10: one decoder
     v4 = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s", 8080, bytes([10, 96, 0, 20]))
-    assert parse_original_dst(v4 + b"\0" * 8, 4) == ("10.96.0.20", 8080)
+    conn = _Accepted("127.0.0.1", v4 + b"\0" * 8)
+    assert probe.original_dst(conn).pair == ("10.96.0.20", 8080)  # type: ignore[arg-type]
+    assert conn.asked == [(socket.SOL_IP, 80, 16)]
     addr6 = socket.inet_pton(socket.AF_INET6, "fd77::1")
     v6 = struct.pack("=H", socket.AF_INET6) + struct.pack("!HI16s", 443, 0, addr6) + b"\0" * 4
     assert len(v6) == 28
-    assert parse_original_dst(v6, 6) == ("fd77::1", 443)
+    conn = _Accepted("::1", v6)
+    assert probe.original_dst(conn).pair == ("fd77::1", 443)  # type: ignore[arg-type]
+    assert conn.asked == [(41, 80, 28)]
 
 
 def test_probe_uid_is_never_the_proxy() -> None:

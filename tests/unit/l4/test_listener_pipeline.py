@@ -16,13 +16,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from proxy.admin.httpmini import Request
-from proxy.admin.telemetry_port import Health, telemetry_endpoints
+from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
 from proxy.l4.conn import Direction, Intercepted
 from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
-from proxy.l4.metrics import TcpMetrics
 from proxy.l4.origdst import Address
 from proxy.l4.outbound import OutboundRouter
+from proxy.observe.metrics import TcpMetrics
 from proxy.process.sockets import bind_listener
 from proxy.process.tasks import TaskKeeper
 
@@ -214,17 +214,17 @@ def test_refused_upstream_resets_client_and_counts_uf() -> None:
 
 
 def test_readiness_follows_listeners_and_drain() -> None:
-    health = Health()
-    endpoints = telemetry_endpoints(health, CollectorRegistry())
+    readiness = Readiness()
+    endpoints = telemetry_endpoints(readiness, CollectorRegistry())
     get = Request("GET", "/healthz/ready", "", b"")
 
     def status() -> int:
         return asyncio.run(endpoints.dispatch(get)).status
 
     assert status() == 503
-    health.listening = True
+    readiness.listening = True
     assert status() == 200
-    health.draining = True
+    readiness.draining = True
     assert status() == 503
     assert asyncio.run(endpoints.dispatch(Request("POST", "/metrics", "", b""))).status == 405
 

@@ -1,5 +1,6 @@
-"""The protocol-based opaque relay: bytes the streams held before the relay took over,
-large transfers both ways under backpressure, and a reset passed on as a reset."""
+"""The one byte relay (L4, and the HTTP tunnel after 101): bytes the streams held before
+the relay took over, large transfers both ways under backpressure, and a reset passed on
+as a reset."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.l4.metrics import TcpMetrics
+from proxy.core.flags import Flag
+from proxy.l4.relay import relay
+from proxy.observe.metrics import TcpMetrics
 from tests.unit.l4.test_listener_pipeline import _value, _with_proxy
 
 BANNER = b"220 banner from the server\r\n"
@@ -80,3 +83,44 @@ def test_an_upstream_reset_reaches_the_client_as_a_reset_and_counts_ur() -> None
         assert _value(reg, "istio_tcp_connections_closed_total", response_flags="UR") == 1
 
     asyncio.run(_with_proxy(upstream, body))
+
+
+def test_streams_handed_over_send_what_their_readers_held_and_see_the_end() -> None:
+    """The HTTP engine's tunnel after 101: two stream pairs, bytes already buffered."""
+
+    async def run() -> None:
+        accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        accepted = asyncio.Queue()
+
+        async def on_accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await accepted.put((r, w))
+
+        server = await asyncio.start_server(on_accept, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = await asyncio.open_connection("127.0.0.1", port)  # the app's client
+        proxy_down = await accepted.get()
+        proxy_up = await asyncio.open_connection("127.0.0.1", port)  # towards upstream
+        upstream = await accepted.get()
+        client[1].write(b"early from the client;")
+        upstream[1].write(b"early from upstream;")
+        await asyncio.sleep(0.05)  # both land in the proxy's StreamReaders, unread
+        relayed = asyncio.create_task(relay(proxy_down, proxy_up))
+        assert await upstream[0].readexactly(22) == b"early from the client;"
+        assert await client[0].readexactly(20) == b"early from upstream;"
+        client[1].write(b"more")
+        assert await upstream[0].readexactly(4) == b"more"
+        client[1].write_eof()
+        upstream[1].write_eof()
+        assert await asyncio.wait_for(client[0].read(), 5) == b""
+        assert await asyncio.wait_for(upstream[0].read(), 5) == b""
+        result = await asyncio.wait_for(relayed, 5)
+        assert (result.received, result.sent, result.flag) == (26, 20, Flag.NONE)
+        # The streams' owners (the HTTP server's close, the pool) wait for the end.
+        await asyncio.wait_for(proxy_down[1].wait_closed(), 1)
+        await asyncio.wait_for(proxy_up[1].wait_closed(), 1)
+        for _, writer in (client, upstream):
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(run())

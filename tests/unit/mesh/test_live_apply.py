@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+from proxy.core.names import PASSTHROUGH_CLUSTER
 from proxy.l4.conn import Direction, Intercepted
-from proxy.l4.outbound import PASSTHROUGH
 from proxy.mesh import Mesh, MeshTcpRouter
 from tests.support.engine_front import run
 from tests.support.mesh_front import VIP, Backend, Clock, config, mesh_front, service
@@ -90,7 +90,7 @@ def test_tcp_services_are_balanced_from_the_mesh_and_follow_apply() -> None:
     assert all(r.opaque and r.labels.destination_service_name == "db" for r in picks)
     assert picks[0].labels.destination_version == "v1"
     other = router.route(_conn(("10.9.9.9", 80)))
-    assert (other.host, other.labels.destination_service_name) == ("10.9.9.9", PASSTHROUGH)
+    assert (other.host, other.labels.destination_service_name) == ("10.9.9.9", PASSTHROUGH_CLUSTER)
     assert not other.http and not other.opaque  # undeclared: sniffed
     moved = {**tcp, "endpoints": [{"address": "10.1.0.3", "port": 6000}]}
     mesh.apply(config([moved]))

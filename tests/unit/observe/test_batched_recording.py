@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from proxy.admin.httpmini import Request
-from proxy.admin.telemetry_port import Health, telemetry_endpoints
+from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
 from proxy.observe import AccessLog, Metrics, Observer, Workload
 from proxy.observe.observer import BATCH, BATCH_AFTER
 from tests.support.telemetry import piped, record, samples
@@ -82,7 +82,7 @@ def test_the_response_that_fills_a_batch_leaves_before_the_batch_is_recorded() -
 def test_a_scrape_records_what_was_kept_first() -> None:
     reg = CollectorRegistry()
     observer = Observer(ME, Metrics(reg))
-    endpoints = telemetry_endpoints(Health(), reg, observer.flush)
+    endpoints = telemetry_endpoints(Readiness(), reg, observer.flush)
 
     async def main() -> bytes:
         for _ in range(3):

@@ -22,7 +22,7 @@ from proxy.http.model import RequestHead
 from proxy.l4.conn import Direction, Intercepted
 from proxy.observe import Metrics, Observer, Workload
 from proxy.observe.accesslog import AccessLog
-from proxy.observe.logline import http_line, milliseconds
+from proxy.observe.logline import http_entry, http_line, milliseconds
 from proxy.observe.tracecontext import SpanContext
 from proxy.policy.breaker import BreakerLimits, CircuitBreakers, Resource
 from tests.support.telemetry import record
@@ -38,8 +38,7 @@ HOSTILE = [
 
 
 def _dumped(record_: object, service: str, span: SpanContext | None) -> bytes:
-    observer = Observer(ME, Metrics(CollectorRegistry()))
-    entry = {"time": "2026-11-29T19:00:00.123Z", **observer.log_entry(record_, service, span)}  # type: ignore[arg-type]
+    entry = {"time": "2026-11-29T19:00:00.123Z", **http_entry(record_, service, span, os.getpid())}  # type: ignore[arg-type]
     return json.dumps(entry, separators=(",", ":")).encode() + b"\n"
 
 

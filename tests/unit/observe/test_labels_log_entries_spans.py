@@ -12,7 +12,7 @@ from proxy.core.flags import Flag
 from proxy.http.model import RequestHead
 from proxy.l4.conn import Direction, Intercepted
 from proxy.observe import Metrics, Observer, Workload
-from proxy.observe.accesslog import hostport
+from proxy.observe.logline import entry_line, hostport, http_entry, tcp_entry
 from proxy.observe.tracecontext import SpanContext
 from proxy.observe.zipkin import build_span
 from tests.support.telemetry import check_zipkin_v2, record, samples
@@ -104,7 +104,7 @@ def test_access_log_entry_has_the_request_and_trace_and_brackets_ipv6() -> None:
         "direction": "outbound", "method": "GET", "authority": "reviews:9080",
         "path": "/api/items/123?x=1", "status": 503, "response_flags": "UR", "attempts": 2,
         "duration_ms": 12.0, "bytes_received": 10, "bytes_sent": 200, "request_id": "req-1",
-        "protocol": "HTTP/1.1", "service": "reviews", "downstream_peer": "10.0.0.9:40000",
+        "protocol": "HTTP/1.1", "upstream_cluster": "reviews", "downstream_peer": "10.0.0.9:40000",
     }  # fmt: skip
     assert {k: entry[k] for k in expected} == expected
 
@@ -165,3 +165,30 @@ def test_hostport() -> None:
     assert hostport(("::1", 80)) == "[::1]:80"
     assert hostport(("10.0.0.1", 80)) == "10.0.0.1:80"
     assert hostport(None) == "-"
+
+
+def test_tcp_and_http_lines_name_the_same_facts_alike() -> None:
+    conn = Intercepted(Direction.INBOUND, ("fd77::2", 41000), ("fd00::20", 5432), 6)
+    tcp = json.loads(
+        entry_line(
+            "2026-11-29T19:00:00.123Z",
+            tcp_entry(conn, ("fd00::20", 5432), "db", 0.0125, 7, 9, Flag.UPSTREAM_RESET, None, 42),
+        )
+    )
+    http = json.loads(
+        entry_line("2026-11-29T19:00:00.123Z", http_entry(record(), "reviews", None, 42))
+    )
+    shared = {
+        "time", "direction", "protocol", "upstream", "upstream_cluster", "response_flags",
+        "duration_ms", "bytes_received", "bytes_sent", "downstream_peer", "original_dst", "worker",
+    }  # fmt: skip
+    assert set(tcp) & set(http) == shared
+    assert set(tcp) - shared == {"error"}  # the rest are HTTP's own facts
+    assert next(iter(tcp)) == next(iter(http)) == "time"
+    assert tcp == {
+        "time": "2026-11-29T19:00:00.123Z", "direction": "inbound",
+        "downstream_peer": "[fd77::2]:41000", "original_dst": "[fd00::20]:5432",
+        "upstream": "[fd00::20]:5432", "upstream_cluster": "db", "protocol": "tcp",
+        "bytes_received": 7, "bytes_sent": 9, "response_flags": "UR", "duration_ms": 12.5,
+        "error": None, "worker": 42,
+    }  # fmt: skip

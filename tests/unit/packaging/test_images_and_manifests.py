@@ -62,3 +62,20 @@ def test_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
     )
     assert r.returncode != 0
     assert "imagePullPolcy" in r.stdout + r.stderr
+
+
+def test_the_distribution_ships_the_proxy_modules_the_interceptor_imports() -> None:
+    """The init image installs this one distribution; its probe imports proxy.l4.origdst."""
+    import configparser
+
+    from setuptools import find_packages
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    include = cfg["options.packages.find"]["include"].split()
+    shipped = set(find_packages(str(REPO), include=include))
+    assert {"interceptor", "proxy", "proxy.core", "proxy.l4"} <= shipped
+    probe = (REPO / "interceptor" / "probe.py").read_text()
+    imported = {line.split()[1] for line in probe.splitlines() if line.startswith("from proxy")}
+    assert "proxy.l4.origdst" in imported
+    assert {name.rsplit(".", 1)[0] for name in imported} <= shipped

@@ -17,7 +17,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from proxy.config import loads_config
-from proxy.reload import Action, Fingerprint, Reloader, ReloadMetrics, decide, load_initial
+from proxy.observe.metrics import ReloadMetrics
+from proxy.reload import Action, Fingerprint, Reloader, decide, load_initial
 from tests.support.config_docs import BAD_DOC, ConfigMapDir, reloads, tcp_doc, versions
 
 A, B, C = tcp_doc("10.0.0.1:80"), tcp_doc("10.0.0.2:80"), tcp_doc("10.0.0.3:80", "10.0.0.4:80")

@@ -6,7 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from proxy.config import loads_config
-from proxy.reload import ConfigStore, Loaded, ReloadMetrics
+from proxy.observe.metrics import ReloadMetrics
+from proxy.reload import ConfigStore, Loaded
 from proxy.reload.store import nothing_loaded
 from tests.support.config_docs import reloads, tcp_doc, versions
 
@@ -56,9 +57,9 @@ def test_a_failing_subscriber_rolls_back_and_counts_rejected() -> None:
 
     store.subscribe(first)
     store.subscribe(picky)
-    outcome = store.accept(C, "put")
-    assert outcome.result == "rejected"
-    assert outcome.errors == ("(apply): ValueError: ring hash needs 3 endpoints",)
+    result = store.accept(C, "put")
+    assert result.result == "rejected"
+    assert result.errors == ("(apply): ValueError: ring hash needs 3 endpoints",)
     assert store.current.version == A.version
     assert applied == [C.version[:12], A.version[:12]]  # switched, then restored
     assert (reloads(registry, "ok"), reloads(registry, "error")) == (0, 1)
@@ -70,8 +71,8 @@ def test_a_failing_subscriber_rolls_back_and_counts_rejected() -> None:
 def test_reject_keeps_current(source: str) -> None:
     registry = CollectorRegistry()
     store = ConfigStore(Loaded(A, A.version, "file", 5.0), ReloadMetrics(registry))
-    outcome = store.reject(["x: bad"], source)
-    assert (outcome.result, outcome.loaded.version, outcome.errors) == (
+    result = store.reject(["x: bad"], source)
+    assert (result.result, result.loaded.version, result.errors) == (
         "rejected",
         A.version,
         ("x: bad",),

@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry
 from proxy.admin.admin_port import AdminView, admin_endpoints
 from proxy.admin.httpmini import Endpoints, Request
 from proxy.config import loads_config
-from proxy.reload import Loaded, Reloader, ReloadMetrics, load_initial
+from proxy.observe.metrics import ReloadMetrics
+from proxy.reload import Loaded, Reloader, load_initial
 from tests.support.config_docs import BAD_DOC, reloads, tcp_doc, versions
 
 A, B = tcp_doc("10.0.0.1:80"), tcp_doc("10.0.0.2:80", "10.0.0.3:81")

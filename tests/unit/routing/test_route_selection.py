@@ -1,4 +1,8 @@
-"""Routing as a case table: which service, which route, which destination, which policy."""
+"""Routing as a case table: which service, which route, which destination, which policy.
+
+The policy in force is what the config resolved at load (``resolved_policy``), which
+the mesh reads; these tests pin its precedence.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,7 @@ from collections.abc import Mapping
 import pytest
 
 from proxy.config import MeshConfig, Policy, Route, Service, loads_config
-from proxy.routing import (
-    RequestInfo,
-    ServiceIndex,
-    UnknownSubsetError,
-    effective_policy,
-    match_route,
-    pick_destination,
-    subset_endpoints,
-)
+from proxy.routing import RequestInfo, ServiceIndex, match_route, pick_destination
 
 CONFIG = """
 defaults: {timeout: 10s, retries: {attempts: 4}}
@@ -178,8 +174,8 @@ def test_service_without_routes_has_an_implicit_route_to_all_endpoints(config: M
     assert route is not None
     (dest,) = route.destinations
     assert dest.subset is None
-    assert subset_endpoints(ratings, dest.subset) == ratings.endpoints
-    assert effective_policy(config, ratings, route) == config.defaults
+    assert route is ratings.default_route
+    assert route.resolved_policy == ratings.resolved_policy == config.defaults
 
 
 def test_weighted_split_follows_the_weights(reviews: Service) -> None:
@@ -221,30 +217,20 @@ def test_single_destination_uses_no_randomness(reviews: Service) -> None:
     assert rng.getstate() == state
 
 
-def test_subset_selection(reviews: Service) -> None:
-    v1, v2, canary = reviews.endpoints
-    assert subset_endpoints(reviews, None) == (v1, v2, canary)
-    assert subset_endpoints(reviews, "v1") == (v1,)
-    assert subset_endpoints(reviews, "v2") == (v2, canary)
-    assert subset_endpoints(reviews, "canary") == (canary,)
-    with pytest.raises(UnknownSubsetError, match="service 'reviews' has no subset 'v9'"):
-        subset_endpoints(reviews, "v9")
-
-
 def _route(service: Service, name: str) -> Route:
     return next(r for r in service.routes if r.name == name)
 
 
 def test_policy_precedence(config: MeshConfig, reviews: Service) -> None:
-    exact = effective_policy(config, reviews, _route(reviews, "exact-path"))
-    split = effective_policy(config, reviews, _route(reviews, "api-split"))
-    plain = effective_policy(config, reviews, _route(reviews, "delete"))
+    exact = _route(reviews, "exact-path").resolved_policy
+    split = _route(reviews, "api-split").resolved_policy
+    plain = _route(reviews, "delete").resolved_policy
     # route > service > defaults > built-in, field by field
     assert (exact.timeout, exact.retries.attempts, exact.load_balancer) == (1.0, 4, "round_robin")
     assert (split.timeout, split.retries.attempts, split.load_balancer) == (5.0, 1, "round_robin")
     assert (plain.timeout, plain.retries.attempts, plain.load_balancer) == (5.0, 4, "round_robin")
-    assert effective_policy(config, reviews, None) == plain
-    passthrough = effective_policy(config, None, None)
+    assert reviews.resolved_policy == reviews.default_route.resolved_policy == plain
+    passthrough = config.defaults  # traffic to no service
     assert (passthrough.timeout, passthrough.retries.attempts) == (10.0, 4)
     assert passthrough.load_balancer == Policy().load_balancer == "peak_ewma"
     assert passthrough.retries.retry_on == Policy().retries.retry_on

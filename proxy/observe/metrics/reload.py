@@ -1,7 +1,7 @@
 """The two reload metrics: ``mesh_config_reloads_total{result}`` and ``mesh_config_version``.
 
-``ReloadObserver`` is the interface the store reports through, so the observability
-package can offer the same two calls and be used instead. The version gauge holds
+``ReloadMetrics`` offers the two calls of ``proxy.reload.store.ReloadObserver``, the
+interface the store reports through. The version gauge holds
 the load time (unix seconds) of the version in force; a replaced version is set to 0
 before its series is dropped, because with ``--workers N`` prometheus-client's
 multiprocess files cannot forget a series and ``max`` over workers must not keep it.
@@ -9,17 +9,9 @@ multiprocess files cannot forget a series and ``max`` over workers must not keep
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 RESULTS = ("ok", "error")  # DESIGN.md §6 mesh_config_reloads_total{result}
-
-
-class ReloadObserver(Protocol):
-    def config_reload(self, result: str) -> None: ...
-
-    def config_version(self, version: str, loaded_at: float) -> None: ...
 
 
 class ReloadMetrics:

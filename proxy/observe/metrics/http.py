@@ -5,10 +5,9 @@ label children are cached per label set (``labels()`` validates and hashes seven
 strings per call), and a request adds to plain counts that ``push`` moves into the
 children's value cells once per batch: one bisection finds the bucket, where
 ``Histogram.observe`` walks the bounds in Python (a test checks both land in the same
-cells, on every bucket boundary). Gauges use
-prometheus-client's ``livesum`` multiprocess mode so that with ``--workers N``
-/metrics shows the sum over the live workers. The config
-reload metrics live with the reloader (``proxy.reload.metrics``).
+cells, on every bucket boundary). Gauges use prometheus-client's ``livesum``
+multiprocess mode so that with ``--workers N`` /metrics shows the sum over the live
+workers.
 """
 
 from __future__ import annotations
@@ -111,7 +110,7 @@ def _push(cells: tuple[Any, list[Any]], total: float, counts: list[int]) -> None
 
 
 class Metrics:
-    """The counting API the rest of the proxy uses (besides ``TcpMetrics``)."""
+    """The HTTP and mesh counting API (TCP: ``metrics.tcp``; config reloads: ``metrics.reload``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
+from proxy.core.flags import Flag
+
 TCP_LABELS = (
     "reporter",
     "source_workload",
@@ -31,13 +33,13 @@ class ConnLabels:
     destination_version: str = "unknown"
     request_protocol: str = "tcp"
 
-    def values(self, flags: str) -> tuple[str, ...]:
+    def values(self, flag: Flag) -> tuple[str, ...]:
         return (
             self.reporter,
             self.source_workload,
             self.destination_service_name,
             self.destination_version,
-            flags,
+            flag,  # a StrEnum: the label value is its text
             self.request_protocol,
         )
 
@@ -93,26 +95,26 @@ class TcpMetrics:
 
         # labels() validates and hashes six strings per call; a connection needs four
         # series, so children are cached per label set (a small, bounded set of services).
-        self._children: dict[tuple[Counter, ConnLabels, str], Counter] = {}
+        self._children: dict[tuple[Counter, ConnLabels, Flag], Counter] = {}
 
-    def _child(self, counter: Counter, labels: ConnLabels, flags: str) -> Counter:
-        key = (counter, labels, flags)
+    def _child(self, counter: Counter, labels: ConnLabels, flag: Flag) -> Counter:
+        key = (counter, labels, flag)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = counter.labels(*labels.values(flags))
+            child = self._children[key] = counter.labels(*labels.values(flag))
         return child
 
     def detected(self, direction: str, result: str) -> None:
         self.detect.labels(direction, result).inc()
 
     def connection_opened(self, labels: ConnLabels) -> None:
-        self._child(self.opened, labels, "-").inc()
+        self._child(self.opened, labels, Flag.NONE).inc()
 
-    def add_bytes(self, labels: ConnLabels, flags: str, received: int, sent: int) -> None:
+    def add_bytes(self, labels: ConnLabels, flag: Flag, received: int, sent: int) -> None:
         if received:
-            self._child(self.received, labels, flags).inc(received)
+            self._child(self.received, labels, flag).inc(received)
         if sent:
-            self._child(self.sent, labels, flags).inc(sent)
+            self._child(self.sent, labels, flag).inc(sent)
 
-    def connection_closed(self, labels: ConnLabels, flags: str) -> None:
-        self._child(self.closed, labels, flags).inc()
+    def connection_closed(self, labels: ConnLabels, flag: Flag) -> None:
+        self._child(self.closed, labels, flag).inc()
