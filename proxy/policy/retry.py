@@ -116,6 +116,8 @@ class Verdict(Enum):
     BODY_NOT_REPLAYABLE = "body-not-replayable"
     DEADLINE_EXCEEDED = "deadline-exceeded"
     BUDGET_EXHAUSTED = "budget-exhausted"
+    # Not from ``decide``: the retry loop found the max_retries breaker full after it.
+    RETRIES_OVERFLOW = "retries-overflow"
 
 
 @dataclass(frozen=True)
