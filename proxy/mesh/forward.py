@@ -247,7 +247,7 @@ class MeshHttpProxy(HttpProxy):
         now: float,
     ) -> None:
         if outcome is None:
-            cluster.policy.pool.finish(choice.attempt, now, None, ok=True)
+            cluster.policy.end(choice, now)
         else:
             # Time to the response head when there was one; else the time spent.
             latency = exchange.upstream_latency if outcome.status is not None else None

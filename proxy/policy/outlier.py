@@ -108,6 +108,9 @@ class OutlierDetector(Generic[E]):
         wanted = list(endpoints)
         self._records = {e: self._records.get(e) or _Record(now) for e in wanted}
 
+    def __contains__(self, endpoint: object) -> bool:
+        return endpoint in self._records
+
     def health(self, endpoint: E, now: float) -> Health:
         return self._advance(self._record(endpoint), now).health
 

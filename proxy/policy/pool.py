@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Generic, TypeVar
 
-from proxy.policy.balancer import DEFAULT_BALANCER, make_balancer
+from proxy.policy.balancer import DEFAULT_BALANCER, RoundRobinBalancer, make_balancer
 from proxy.policy.errors import AccountingError, InvalidParameter
 from proxy.policy.ewma import DEFAULT_DECAY, DEFAULT_RTT, PeakEwma
 
@@ -81,6 +81,9 @@ class Pool(Generic[E]):
     def __init__(self, params: PoolParams | None = None) -> None:
         self.params = params or PoolParams()
         self._balancer = make_balancer(self.params.balancer)
+        # For picks nothing is learnt from (``blind``): a balancer that needs latency
+        # or load fed back would see neither, so those picks go round robin.
+        self._blind = RoundRobinBalancer() if self._balancer.learns else self._balancer
         self._active: dict[E, EndpointState[E]] = {}
         self._draining: dict[E, EndpointState[E]] = {}
 
@@ -114,6 +117,7 @@ class Pool(Generic[E]):
         if state is None:
             return
         self._balancer.forget(endpoint)
+        self._blind.forget(endpoint)
         if state.in_flight > 0:
             self._draining[endpoint] = state
 
@@ -130,15 +134,17 @@ class Pool(Generic[E]):
         now: float,
         exclude: Set[E] = frozenset(),
         among: Set[E] | None = None,
+        blind: bool = False,
     ) -> E | None:
         """Choose an endpoint not in ``exclude`` (already tried) and, if given, in
-        ``among`` (what outlier detection lets through); None when nothing qualifies."""
+        ``among`` (what outlier detection lets through); None when nothing qualifies.
+        ``blind``: no attempt will be started or finished for this pick."""
         ready = [
             s for e, s in self._active.items() if e not in exclude and (among is None or e in among)
         ]
         if not ready:
             return None
-        return self._balancer.choose(ready, rng, now).endpoint
+        return (self._blind if blind else self._balancer).choose(ready, rng, now).endpoint
 
     def start(self, endpoint: E, now: float) -> Attempt[E]:
         """Count an attempt as in flight to ``endpoint`` (picked by ``pick``)."""
