@@ -113,7 +113,7 @@ class Cluster:
             )
         return {
             "name": self.name,
-            "load_balancer": self.params.pool.balancer,
+            "load_balancer": self.params.balancing.balancer,
             "ejections_total": self.policy.detector.ejections_total,
             # Refusals per circuit-breaker threshold (mesh_circuit_breaker_overflows_total).
             "overflows": self.overflows(),

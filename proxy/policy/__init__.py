@@ -18,19 +18,17 @@ from proxy.policy.deadline import (
     parse_grpc_timeout,
     parse_mesh_timeout,
 )
-from proxy.policy.errors import AccountingError, InvalidParameter, PolicyError
+from proxy.policy.endpoints import Attempt, BalancerParams, EndpointStats, EndpointTable
+from proxy.policy.errors import AccountingError, InvalidParameter, PolicyError, SequenceError
 from proxy.policy.ewma import PeakEwma
 from proxy.policy.outcome import Outcome, OutcomeKind
 from proxy.policy.outlier import Ejection, Health, OutlierDetector, OutlierParams, Routing
-from proxy.policy.pool import Attempt, EndpointStats, Pool, PoolParams
 from proxy.policy.retry import (
-    MAX_REPLAY_BYTES,
     RetryDecision,
     RetryOn,
     RetryParams,
     Verdict,
     backoff,
-    can_replay_body,
     decide,
     parse_retry_on,
 )
@@ -40,10 +38,10 @@ __all__ = [
     "BALANCERS",
     "DEFAULT_BALANCER",
     "GRPC_TIMEOUT_HEADER",
-    "MAX_REPLAY_BYTES",
     "MESH_TIMEOUT_HEADER",
     "AccountingError",
     "Attempt",
+    "BalancerParams",
     "BreakerLimits",
     "BudgetParams",
     "Choice",
@@ -52,6 +50,7 @@ __all__ = [
     "Ejection",
     "EndpointReport",
     "EndpointStats",
+    "EndpointTable",
     "Health",
     "InvalidParameter",
     "Outcome",
@@ -60,19 +59,17 @@ __all__ = [
     "OutlierParams",
     "PeakEwma",
     "PolicyError",
-    "Pool",
-    "PoolParams",
     "Resource",
     "RetryBudget",
     "RetryDecision",
     "RetryOn",
     "RetryParams",
     "Routing",
+    "SequenceError",
     "ServiceParams",
     "ServicePolicy",
     "Verdict",
     "backoff",
-    "can_replay_body",
     "decide",
     "make_balancer",
     "parse_grpc_timeout",

@@ -1,7 +1,7 @@
 """Load-balancing algorithms, picked by name from a registry.
 
 Each algorithm chooses one of a non-empty list of ready endpoint states; the pool
-(``proxy.policy.pool``) decides which endpoints are ready. Weights are honoured
+(``proxy.policy.endpoints``) decides which endpoints are ready. Weights are honoured
 everywhere: random and round robin share traffic in proportion to weight; the two
 P2C algorithms draw their two distinct candidates in proportion to weight and then
 take the cheaper one (the first drawn on a tie), so weight is the share when the

@@ -7,8 +7,9 @@ from random import Random
 
 from proxy.policy import outcome as oc
 from proxy.policy.deadline import Deadline
+from proxy.policy.endpoints import BalancerParams
+from proxy.policy.outcome import Outcome
 from proxy.policy.outlier import Health, OutlierParams
-from proxy.policy.pool import PoolParams
 from proxy.policy.retry import Verdict, decide
 from proxy.policy.upstream import ServiceParams, ServicePolicy
 
@@ -45,7 +46,7 @@ def serve(
 
 def test_failing_endpoint_is_retried_around_ejected_and_probed() -> None:
     # Round robin keeps sending to "bad" until ejected (peak-EWMA would shun it at once).
-    policy: ServicePolicy[str] = ServicePolicy(ServiceParams(PoolParams("round_robin")))
+    policy: ServicePolicy[str] = ServicePolicy(ServiceParams(BalancerParams("round_robin")))
     policy.set_endpoints(["a", "b", "bad"], now=0.0)
     rng, log = Random(5), list[str]()
     verdicts = Counter(serve(policy, rng, i * 0.01, {"bad"}, log) for i in range(200))
@@ -88,7 +89,7 @@ def test_clusters_report() -> None:
     for _ in range(5):
         choice = policy.choose(Random(0), 1.0, tried={"b"})
         assert choice is not None
-        policy.report(choice, oc.http_5xx(503), 1.25)
+        policy.report(choice, Outcome.response(503), 1.25)
     inflight = policy.choose(Random(0), 2.0)
     assert inflight is not None and inflight.endpoint == "b"
     policy.set_endpoints(["a"], now=2.0)  # b drains
@@ -111,7 +112,7 @@ def test_a_connection_pick_goes_round_robin_for_learning_balancers_and_starts_no
 
 
 def test_a_connection_pick_keeps_weights_skips_ejected_and_claims_no_probe() -> None:
-    params = ServiceParams(PoolParams("round_robin"), OutlierParams(consecutive_errors=1))
+    params = ServiceParams(BalancerParams("round_robin"), OutlierParams(consecutive_errors=1))
     policy: ServicePolicy[str] = ServicePolicy(params)
     policy.set_endpoints({"a": 2, "b": 1, "bad": 1}, now=0.0)
     rng = Random(3)
@@ -126,7 +127,7 @@ def test_a_connection_pick_keeps_weights_skips_ejected_and_claims_no_probe() -> 
 
 
 def test_a_connection_pick_with_random_is_weighted() -> None:
-    policy: ServicePolicy[str] = ServicePolicy(ServiceParams(PoolParams("random")))
+    policy: ServicePolicy[str] = ServicePolicy(ServiceParams(BalancerParams("random")))
     policy.set_endpoints({"a": 3, "b": 1}, now=0.0)
     rng = Random(11)
     seen = Counter(policy.pick(rng, 0.0) for _ in range(4000))

@@ -1,6 +1,6 @@
-"""The endpoint pool of one service: membership, per-endpoint load state, picking.
+"""The endpoint table of one service: membership, per-endpoint load state, picking.
 
-The pool owns each endpoint's in-flight count and latency estimate; a pluggable
+The table owns each endpoint's in-flight count and latency estimate; a pluggable
 algorithm (``proxy.policy.balancer``) chooses among the ready ones. ``start`` and
 ``finish`` bracket every attempt so load and latency stay exact. Endpoints removed
 while requests are in flight are *draining*: never picked again, forgotten once
@@ -22,7 +22,7 @@ E = TypeVar("E", bound=Hashable)
 
 
 @dataclass(frozen=True)
-class PoolParams:
+class BalancerParams:
     balancer: str = DEFAULT_BALANCER
     decay: float = DEFAULT_DECAY  # seconds, peak-EWMA decay window
     initial_rtt: float = DEFAULT_RTT  # seconds, estimate of a never-measured endpoint
@@ -77,9 +77,9 @@ def _check_weight(endpoint: Hashable, weight: float) -> float:
     return float(weight)
 
 
-class Pool(Generic[E]):
-    def __init__(self, params: PoolParams | None = None) -> None:
-        self.params = params or PoolParams()
+class EndpointTable(Generic[E]):
+    def __init__(self, params: BalancerParams | None = None) -> None:
+        self.params = params or BalancerParams()
         self._balancer = make_balancer(self.params.balancer)
         # For picks nothing is learnt from (``blind``): a balancer that needs latency
         # or load fed back would see neither, so those picks go round robin.
@@ -121,11 +121,6 @@ class Pool(Generic[E]):
         if state.in_flight > 0:
             self._draining[endpoint] = state
 
-    @property
-    def endpoints(self) -> list[E]:
-        """The pickable endpoints, in the order they were added."""
-        return list(self._active)
-
     # -- per request --------------------------------------------------------------
 
     def pick(
@@ -150,7 +145,7 @@ class Pool(Generic[E]):
         """Count an attempt as in flight to ``endpoint`` (picked by ``pick``)."""
         state = self._active.get(endpoint)
         if state is None:
-            raise AccountingError(f"start: {endpoint!r} is not an active endpoint of this pool")
+            raise AccountingError(f"start: {endpoint!r} is not an active endpoint of this table")
         state.in_flight += 1
         return Attempt(endpoint, now)
 
