@@ -1,9 +1,10 @@
 """The resilience policy core: pure decisions, no I/O, no clock, no randomness of its own.
 
-Callers pass ``now`` (monotonic seconds) and a ``random.Random``. One request through a
-``ServicePolicy``: ``Deadline.start`` and ``budget.deposit`` once; then per attempt
-``breakers.try_acquire`` -> ``choose`` -> (I/O, ``deadline.attempt_timeout``) ->
-``report`` -> ``decide`` (RETRY: sleep ``backoff``, choose again excluding tried ones).
+Callers pass ``now`` (monotonic seconds) and a ``random.Random``. One HTTP request
+(``Deadline.start`` at arrival) is a ``RetryLoop`` over its service's ``ServicePolicy``:
+``begin`` -> ``Send`` -> ``choose`` outside ``Send.exclude`` -> (I/O) -> ``report``, and
+on a failure ``failed`` -> ``Wait`` (sleep, ``next``) or ``Stop``; ``end`` at the close.
+A TCP connection takes one ``ServicePolicy.pick``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from proxy.policy.retry import (
     decide,
     parse_retry_on,
 )
+from proxy.policy.retrying import Answer, Phase, RetryLoop, Send, Stop, Wait
 from proxy.policy.upstream import Choice, EndpointReport, ServiceParams, ServicePolicy
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "GRPC_TIMEOUT_HEADER",
     "MESH_TIMEOUT_HEADER",
     "AccountingError",
+    "Answer",
     "Attempt",
     "BalancerParams",
     "BreakerLimits",
@@ -58,17 +61,22 @@ __all__ = [
     "OutlierDetector",
     "OutlierParams",
     "PeakEwma",
+    "Phase",
     "PolicyError",
     "Resource",
     "RetryBudget",
     "RetryDecision",
+    "RetryLoop",
     "RetryOn",
     "RetryParams",
     "Routing",
+    "Send",
     "SequenceError",
     "ServiceParams",
     "ServicePolicy",
+    "Stop",
     "Verdict",
+    "Wait",
     "backoff",
     "decide",
     "make_balancer",

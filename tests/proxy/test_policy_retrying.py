@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from proxy.mesh.forward import _stopped  # the shell's half: the error a Stop raises
 from proxy.policy import outcome as oc
 from proxy.policy.breaker import BreakerLimits, Resource
 from proxy.policy.budget import BudgetParams
@@ -321,3 +322,13 @@ def test_events_out_of_order_are_refused(steps: list[tuple[Any, ...]], event: st
     }
     with pytest.raises(SequenceError, match=event):
         getattr(loop, event)(*args[event])
+
+
+@pytest.mark.parametrize(
+    ("stop", "status", "flag"),
+    [(DEADLINE, 504, "DL"), (NO_ENDPOINT, 503, "UH"), (OVERFLOW, 503, "UO")],
+)
+def test_what_each_stop_tells_the_client(stop: Stop, status: int, flag: str) -> None:
+    error = _stopped(stop, "reviews")
+    assert (error.status, error.flag.value) == (status, flag)
+    assert "reviews" in str(error) or stop is DEADLINE
