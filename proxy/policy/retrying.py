@@ -171,7 +171,8 @@ class RetryLoop(Generic[E]):
 
     def head(self, status: int, replayable: bool, now: float) -> bool:
         """A response head arrived for an attempt sent with ``ask``: True discards it
-        (the attempt then fails with that status) because the retry will happen."""
+        (the attempt then fails with that status) because the retry will happen.
+        Below 500 only ``params.status_codes`` can be: a caller may skip the others."""
         if status < 500 and status not in self.params.status_codes:
             return False
         if self.phase is not _SENDING:
