@@ -10,13 +10,11 @@ and membership, so a request narrows the pick without building a set.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-from random import Random
 from typing import Any
 
 from proxy.config.model import Endpoint, Subset
 from proxy.http.pool import Opener, UpstreamPool
-from proxy.policy import Choice, Health, Outcome, Resource, ServiceParams, ServicePolicy
+from proxy.policy import Choice, Outcome, Resource, ServiceParams, ServicePolicy
 
 EndpointKey = tuple[str, int]
 NOTHING: frozenset[EndpointKey] = frozenset()
@@ -42,7 +40,6 @@ class Cluster:
         self._subsets: dict[int, _SubsetFacts] = {}  # id(subset) -> what it selects
         self.ejections: dict[EndpointKey, int] = {}  # per endpoint, for /clusters
         self.pending_overflows = 0  # requests refused: connections and queue full
-        self._unhealthy: set[EndpointKey] = set()  # ejected at some point, maybe still out
 
     def report_attempt(
         self, choice: Choice[EndpointKey], outcome: Outcome, now: float, latency: float | None
@@ -51,31 +48,6 @@ class Cluster:
         ejection = self.policy.report(choice, outcome, now, latency)
         if ejection is not None:
             self.ejections[ejection.endpoint] = self.ejections.get(ejection.endpoint, 0) + 1
-            self._unhealthy.add(ejection.endpoint)
-
-    def choose(
-        self, rng: Random, now: float, exclude: AbstractSet[EndpointKey]
-    ) -> Choice[EndpointKey] | None:
-        """``ServicePolicy.choose``, minus the health filter while every endpoint is healthy.
-
-        Only an ejection makes an endpoint unhealthy, and ``report_attempt`` sees each
-        one; until those endpoints are healthy again the full policy path runs.
-        """
-        if self._unhealthy:
-            detector = self.policy.detector
-            self._unhealthy = {
-                e
-                for e in self._unhealthy
-                if e in self.versions and detector.health(e, now) is not Health.HEALTHY
-            }
-            if self._unhealthy:
-                return self.policy.choose(rng, now, exclude)
-        pool = self.policy.pool
-        endpoint = pool.pick(rng, now, exclude=exclude)
-        if endpoint is None:
-            return None
-        self.policy.detector.on_attempt(endpoint, now)  # never a probe: it is healthy
-        return Choice(pool.start(endpoint, now), probe=False, panic=False)
 
     def set_endpoints(self, endpoints: Sequence[Endpoint], now: float) -> None:
         weights = {(e.address, e.port): float(e.weight) for e in endpoints}
@@ -141,7 +113,7 @@ class Cluster:
             )
         return {
             "name": self.name,
-            "load_balancer": self.params.pool.balancer,
+            "load_balancer": self.params.balancing.balancer,
             "ejections_total": self.policy.detector.ejections_total,
             # Refusals per circuit-breaker threshold (mesh_circuit_breaker_overflows_total).
             "overflows": self.overflows(),

@@ -1,11 +1,10 @@
-"""``MeshHttpProxy``: the retry loop around ``Exchange.attempt``.
+"""``MeshHttpProxy``: carries out what the retry loop (``proxy.policy.retrying``) decides.
 
-Per attempt: choose an endpoint of the request's subset not tried yet (any of the
-subset when all were), send with ``x-mesh-attempt`` and the remaining deadline in
-``x-mesh-timeout-ms``, classify how it ended into an ``Outcome``, report it to the
-cluster, and let ``proxy.policy.decide`` say whether to go again after a jittered
-backoff. A retriable status is decided on the response head, before the client
-sees anything; a committed response is final.
+The decisions are the ``RetryLoop``'s; this shell does the I/O they name: pick an
+endpoint outside ``Send.exclude`` through the service's policy, send the attempt
+with ``x-mesh-attempt`` and the remaining deadline in ``x-mesh-timeout-ms``, classify
+how it ended into an ``Outcome`` for the cluster and the loop, sleep the backoff,
+and raise the error the loop stops with.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ from proxy.l4.dial import passthrough_opener
 from proxy.mesh.cluster import Cluster, EndpointKey
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
 from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError
-from proxy.policy import Choice, CircuitBreakers, Outcome, OutcomeKind, Resource, decide
-from proxy.policy.retry import RetryDecision
+from proxy.policy import Choice, Outcome, OutcomeKind
+from proxy.policy.retrying import Answer, RetryLoop, Stop
 
 ATTEMPT_HEADER = b"x-mesh-attempt"
 TIMEOUT_HEADER = b"x-mesh-timeout-ms"
@@ -59,45 +58,35 @@ def classify(exc: UpstreamError) -> Outcome | None:
     return _RESET
 
 
-class _Retries:
-    """One request's retry bookkeeping, made only when a retry may happen.
+class _HeadCheck:
+    """The attempt's ``Forward.retry_status``: asks the retry loop about a response
+    head before anything is committed, with what only the shell knows (whether the
+    request body can still be replayed, and the time)."""
 
-    It holds the request's unit of the ``max_retries`` breaker while a retry is in
-    flight, and is the attempt's ``Forward.retry_status``: it decides on a response
-    head before anything is committed, and turns the response down only when the
-    retry will really happen (policy, budget and breaker all agree).
-    """
-
-    __slots__ = ("attempt", "breakers", "codes", "decision", "held", "proxy", "state")
+    __slots__ = ("clock", "exchange", "loop")
 
     def __init__(
-        self, proxy: MeshHttpProxy, state: RequestState, breakers: CircuitBreakers
+        self, loop: RetryLoop[EndpointKey], exchange: Exchange, clock: Callable[[], float]
     ) -> None:
-        self.proxy, self.state, self.breakers = proxy, state, breakers
-        self.codes = state.plan.retry.status_codes if state.plan is not None else frozenset()
-        self.attempt = 0
-        self.decision: RetryDecision | None = None
-        self.held = False
-
-    def take(self) -> bool:
-        """Hand back the slot of the attempt that just ended; take one for the next."""
-        self.release()
-        self.held = self.breakers.try_acquire(Resource.RETRIES)
-        return self.held
-
-    def release(self) -> None:
-        if self.held:
-            self.breakers.release(Resource.RETRIES)
-            self.held = False
+        self.loop, self.exchange, self.clock = loop, exchange, clock
 
     def __call__(self, status: int) -> bool:
-        if status < 500 and status not in self.codes:
+        loop = self.loop
+        # The loop's published shortcut: nearly every head is a 2xx, and skipping the
+        # call for those keeps the success path as cheap as before the loop moved.
+        if status < 500 and status not in loop.params.status_codes:
             return False
-        decision = self.proxy.decide(self.state, Outcome.response(status), self.attempt, True)
-        if not decision.retry or not self.take():
-            return False
-        self.decision = decision
-        return True
+        return loop.head(status, self.exchange.can_retry, self.clock())
+
+
+def _stopped(stop: Stop, service: str) -> UpstreamError:
+    """The error that tells the client why the loop stopped (not for ``FAILURE``)."""
+    answer = stop.answer
+    if answer is Answer.DEADLINE:
+        return DeadlineExceededError("request deadline exceeded")
+    if answer is Answer.NO_ENDPOINT:
+        return NoHealthyUpstreamError(f"{service}: no healthy endpoint")
+    return UpstreamOverflowError(f"{service}: max_requests reached")
 
 
 class MeshHttpProxy(HttpProxy):
@@ -136,42 +125,43 @@ class MeshHttpProxy(HttpProxy):
         cluster = state.cluster
         plan = state.plan
         assert plan is not None
-        breakers = cluster.policy.breakers
-        if not breakers.try_acquire(Resource.REQUESTS):
-            raise UpstreamOverflowError(f"{forward.service}: max_requests reached")
-        # The retry loop is inline here, and so is each attempt: every coroutine level
-        # costs each request a frame on the way in and on every resume.
-        retries: _Retries | None = None
+        policy = cluster.policy
+        clock, rng = self.clock, self.rng
+        loop: RetryLoop[EndpointKey] = RetryLoop(
+            plan.retry,
+            policy,
+            state.deadline,
+            state.method,
+            cluster.outside(state.subset),
+            rng,
+            plan.status_retry,
+        )
+        check: _HeadCheck | None = None
+        # The loop and each attempt are inline here: every coroutine level costs each
+        # request a frame on the way in and on every resume.
         try:
-            cluster.policy.budget.deposit(self.clock())
+            now = clock()
+            step = loop.begin(now)
             exchange.pool = cluster.pool  # the cluster's pool: its breaker limits bound it
-            deadline = state.deadline
-            tried: set[EndpointKey] | None = None
-            attempt = 0
-            # Asked on every response head only when a status may be retried.
-            if plan.status_retry:
-                retries = _Retries(self, state, breakers)
             while True:
-                attempt += 1
-                now = self.clock()
-                if deadline.expired(now):
-                    raise DeadlineExceededError("request deadline exceeded")
-                choice = self._choose(cluster, state, tried, now)
+                if isinstance(step, Stop):
+                    raise _stopped(step, forward.service)
+                choice = policy.choose(rng, now, step.exclude)
                 if choice is None:
-                    raise NoHealthyUpstreamError(f"{forward.service}: no healthy endpoint")
+                    step = loop.unpicked(step)
+                    continue
                 endpoint = choice.endpoint
                 state.version = cluster.versions.get(endpoint, state.version)
-                check = retries if attempt < plan.retry.attempts else None
-                if check is not None:
-                    check.attempt, check.decision = attempt, None
+                if step.ask and check is None:
+                    check = _HeadCheck(loop, exchange, clock)
                 attempt_forward = Forward(
                     endpoint,
                     forward.service,
                     state.version,
-                    deadline.attempt_timeout(now, plan.per_try_timeout) or 0.0,
-                    self._headers(state, attempt, now),
+                    step.timeout,
+                    self._headers(state, step.number, now),
                     state,
-                    check,
+                    check if step.ask else None,
                 )
                 # Each attempt is reported to the cluster exactly once, however it ends.
                 try:
@@ -185,48 +175,37 @@ class MeshHttpProxy(HttpProxy):
                         await exchange.attempt(attempt_forward, fresh=True)
                 except UpstreamError as exc:
                     outcome = classify(exc)
-                    self._report(exchange, cluster, choice, outcome)
-                    if outcome is None:
-                        if isinstance(exc, UpstreamOverflowError):
-                            cluster.pending_overflows += 1
-                        raise
-                    if isinstance(exc, UpstreamTimeoutError) and deadline.spent_by_timeout(
-                        self.clock()
-                    ):
-                        # The attempt's timer was the deadline's: no time is left to retry.
-                        raise DeadlineExceededError("request deadline exceeded") from exc
-                    if isinstance(exc, UpstreamStatusError) and check is not None:
-                        decision = check.decision  # its retry slot is taken already
-                    else:
-                        decision = self.decide(state, outcome, attempt, exchange.can_retry)
-                        if decision.retry:
-                            if retries is None:
-                                retries = _Retries(self, state, breakers)
-                            if not retries.take():
-                                raise  # max_retries in flight: this failure is the answer
-                    if decision is None or not decision.retry:
-                        raise
+                    now = clock()
+                    self._report(exchange, cluster, choice, outcome, now)
+                    if outcome is None and isinstance(exc, UpstreamOverflowError):
+                        cluster.pending_overflows += 1
+                    after = loop.failed(endpoint, outcome, exchange.can_retry, now)
+                    if isinstance(after, Stop):
+                        if after.answer is Answer.FAILURE:
+                            raise
+                        raise _stopped(after, forward.service) from exc
                 except DownstreamError:
-                    self._report(exchange, cluster, choice, None)  # the client's doing
+                    self._report(exchange, cluster, choice, None, clock())  # the client's doing
                     raise
                 except BaseException:
                     # e.g. the response broke off after its head went out
-                    self._report(exchange, cluster, choice, _RESET if exchange.committed else None)
+                    outcome = _RESET if exchange.committed else None
+                    self._report(exchange, cluster, choice, outcome, clock())
                     raise
                 else:
                     status = exchange.status
-                    outcome = Outcome.response(status) if 100 <= status <= 599 else _RESET
-                    self._report(exchange, cluster, choice, outcome)
+                    if 100 <= status <= 599:
+                        latency = exchange.upstream_latency  # time to the response head
+                        cluster.report_attempt(choice, Outcome.response(status), clock(), latency)
+                    else:
+                        cluster.report_attempt(choice, _RESET, clock(), None)
                     return
-                if tried is None:
-                    tried = set()
-                tried.add(endpoint)
-                if decision.backoff > 0:
-                    await self._sleep(decision.backoff)
+                if after.seconds > 0:
+                    await self._sleep(after.seconds)
+                now = clock()
+                step = loop.next(now)
         finally:
-            if retries is not None:
-                retries.release()
-            breakers.release(Resource.REQUESTS)
+            loop.end()
 
     def _headers(
         self, state: RequestState, attempt: int, now: float
@@ -264,43 +243,16 @@ class MeshHttpProxy(HttpProxy):
                 raise DeadlineExceededError("request deadline exceeded") from exc
             raise
 
-    def decide(
-        self, state: RequestState, outcome: Outcome, attempt: int, replayable: bool
-    ) -> RetryDecision:
-        cluster = state.cluster
-        assert cluster is not None and state.plan is not None
-        return decide(
-            state.plan.retry,
-            outcome,
-            attempt=attempt,
-            method=state.method,
-            body_replayable=replayable,
-            budget=cluster.policy.budget,
-            deadline=state.deadline,
-            now=self.clock(),
-            rng=self.rng,
-        )
-
-    def _choose(
-        self, cluster: Cluster, state: RequestState, tried: set[EndpointKey] | None, now: float
-    ) -> Choice[EndpointKey] | None:
-        outside = cluster.outside(state.subset)
-        if tried:
-            choice = cluster.choose(self.rng, now, outside | tried)
-            if choice is not None:
-                return choice
-        return cluster.choose(self.rng, now, outside)
-
     def _report(
         self,
         exchange: Exchange,
         cluster: Cluster,
         choice: Choice[EndpointKey],
         outcome: Outcome | None,
+        now: float,
     ) -> None:
-        now = self.clock()
         if outcome is None:
-            cluster.policy.pool.finish(choice.attempt, now, None, ok=True)
+            cluster.policy.end(choice, now)
         else:
             # Time to the response head when there was one; else the time spent.
             latency = exchange.upstream_latency if outcome.status is not None else None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from proxy.config.policy import Policy
 from proxy.policy import (
+    BalancerParams,
     BreakerLimits,
     BudgetParams,
     OutlierParams,
-    PoolParams,
     RetryParams,
     ServiceParams,
     parse_retry_on,
@@ -35,7 +35,7 @@ def service_params(policy: Policy) -> ServiceParams:
     """The per-service state's parameters (balancer, ejection, breakers, budget)."""
     od, cb, budget = policy.outlier_detection, policy.circuit_breaker, policy.retries.budget
     return ServiceParams(
-        pool=PoolParams(balancer=policy.load_balancer),
+        balancing=BalancerParams(balancer=policy.load_balancer),
         outlier=OutlierParams(
             consecutive_errors=od.consecutive_errors,
             interval=od.interval,

@@ -4,10 +4,11 @@ A connection to a ``tcp`` service's address:port goes to one of the endpoints
 outlier detection lets through; anything else is passthrough as before. A connection
 to a service declared ``http`` is marked so: the listener hands it to the HTTP handler
 without sniffing, as Istio does for an explicitly declared protocol (no detection
-timeout to wait for, and none to misfire when the proxy is busy). L4 reports
-no per-connection latency or load back (keep it simple), so the latency- and
-load-aware balancers (peak_ewma, least_request) fall back to round robin here;
-``random`` stays weighted random.
+timeout to wait for, and none to misfire when the proxy is busy). Endpoints are
+picked by the service's policy, as for HTTP (``ServicePolicy.pick``): outlier
+detection filters them, and since L4 reports no per-connection latency or load
+back, the latency- and load-aware balancers (peak_ewma, least_request) fall back
+to round robin here; ``round_robin`` and ``random`` keep their weights.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import random
 from proxy.l4.conn import Intercepted
 from proxy.l4.outbound import OutboundRouter
 from proxy.l4.route import Route
-from proxy.mesh.cluster import EndpointKey
 from proxy.mesh.runtime import Mesh
 from proxy.observe.metrics import ConnLabels
 
@@ -32,14 +32,6 @@ class MeshTcpRouter:
         self.mesh = mesh
         self.rng = rng or random.Random()
         self._passthrough = OutboundRouter(workload)
-        self._turn: dict[str, int] = {}  # round-robin position per service
-
-    def _pick(self, name: str, candidates: list[EndpointKey], balancer: str) -> EndpointKey:
-        if balancer == "random":
-            return self.rng.choice(candidates)
-        turn = self._turn.get(name, 0)
-        self._turn[name] = turn + 1
-        return candidates[turn % len(candidates)]
 
     def route(self, conn: Intercepted) -> Route:
         state = self.mesh.state
@@ -50,13 +42,11 @@ class MeshTcpRouter:
                 return dataclasses.replace(route, http=True)
             return route
         cluster, name = plan.cluster, plan.service.name
-        allowed = cluster.policy.detector.routing(self.mesh.clock()).endpoints
-        candidates = [e for e in cluster.policy.pool.endpoints if e in allowed]
-        if not candidates:  # nothing discovered yet: the dialled address, counted as ours
+        endpoint = cluster.policy.pick(self.rng, self.mesh.clock())
+        if endpoint is None:  # nothing discovered yet: the dialled address, counted as ours
             host, port = conn.original_dst
             labels = ConnLabels("source", self.workload, name)
             return Route(host, port, conn.family, None, labels, opaque=True)
-        endpoint = self._pick(name, candidates, cluster.params.pool.balancer)
         host, port = endpoint
         version = cluster.versions.get(endpoint, "unknown")
         labels = ConnLabels("source", self.workload, name, version)

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class Token:  # made per request: not frozen (see ``proxy.policy.pool.Attempt``)
+class Token:  # made per request: not frozen (see ``proxy.policy.endpoints.Attempt``)
     """What ``start`` hands the HTTP layer, and gets back in ``done``."""
 
     span: SpanContext

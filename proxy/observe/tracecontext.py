@@ -41,7 +41,7 @@ class Incoming:
 
 
 @dataclass(slots=True)
-class SpanContext:  # made per request: not frozen (see ``proxy.policy.pool.Attempt``)
+class SpanContext:  # made per request: not frozen (see ``proxy.policy.endpoints.Attempt``)
     """This hop's span: what goes upstream and, if sampled, to the collector."""
 
     trace_id: str

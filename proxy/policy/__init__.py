@@ -1,9 +1,10 @@
 """The resilience policy core: pure decisions, no I/O, no clock, no randomness of its own.
 
-Callers pass ``now`` (monotonic seconds) and a ``random.Random``. One request through a
-``ServicePolicy``: ``Deadline.start`` and ``budget.deposit`` once; then per attempt
-``breakers.try_acquire`` -> ``choose`` -> (I/O, ``deadline.attempt_timeout``) ->
-``report`` -> ``decide`` (RETRY: sleep ``backoff``, choose again excluding tried ones).
+Callers pass ``now`` (monotonic seconds) and a ``random.Random``. One HTTP request
+(``Deadline.start`` at arrival) is a ``RetryLoop`` over its service's ``ServicePolicy``:
+``begin`` -> ``Send`` -> ``choose`` outside ``Send.exclude`` -> (I/O) -> ``report``, and
+on a failure ``failed`` -> ``Wait`` (sleep, ``next``) or ``Stop``; ``end`` at the close.
+A TCP connection takes one ``ServicePolicy.pick``.
 """
 
 from __future__ import annotations
@@ -18,32 +19,32 @@ from proxy.policy.deadline import (
     parse_grpc_timeout,
     parse_mesh_timeout,
 )
-from proxy.policy.errors import AccountingError, InvalidParameter, PolicyError
+from proxy.policy.endpoints import Attempt, BalancerParams, EndpointStats, EndpointTable
+from proxy.policy.errors import AccountingError, InvalidParameter, PolicyError, SequenceError
 from proxy.policy.ewma import PeakEwma
 from proxy.policy.outcome import Outcome, OutcomeKind
 from proxy.policy.outlier import Ejection, Health, OutlierDetector, OutlierParams, Routing
-from proxy.policy.pool import Attempt, EndpointStats, Pool, PoolParams
 from proxy.policy.retry import (
-    MAX_REPLAY_BYTES,
     RetryDecision,
     RetryOn,
     RetryParams,
     Verdict,
     backoff,
-    can_replay_body,
     decide,
     parse_retry_on,
 )
+from proxy.policy.retrying import Answer, Phase, RetryLoop, Send, Stop, Wait
 from proxy.policy.upstream import Choice, EndpointReport, ServiceParams, ServicePolicy
 
 __all__ = [
     "BALANCERS",
     "DEFAULT_BALANCER",
     "GRPC_TIMEOUT_HEADER",
-    "MAX_REPLAY_BYTES",
     "MESH_TIMEOUT_HEADER",
     "AccountingError",
+    "Answer",
     "Attempt",
+    "BalancerParams",
     "BreakerLimits",
     "BudgetParams",
     "Choice",
@@ -52,6 +53,7 @@ __all__ = [
     "Ejection",
     "EndpointReport",
     "EndpointStats",
+    "EndpointTable",
     "Health",
     "InvalidParameter",
     "Outcome",
@@ -59,20 +61,23 @@ __all__ = [
     "OutlierDetector",
     "OutlierParams",
     "PeakEwma",
+    "Phase",
     "PolicyError",
-    "Pool",
-    "PoolParams",
     "Resource",
     "RetryBudget",
     "RetryDecision",
+    "RetryLoop",
     "RetryOn",
     "RetryParams",
     "Routing",
+    "Send",
+    "SequenceError",
     "ServiceParams",
     "ServicePolicy",
+    "Stop",
     "Verdict",
+    "Wait",
     "backoff",
-    "can_replay_body",
     "decide",
     "make_balancer",
     "parse_grpc_timeout",

@@ -1,7 +1,7 @@
 """Load-balancing algorithms, picked by name from a registry.
 
 Each algorithm chooses one of a non-empty list of ready endpoint states; the pool
-(``proxy.policy.pool``) decides which endpoints are ready. Weights are honoured
+(``proxy.policy.endpoints``) decides which endpoints are ready. Weights are honoured
 everywhere: random and round robin share traffic in proportion to weight; the two
 P2C algorithms draw their two distinct candidates in proportion to weight and then
 take the cheaper one (the first drawn on a tie), so weight is the share when the
@@ -36,6 +36,7 @@ C = TypeVar("C", bound=Candidate)
 
 class Balancer(Protocol):
     name: str
+    learns: bool  # chooses by latency or load, which only finished attempts teach it
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C: ...
 
@@ -69,6 +70,7 @@ class PeakEwmaBalancer:
     """P2C over peak-EWMA cost (linkerd2-proxy, Finagle): latency- and load-aware."""
 
     name = "peak_ewma"
+    learns = True
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C:
         if len(ready) == 1:
@@ -84,6 +86,7 @@ class LeastRequestBalancer:
     """P2C on in-flight requests (Envoy LEAST_REQUEST)."""
 
     name = "least_request"
+    learns = True
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C:
         if len(ready) == 1:
@@ -103,6 +106,7 @@ class RoundRobinBalancer:
     """
 
     name = "round_robin"
+    learns = False
 
     def __init__(self) -> None:
         self._credit: dict[Hashable, float] = {}
@@ -124,6 +128,7 @@ class RandomBalancer:
     """Weighted random (Envoy RANDOM)."""
 
     name = "random"
+    learns = False
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C:
         return rng.choices(ready, weights=[c.weight for c in ready])[0]

@@ -47,16 +47,14 @@ class RetryBudget:
         self._reserve = math.floor(p.min_per_second * p.window * _UNIT)
         self._slot_length = p.window / p.slots
         self._slots: deque[list[int]] = deque()  # [slot index, milli-token balance]
-        self.exhausted = 0  # retries refused (for metrics)
 
     def deposit(self, now: float) -> None:
         """Credit one request (call once per request, not per attempt)."""
         self._current(now)[1] += self._deposit
 
     def try_withdraw(self, now: float) -> bool:
-        """Spend one retry if the budget allows it; a refusal is counted in ``exhausted``."""
+        """Spend one retry if the budget allows it."""
         if self._balance(now) < _UNIT:
-            self.exhausted += 1
             return False
         self._current(now)[1] -= _UNIT
         return True

@@ -46,7 +46,7 @@ def parse_grpc_timeout(value: bytes | str) -> float | None:
 
 
 @dataclass(slots=True)
-class Deadline:  # made per request: not frozen (see ``proxy.policy.pool.Attempt``)
+class Deadline:  # made per request: not frozen (see ``proxy.policy.endpoints.Attempt``)
     at: float | None  # monotonic seconds; None = no deadline at all
     source: str = "none"  # what set it: "route", a header name, or "none" (for logs)
 
@@ -101,11 +101,3 @@ class Deadline:  # made per request: not frozen (see ``proxy.policy.pool.Attempt
         if at is None or now >= at:
             return None
         return str(max(1, math.floor((at - now) * 1000.0)))
-
-    def grpc_header_value(self, now: float) -> str | None:
-        """``grpc-timeout`` to send upstream (whole ms, unit ``m``), like ``header_value``."""
-        ms = self.header_value(now)
-        if ms is None:
-            return None
-        # gRPC allows 8 digits: past ~27 h of milliseconds, whole seconds are exact enough.
-        return ms + "m" if len(ms) <= 8 else f"{int(ms) // 1000}S"

@@ -1,8 +1,8 @@
 """Errors raised by the policy core.
 
-Two kinds only: a parameter that cannot be used (raised when params are built, so a
-bad value is caught at config time, never per request), and an accounting mistake
-by the caller (releasing what was never acquired), which is a bug to surface loudly.
+A parameter that cannot be used (raised when params are built, so a bad value is
+caught at config time, never per request); the rest are mistakes by the caller
+(releasing what was never acquired, an event out of order), bugs to surface loudly.
 """
 
 from __future__ import annotations
@@ -18,3 +18,7 @@ class InvalidParameter(PolicyError, ValueError):
 
 class AccountingError(PolicyError):
     """The caller released or finished something it never acquired or started."""
+
+
+class SequenceError(PolicyError):
+    """A state machine got an event its current phase does not take."""

@@ -59,10 +59,3 @@ CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
 REFUSED = Outcome(OutcomeKind.REFUSED)
 RESET = Outcome(OutcomeKind.RESET)
 TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
-
-
-def http_5xx(status: int = 503) -> Outcome:
-    """The HTTP_5XX(code) outcome; rejects codes outside 500..599."""
-    if not 500 <= status <= 599:
-        raise InvalidParameter(f"not a 5xx status: {status!r}")
-    return Outcome(OutcomeKind.HTTP_5XX, status)

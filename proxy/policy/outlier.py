@@ -101,12 +101,14 @@ class OutlierDetector(Generic[E]):
         self.params = params or OutlierParams()
         self._records: dict[E, _Record] = {}
         self.ejections_total = 0
-        self.ejections_overflowed = 0  # ejections refused by max_ejection_percent
 
     def set_endpoints(self, endpoints: Iterable[E], now: float) -> None:
         """Track exactly these endpoints; survivors keep their history."""
         wanted = list(endpoints)
         self._records = {e: self._records.get(e) or _Record(now) for e in wanted}
+
+    def __contains__(self, endpoint: object) -> bool:
+        return endpoint in self._records
 
     def health(self, endpoint: E, now: float) -> Health:
         return self._advance(self._record(endpoint), now).health
@@ -114,13 +116,6 @@ class OutlierDetector(Generic[E]):
     def ejected_until(self, endpoint: E) -> float | None:
         record = self._record(endpoint)
         return record.until if record.health is Health.EJECTED else None
-
-    def counts(self, now: float) -> dict[Health, int]:
-        """Endpoints per health state (the ``mesh_upstream_endpoints`` gauge)."""
-        counts = dict.fromkeys(Health, 0)
-        for record in self._records.values():
-            counts[self._advance(record, now).health] += 1
-        return counts
 
     def routing(self, now: float) -> Routing[E]:
         """The endpoints the balancer may pick from right now."""
@@ -174,7 +169,6 @@ class OutlierDetector(Generic[E]):
         if threshold == 0 or record.consecutive < threshold:
             return None
         if not self._may_eject_another():
-            self.ejections_overflowed += 1
             return None
         # Forgive one past ejection per interval spent healthy.
         healthy_for = now - record.healthy_since

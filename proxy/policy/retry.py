@@ -19,7 +19,6 @@ from proxy.policy.deadline import Deadline
 from proxy.policy.errors import InvalidParameter
 from proxy.policy.outcome import Outcome, OutcomeKind
 
-MAX_REPLAY_BYTES = 64 * 1024  # request bodies kept for a replay; larger ones are not retried
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})  # RFC 9110
 GATEWAY_ERRORS = frozenset({502, 503, 504})
 
@@ -116,6 +115,8 @@ class Verdict(Enum):
     BODY_NOT_REPLAYABLE = "body-not-replayable"
     DEADLINE_EXCEEDED = "deadline-exceeded"
     BUDGET_EXHAUSTED = "budget-exhausted"
+    # Not from ``decide``: the retry loop found the max_retries breaker full after it.
+    RETRIES_OVERFLOW = "retries-overflow"
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,6 @@ def backoff(retry_number: int, rng: Random, base: float = 0.025, cap: float = 0.
     return rng.random() * bound  # random() < 1, so the bound itself is never reached
 
 
-def can_replay_body(body_size: int | None) -> bool:
-    """A body can be sent again when it was kept whole: known size within the buffer.
-    ``None`` means the size is unknown (still streaming) and so not replayable."""
-    return body_size is not None and 0 <= body_size <= MAX_REPLAY_BYTES
-
-
 def decide(
     params: RetryParams,
     outcome: Outcome,
@@ -158,7 +153,8 @@ def decide(
     """Decide after attempt number ``attempt`` (1-based) ended with ``outcome``.
 
     ``body_replayable``: the request body can be sent again, because it was kept whole
-    (``can_replay_body``) or none of it was consumed yet (e.g. the connect failed).
+    (the engine keeps up to ``Limits.retry_buffer_bytes``) or none of it was consumed
+    yet (e.g. the connect failed).
     Call the breaker's ``max_retries`` after a RETRY verdict, before re-sending."""
     if not outcome.is_error and not params.covers(outcome):
         return RetryDecision(Verdict.SUCCESS)

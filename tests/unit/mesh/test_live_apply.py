@@ -65,7 +65,7 @@ def test_apply_with_a_new_policy_builds_a_new_cluster_and_removes_gone_services(
             resp = await front.request("/x")
             names = [c["name"] for c in front.mesh.clusters()]
         await a.close()
-        assert after is not before and after.params.pool.balancer == "random"
+        assert after is not before and after.params.balancing.balancer == "random"
         assert resp.body == b"a"
         assert names == ["svc"]
 

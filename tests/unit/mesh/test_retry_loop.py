@@ -241,3 +241,19 @@ def test_a_full_retry_breaker_hands_the_upstream_response_to_the_client() -> Non
         assert len(good.seen) == 1
 
     run(main())
+
+
+def test_a_503_to_a_body_too_large_to_replay_goes_to_the_client() -> None:
+    async def main() -> None:
+        bad, good = await Backend("bad", status=503).start(), await Backend("good").start()
+        cfg = config([service("svc", [bad.endpoint, good.endpoint], policy=_policy())])
+        async with mesh_front(cfg) as front:  # round robin: bad first
+            resp = await front.request("/big", method="PUT", body=b"x" * (70 * 1024))
+        await bad.close()
+        await good.close()
+        # Over the 64 KiB kept for a replay: the 503 cannot be retried, so it stands.
+        assert (resp.status, resp.body) == (503, b"bad")
+        assert [r.attempts for r in front.records] == [1]
+        assert good.seen == []
+
+    run(main())

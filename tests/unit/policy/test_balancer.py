@@ -8,17 +8,17 @@ from random import Random
 import pytest
 
 from proxy.policy.balancer import BALANCERS, make_balancer
+from proxy.policy.endpoints import BalancerParams, EndpointTable
 from proxy.policy.errors import AccountingError, InvalidParameter
-from proxy.policy.pool import Pool, PoolParams
 
 
-def pool_of(*endpoints: str, balancer: str = "peak_ewma", **params: float) -> Pool[str]:
-    pool: Pool[str] = Pool(PoolParams(balancer=balancer, **params))
+def pool_of(*endpoints: str, balancer: str = "peak_ewma", **params: float) -> EndpointTable[str]:
+    pool: EndpointTable[str] = EndpointTable(BalancerParams(balancer=balancer, **params))
     pool.set_endpoints(endpoints, now=0.0)
     return pool
 
 
-def shares(pool: Pool[str], picks: int, seed: int = 7, now: float = 0.0) -> Counter[str]:
+def shares(pool: EndpointTable[str], picks: int, seed: int = 7, now: float = 0.0) -> Counter[str]:
     rng = Random(seed)
     counts: Counter[str] = Counter()
     for _ in range(picks):
@@ -30,11 +30,11 @@ def shares(pool: Pool[str], picks: int, seed: int = 7, now: float = 0.0) -> Coun
 
 def test_registry_names_and_unknown_name() -> None:
     assert set(BALANCERS) == {"peak_ewma", "least_request", "round_robin", "random"}
-    assert Pool().params.balancer == "peak_ewma"
+    assert EndpointTable().params.balancer == "peak_ewma"
     with pytest.raises(InvalidParameter, match="'fastest'"):
         make_balancer("fastest")
     with pytest.raises(InvalidParameter, match="'fastest'"):
-        PoolParams(balancer="fastest")
+        BalancerParams(balancer="fastest")
 
 
 # -- P2C ------------------------------------------------------------------------------
@@ -95,14 +95,14 @@ def test_pick_excludes_tried_endpoints_and_respects_among() -> None:
 
 @pytest.mark.parametrize("balancer", ["peak_ewma", "least_request", "random"])
 def test_weights_set_the_share_when_costs_are_equal(balancer: str) -> None:
-    pool: Pool[str] = Pool(PoolParams(balancer=balancer))
+    pool: EndpointTable[str] = EndpointTable(BalancerParams(balancer=balancer))
     pool.set_endpoints({"heavy": 3, "light": 1}, now=0.0)
     counts = shares(pool, 4000)
     assert 0.72 < counts["heavy"] / 4000 < 0.78
 
 
 def test_round_robin_is_exact_and_interleaved_with_weights() -> None:
-    pool: Pool[str] = Pool(PoolParams(balancer="round_robin"))
+    pool: EndpointTable[str] = EndpointTable(BalancerParams(balancer="round_robin"))
     pool.set_endpoints({"a": 2, "b": 1}, now=0.0)
     rng = Random(0)
     assert [pool.pick(rng, 0.0) for _ in range(6)] == ["a", "b", "a", "a", "b", "a"]
@@ -132,14 +132,14 @@ def test_bad_weight_is_rejected_naming_it() -> None:
         pool.add("b", now=0.0, weight=-1)
     with pytest.raises(InvalidParameter, match=r"'c'.*0"):
         pool.set_endpoints({"b": 1, "c": 0}, now=0.0)
-    assert pool.endpoints == ["a"]  # a bad list changes nothing
+    assert [s.endpoint for s in pool.stats(0.0)] == ["a"]  # a bad list changes nothing
 
 
 # -- simulations with a fake clock -------------------------------------------------------
 
 
 def simulate(
-    pool: Pool[str], latency: dict[str, float], fails: set[str], picks: int
+    pool: EndpointTable[str], latency: dict[str, float], fails: set[str], picks: int
 ) -> Counter[str]:
     """Sequential requests: each one's latency advances the fake clock."""
     rng, now, counts = Random(42), 0.0, Counter[str]()

@@ -16,9 +16,9 @@ import pytest
 
 from proxy.policy import (
     Deadline,
+    EndpointTable,
     Health,
     OutlierParams,
-    Pool,
     RetryParams,
     ServiceParams,
     ServicePolicy,
@@ -85,7 +85,7 @@ def test_refusals_keep_the_latency_penalty_when_no_ejection_can_follow() -> None
 
 
 def test_an_unmeasured_finish_ends_the_attempt_and_leaves_the_estimate() -> None:
-    pool: Pool[str] = Pool()
+    pool: EndpointTable[str] = EndpointTable()
     pool.set_endpoints(["a"], now=0.0)
     attempt = pool.start("a", 0.0)
     pool.finish(attempt, 0.5, None, ok=False, measured=False)

@@ -25,7 +25,7 @@ def test_reserve_is_min_per_second_times_window() -> None:
     budget = RetryBudget()
     assert budget.available(0.0) == 100
     assert withdraw_all(budget, 0.0) == 100
-    assert budget.exhausted == 1
+    assert not budget.try_withdraw(0.0)
 
 
 def test_ratio_of_requests_without_reserve() -> None:

@@ -1,6 +1,6 @@
-"""The endpoint pool of one service: membership, per-endpoint load state, picking.
+"""The endpoint table of one service: membership, per-endpoint load state, picking.
 
-The pool owns each endpoint's in-flight count and latency estimate; a pluggable
+The table owns each endpoint's in-flight count and latency estimate; a pluggable
 algorithm (``proxy.policy.balancer``) chooses among the ready ones. ``start`` and
 ``finish`` bracket every attempt so load and latency stay exact. Endpoints removed
 while requests are in flight are *draining*: never picked again, forgotten once
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Generic, TypeVar
 
-from proxy.policy.balancer import DEFAULT_BALANCER, make_balancer
+from proxy.policy.balancer import DEFAULT_BALANCER, RoundRobinBalancer, make_balancer
 from proxy.policy.errors import AccountingError, InvalidParameter
 from proxy.policy.ewma import DEFAULT_DECAY, DEFAULT_RTT, PeakEwma
 
@@ -22,7 +22,7 @@ E = TypeVar("E", bound=Hashable)
 
 
 @dataclass(frozen=True)
-class PoolParams:
+class BalancerParams:
     balancer: str = DEFAULT_BALANCER
     decay: float = DEFAULT_DECAY  # seconds, peak-EWMA decay window
     initial_rtt: float = DEFAULT_RTT  # seconds, estimate of a never-measured endpoint
@@ -77,10 +77,13 @@ def _check_weight(endpoint: Hashable, weight: float) -> float:
     return float(weight)
 
 
-class Pool(Generic[E]):
-    def __init__(self, params: PoolParams | None = None) -> None:
-        self.params = params or PoolParams()
+class EndpointTable(Generic[E]):
+    def __init__(self, params: BalancerParams | None = None) -> None:
+        self.params = params or BalancerParams()
         self._balancer = make_balancer(self.params.balancer)
+        # For picks nothing is learnt from (``blind``): a balancer that needs latency
+        # or load fed back would see neither, so those picks go round robin.
+        self._blind = RoundRobinBalancer() if self._balancer.learns else self._balancer
         self._active: dict[E, EndpointState[E]] = {}
         self._draining: dict[E, EndpointState[E]] = {}
 
@@ -114,13 +117,9 @@ class Pool(Generic[E]):
         if state is None:
             return
         self._balancer.forget(endpoint)
+        self._blind.forget(endpoint)
         if state.in_flight > 0:
             self._draining[endpoint] = state
-
-    @property
-    def endpoints(self) -> list[E]:
-        """The pickable endpoints, in the order they were added."""
-        return list(self._active)
 
     # -- per request --------------------------------------------------------------
 
@@ -130,21 +129,23 @@ class Pool(Generic[E]):
         now: float,
         exclude: Set[E] = frozenset(),
         among: Set[E] | None = None,
+        blind: bool = False,
     ) -> E | None:
         """Choose an endpoint not in ``exclude`` (already tried) and, if given, in
-        ``among`` (what outlier detection lets through); None when nothing qualifies."""
+        ``among`` (what outlier detection lets through); None when nothing qualifies.
+        ``blind``: no attempt will be started or finished for this pick."""
         ready = [
             s for e, s in self._active.items() if e not in exclude and (among is None or e in among)
         ]
         if not ready:
             return None
-        return self._balancer.choose(ready, rng, now).endpoint
+        return (self._blind if blind else self._balancer).choose(ready, rng, now).endpoint
 
     def start(self, endpoint: E, now: float) -> Attempt[E]:
         """Count an attempt as in flight to ``endpoint`` (picked by ``pick``)."""
         state = self._active.get(endpoint)
         if state is None:
-            raise AccountingError(f"start: {endpoint!r} is not an active endpoint of this pool")
+            raise AccountingError(f"start: {endpoint!r} is not an active endpoint of this table")
         state.in_flight += 1
         return Attempt(endpoint, now)
 
