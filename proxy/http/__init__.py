@@ -1,12 +1,11 @@
 """HTTP/1.x data plane: a codec on both sides, keep-alive pooling, streaming bodies.
 
-``HttpProxy`` serves one intercepted client connection and forwards each request to
-the endpoint a ``Dispatcher`` picks, through a shared ``UpstreamPool``.
+``HttpProxy`` serves one intercepted client connection; the ``Forwarder`` it is
+handed plans each request and runs its attempts through an ``Exchange``.
 """
 
 from __future__ import annotations
 
-from proxy.http.dispatch import PassthroughDispatcher
 from proxy.http.errors import (
     DownstreamDisconnect,
     DownstreamError,
@@ -20,31 +19,40 @@ from proxy.http.errors import (
     UpstreamError,
     UpstreamOverflowError,
     UpstreamResetError,
-    UpstreamStatusError,
     UpstreamTimeoutError,
 )
 from proxy.http.exchange import Exchange
-from proxy.http.model import Dispatcher, Forward, Limits, LocalReply, RequestHead, RequestRecord
+from proxy.http.model import (
+    Forwarder,
+    Forwarding,
+    Limits,
+    LocalReply,
+    RequestHead,
+    RequestRecord,
+    Target,
+)
+from proxy.http.passthrough import PassthroughForwarder
 from proxy.http.pool import Upstream, UpstreamPool
 from proxy.http.server import HttpProxy
 
 __all__ = [
-    "Dispatcher",
     "DownstreamDisconnect",
     "DownstreamError",
     "Exchange",
-    "Forward",
+    "Forwarder",
+    "Forwarding",
     "HttpProxy",
     "HttpProxyError",
     "Limits",
     "LocalReply",
     "MalformedRequest",
-    "PassthroughDispatcher",
+    "PassthroughForwarder",
     "RequestBodyTooLarge",
     "RequestHead",
     "RequestHeadTooLarge",
     "RequestRecord",
     "ResponseAbortedError",
+    "Target",
     "UnsupportedRequest",
     "Upstream",
     "UpstreamConnectError",
@@ -52,6 +60,5 @@ __all__ = [
     "UpstreamOverflowError",
     "UpstreamPool",
     "UpstreamResetError",
-    "UpstreamStatusError",
     "UpstreamTimeoutError",
 ]

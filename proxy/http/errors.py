@@ -44,14 +44,6 @@ class UpstreamTimeoutError(UpstreamError):
     status, flag = 504, Flag.UPSTREAM_TIMEOUT
 
 
-class UpstreamStatusError(UpstreamError):
-    """A response ``Forward.retry_status`` turned down (to retry it) before the client saw it."""
-
-    def __init__(self, status_code: int) -> None:
-        super().__init__(f"upstream answered {status_code}; trying again")
-        self.status_code = status_code
-
-
 class ResponseAbortedError(HttpProxyError):
     """The upstream failed after the response head went out: the client connection dies."""
 

@@ -1,12 +1,13 @@
 """One request/response exchange, forwarded to an upstream one attempt at a time.
 
-``Exchange.attempt(forward)`` either fails with an ``UpstreamError`` before any
+``Exchange.attempt(target)`` either fails with an ``UpstreamError`` before any
 response byte reached the client (the request may be tried again elsewhere while
-``can_retry``) or commits: from the response head on, a failure can only end the
-client connection (``ResponseAbortedError``). Small bodies are coalesced with their
-heads into one write each way; larger ones stream with backpressure. A request or
-response that is complete at once goes out with the other writes of the loop's pass
-(``proxy.http.outbox``).
+``can_retry``), holds back a final response whose status the caller listed (it then
+drops it to try again, or relays it), or commits: from the response head on, a
+failure can only end the client connection (``ResponseAbortedError``). Small bodies
+are coalesced with their heads into one write each way; larger ones stream with
+backpressure. A request or response that is complete at once goes out with the other
+writes of the loop's pass (``proxy.http.outbox``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,9 @@ from proxy.http.errors import (
     ResponseAbortedError,
     UpstreamError,
     UpstreamResetError,
-    UpstreamStatusError,
 )
 from proxy.http.headers import rewrite_response, set_headers
-from proxy.http.model import Endpoint, Forward, Limits
+from proxy.http.model import Endpoint, Limits, Target
 from proxy.http.pool import Upstream, UpstreamPool
 from proxy.l4.relay import relay
 
@@ -54,11 +54,11 @@ class Exchange:
         "down",
         "endpoint",
         "headers",
+        "held",
         "keep_client",
         "limits",
         "method",
         "pending",
-        "pool",
         "relayed_all",
         "status",
         "target",
@@ -70,14 +70,12 @@ class Exchange:
     def __init__(
         self,
         down: Downstream,
-        pool: UpstreamPool,
         limits: Limits,
         request: Request,
         headers: RawHeaders,
         body: RequestBody,
     ) -> None:
         self.down = down
-        self.pool = pool
         self.limits = limits
         self.method: bytes = request.method
         self.target: bytes = request.target
@@ -95,34 +93,41 @@ class Exchange:
         self.client_gone = False
         self.pending = b""  # a 101 head not yet sent: it goes with the tunnel's first bytes
         self.relayed_all = False  # the whole response went to the client's transport
+        self.held: _Held | None = None  # a response ``attempt`` held back for the caller
 
     @property
     def can_retry(self) -> bool:
         return not self.committed and self.body.replayable
 
-    async def attempt(self, forward: Forward, *, fresh: bool = False) -> None:
-        """Send the request to ``forward.endpoint`` and relay its response to the client."""
+    async def attempt(self, target: Target, *, fresh: bool = False) -> int:
+        """Send the request to ``target.endpoint`` and relay its response to the client.
+
+        Returns 0 once the response went to the client. A final status listed in
+        ``target.hold`` is held back instead and returned: nothing reached the client,
+        and the caller either drops it (``drop_held``, to try again) or relays it
+        (``relay_held``). The engine never asks the caller mid-attempt.
+        """
         if self.attempts and not self.can_retry:
             raise RuntimeError("attempt() again after the exchange committed or lost its body")
         self.attempts += 1
-        self.endpoint = forward.endpoint
+        self.endpoint = target.endpoint
+        pool = target.pool
         loop = self.down.loop
         start = loop.time()
         # None: the Limits default; 0 or less: no deadline (Envoy's "timeout: 0s").
-        timeout = self.limits.upstream_timeout if forward.timeout is None else forward.timeout
+        timeout = self.limits.upstream_timeout if target.timeout is None else target.timeout
         connect_timeout = self.limits.connect_timeout
         if timeout > 0:
             connect_timeout = min(connect_timeout, timeout)
-        up = None if fresh else self.pool.take_idle(forward.endpoint)
+        up = None if fresh else pool.take_idle(target.endpoint)
         if up is None:
-            up = await self.pool.acquire(
-                forward.endpoint, connect_timeout=connect_timeout, fresh=fresh
-            )
+            up = await pool.acquire(target.endpoint, connect_timeout=connect_timeout, fresh=fresh)
         pump: asyncio.Task[None] | None = None
         watch = self.down.watch
-        finished = False
+        finished = held = False
+        failure: BaseException | None = None
         try:
-            pump = self._send_request(up, forward, timeout)
+            pump = self._send_request(up, target, timeout)
             if pump is None:  # the client is silent now; notice if it hangs up
                 watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
             # The common case reads the socket right here (nothing can be buffered
@@ -137,37 +142,83 @@ class Exchange:
             watch.disarm()
             up.disarm()
             self.upstream_latency = loop.time() - start
-            check = forward.retry_status
-            if check is not None and response.status >= 200 and check(response.status):
-                raise UpstreamStatusError(response.status)  # its connection is dropped
+            if response.status in target.hold:
+                self.held = _Held(up, response, pump, pool)
+                held = True
+                return response.status
             finished = self._relay_buffered(up, response)
             if not finished:
                 finished = await self._relay_rest(up)
         except UpstreamError as exc:
-            if self.client_gone:
-                raise DownstreamDisconnect("client went away while waiting") from exc
-            failure = _pump_failure(pump)
-            if failure is not None:
-                raise failure from exc
-            if self.committed:
-                raise ResponseAbortedError(exc) from exc
-            raise
+            raise self._attempt_failure(exc, pump) from exc
         finally:
             watch.disarm()
             up.disarm()
-            if pump is not None and not pump.done():
-                pump.cancel()
-                self.keep_client = False  # the client is still sending a body nobody reads
-                finished = False
-            if finished:
-                self.pool.release(up)
-            else:
-                self.pool.discard(up)
-            failure = _pump_failure(pump)
+            if not held:
+                failure = self._settle(up, pump, finished, pool)
+        if failure is not None and isinstance(failure, DownstreamDisconnect):
+            raise failure
+        return 0
+
+    def drop_held(self) -> None:
+        """Throw away the held response (and its connection): another attempt follows."""
+        held, self.held = self.held, None
+        if held is not None:
+            failure = self._settle(held.up, held.pump, False, held.pool)
+            if failure is not None and isinstance(failure, DownstreamDisconnect):
+                raise failure
+
+    async def relay_held(self) -> None:
+        """Relay the held response after all, as ``attempt`` would have."""
+        held, self.held = self.held, None
+        if held is None:
+            raise RuntimeError("relay_held() with no response held")
+        up, pump, finished = held.up, held.pump, False
+        try:
+            finished = self._relay_buffered(up, held.response)
+            if not finished:
+                finished = await self._relay_rest(up)
+        except UpstreamError as exc:
+            raise self._attempt_failure(exc, pump) from exc
+        finally:
+            failure = self._settle(up, pump, finished, held.pool)
+        if failure is not None and isinstance(failure, DownstreamDisconnect):
+            raise failure
+
+    def _attempt_failure(
+        self, exc: UpstreamError, pump: asyncio.Task[None] | None
+    ) -> BaseException:
+        """What an upstream failure means here: still the upstream's, or the client's."""
+        if self.client_gone:
+            return DownstreamDisconnect("client went away while waiting")
+        failure = _pump_failure(pump)
+        if failure is not None:
+            return failure
+        if self.committed:
+            return ResponseAbortedError(exc)
+        return exc
+
+    def _settle(
+        self,
+        up: Upstream,
+        pump: asyncio.Task[None] | None,
+        finished: bool,
+        pool: UpstreamPool,
+    ) -> BaseException | None:
+        """End an attempt's connection: pooled only when its exchange finished cleanly.
+        Returns the request body pump's failure, if it had one."""
+        if pump is not None and not pump.done():
+            pump.cancel()
+            self.keep_client = False  # the client is still sending a body nobody reads
+            finished = False
+        if finished:
+            pool.release(up)
+        else:
+            pool.discard(up)
+        failure = _pump_failure(pump)
         if failure is not None:
             self.keep_client = False
-            if isinstance(failure, DownstreamDisconnect):
-                raise failure
+        return failure
 
     def _abandon(self, up: Upstream) -> None:
         """The client hung up while waiting: fail the pending response read at once."""
@@ -175,14 +226,14 @@ class Exchange:
         up.writer.transport.abort()
 
     def _send_request(
-        self, up: Upstream, forward: Forward, timeout: float
+        self, up: Upstream, target: Target, timeout: float
     ) -> asyncio.Task[None] | None:
         """Write the head and whatever body is at hand; a task streams the rest.
 
         The response deadline starts once the whole request went out, as Envoy's does.
         """
         codec = up.codec
-        headers = set_headers(self.headers, forward.set_headers)
+        headers = set_headers(self.headers, target.set_headers)
         parts: list[bytes] = []  # joined once, here, for the whole request
         body = self.body
         body.started = True
@@ -335,6 +386,21 @@ class Exchange:
             up.writer.write(from_client)
         to_client = (await relay((down.reader, down.writer), (up.reader, up.writer))).sent
         self.bytes_sent += len(from_upstream) + to_client
+
+
+class _Held:
+    """A final response head ``attempt`` held back, with what is needed to finish it."""
+
+    __slots__ = ("pool", "pump", "response", "up")
+
+    def __init__(
+        self,
+        up: Upstream,
+        response: Response,
+        pump: asyncio.Task[None] | None,
+        pool: UpstreamPool,
+    ) -> None:
+        self.up, self.response, self.pump, self.pool = up, response, pump, pool
 
 
 def _pump_failure(pump: asyncio.Task[None] | None) -> BaseException | None:

@@ -1,19 +1,24 @@
-"""The values the HTTP engine exchanges with the rest of the proxy.
+"""The values the HTTP engine exchanges with the rest of the proxy, and its plug-in.
 
-Routing, telemetry and retries live elsewhere; they see a request only through these
-records: a ``RequestHead`` goes to the ``Dispatcher``, which answers ``Forward``
-or ``LocalReply``, and one ``RequestRecord`` per request comes back to it at the end.
+The engine is handed a ``Forwarder`` (composition, never a subclass). Per request it
+asks ``Forwarder.start`` for a ``Forwarding``: the forwarder's own object for that
+request, which either answers locally (``reply``) or runs the attempts itself through
+``Exchange.attempt(Target)``. Its state stays its own; the engine only hands the
+finished ``RequestRecord`` back to it, once. Routing, retries and telemetry live
+above; nothing here calls up into them except through these two protocols.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from proxy.core.flags import Flag
 
 if TYPE_CHECKING:
+    from proxy.http.exchange import Exchange
+    from proxy.http.pool import UpstreamPool
     from proxy.l4.conn import Intercepted
 
 Endpoint = tuple[str, int]
@@ -43,23 +48,28 @@ class RequestHead:
         return None
 
 
-@dataclass(slots=True)
-class Forward:
-    """Send the request to ``endpoint``; ``set_headers`` replace same-named request headers."""
+class Target:
+    """Where one attempt goes: ``endpoint`` through ``pool``; ``set_headers`` replace
+    same-named request headers; a final status in ``hold`` is held back for the caller
+    (``Exchange.attempt``). Plain slots: one per attempt."""
 
-    endpoint: Endpoint
-    service: str = ""
-    version: str = ""
-    # Seconds from the request fully sent to the response head, per attempt; None: the
-    # Limits default; 0: none (Envoy's "timeout: 0s").
-    timeout: float | None = None
-    set_headers: tuple[tuple[bytes, bytes], ...] = ()
-    # Opaque to the engine: the dispatcher's per-request state, handed back in the
-    # ``RequestRecord`` (and to a ``forward`` override through this Forward).
-    context: object = None
-    # Called with the response status before anything reaches the client; True
-    # discards that response and fails the attempt with ``UpstreamStatusError``.
-    retry_status: Callable[[int], bool] | None = None
+    __slots__ = ("endpoint", "hold", "pool", "set_headers", "timeout")
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        pool: UpstreamPool,
+        timeout: float | None = None,
+        set_headers: tuple[tuple[bytes, bytes], ...] = (),
+        hold: frozenset[int] = frozenset(),
+    ) -> None:
+        self.endpoint = endpoint
+        self.pool = pool
+        # Seconds from the request fully sent to the response head; None: the Limits
+        # default; 0: none (Envoy's "timeout: 0s").
+        self.timeout = timeout
+        self.set_headers = set_headers
+        self.hold = hold
 
 
 @dataclass(slots=True)
@@ -69,7 +79,6 @@ class LocalReply:
     status: int
     flag: Flag
     body: bytes = b""
-    context: object = None  # as ``Forward.context``
 
 
 @dataclass(slots=True)
@@ -94,15 +103,29 @@ class RequestRecord:
     upstream_latency: float | None  # seconds until the response head, None if never
     attempts: int
     upgraded: bool
-    context: object = None  # ``Forward.context`` / ``LocalReply.context`` of this request
 
 
-class Dispatcher(Protocol):
-    """Chooses where each request goes and hears how it ended."""
+class Forwarding(Protocol):
+    """One request as the forwarder runs it (its own object, opaque to the engine)."""
 
-    def route(self, conn: Intercepted, req: RequestHead) -> Forward | LocalReply: ...
+    reply: LocalReply | None  # answer locally instead of forwarding
+    service: str  # for the record: where the request went, by name
+    version: str  # and which version answered (known once an attempt chose)
 
-    def done(self, record: RequestRecord) -> None: ...
+    def run(self, exchange: Exchange) -> Awaitable[None]:
+        """Carry out the attempts; raise the engine's typed error when giving up."""
+
+    def done(self, record: RequestRecord) -> None:
+        """The request is over (called exactly once, whatever happened)."""
+
+
+class Forwarder(Protocol):
+    """Decides where each request goes; the engine is handed one."""
+
+    def start(self, conn: Intercepted, head: RequestHead) -> Forwarding: ...
+
+    def refused(self, record: RequestRecord) -> None:
+        """A request the codec refused before it could be routed (400, 431, ...)."""
 
 
 @dataclass(frozen=True, slots=True)

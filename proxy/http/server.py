@@ -1,10 +1,10 @@
 """``HttpProxy``: serves one intercepted HTTP/1.x client connection.
 
-Requests are read through a codec (server role), routed by the ``Dispatcher``, and
-forwarded through an ``Exchange``; the loop goes on while the codec says both sides
-keep the connection alive.
+Requests are read through a codec (server role); the ``Forwarder`` the engine was
+handed plans each one and runs its attempts through an ``Exchange``; the loop goes
+on while the codec says both sides keep the connection alive.
 This is the error boundary: every typed error becomes a status code, an Envoy flag
-and a short text body here, and each request is reported to ``Dispatcher.done`` once.
+and a short text body here, and each request's record goes back to its forwarder once.
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ from proxy.http.errors import (
 )
 from proxy.http.exchange import Exchange
 from proxy.http.headers import RequestFacts, rewrite_request
-from proxy.http.model import Dispatcher, Forward, Limits, LocalReply, RequestHead, RequestRecord
+from proxy.http.model import Forwarder, Forwarding, Limits, RequestHead, RequestRecord
 from proxy.http.outbox import Outbox
-from proxy.http.pool import UpstreamPool
 from proxy.http.requestid import new_request_id
 from proxy.l4.conn import Intercepted
 
@@ -43,16 +42,14 @@ class HttpProxy:
 
     def __init__(
         self,
-        dispatcher: Dispatcher,
-        pool: UpstreamPool,
+        forwarder: Forwarder,
         limits: Limits | None = None,
         *,
         new_request_id: Callable[[], str] = new_request_id,  # no syscall, unlike uuid4
         codec: CodecFactory = H11Codec,
     ) -> None:
         self.codec = codec
-        self.dispatcher = dispatcher
-        self.pool = pool
+        self.forwarder = forwarder
         self.limits = limits or Limits()
         self._new_request_id = new_request_id
         self.outbox: Outbox | None = None  # one per loop: a pass's writes go out together
@@ -117,7 +114,7 @@ class HttpProxy:
         text = error_text(exc.status, exc.flag, str(exc))
         down.write(canned_close_response(exc.status, text))
         now = asyncio.get_running_loop().time()
-        self.dispatcher.done(
+        self.forwarder.refused(
             RequestRecord(
                 conn=conn,
                 request_id="",
@@ -167,8 +164,8 @@ class HttpProxy:
             down, limit=limits.max_request_body_bytes, keep_limit=limits.retry_buffer_bytes
         )
         exchange: Exchange | None = None
-        status, flag, service, version, keep = 0, Flag.NONE, "", "", True
-        context: object = None
+        plan: Forwarding | None = None
+        status, flag, keep = 0, Flag.NONE, True
         try:
             if facts.head_size + len(request.target) > limits.max_request_head_bytes:
                 raise RequestHeadTooLarge("request line and headers are too large")
@@ -176,16 +173,15 @@ class HttpProxy:
             if limit is not None and (facts.content_length or 0) > limit:
                 raise RequestBodyTooLarge(f"request body exceeds {limit} bytes")
             body.take_buffered()
-            decision = self.dispatcher.route(conn, head)
-            context = decision.context
-            if isinstance(decision, LocalReply):
-                status, flag = decision.status, decision.flag
-                text = decision.body or error_text(status, flag)
+            plan = self.forwarder.start(conn, head)
+            reply = plan.reply
+            if reply is not None:
+                status, flag = reply.status, reply.flag
+                text = reply.body or error_text(status, flag)
                 keep = self._reply(down, request.method, status, text, close=not body.complete)
             else:
-                service, version = decision.service, decision.version
-                exchange = Exchange(down, self.pool, limits, request, headers, body)
-                await self.forward(exchange, decision)
+                exchange = Exchange(down, limits, request, headers, body)
+                await plan.run(exchange)
                 status, keep = exchange.status, exchange.keep_client
         except ResponseAbortedError as exc:
             status, flag, keep = exchange.status if exchange else 0, exc.cause.flag, False
@@ -205,46 +201,33 @@ class HttpProxy:
             if not keep:
                 down.close()
         loop_now = down.loop.time()
-        # Positional, in RequestRecord's field order: passing 19 keywords costs this
+        # Positional, in RequestRecord's field order: passing 18 keywords costs this
         # path about half a microsecond per request.
-        self.dispatcher.done(
-            RequestRecord(
-                conn,
-                request_id,
-                head.method,
-                head.path,
-                head.authority,
-                head.http_version,
-                status,
-                flag,
-                service,
-                version,
-                exchange.endpoint if exchange else None,
-                body.received,  # bytes_received
-                exchange.bytes_sent if exchange else 0,
-                start,
-                loop_now - start,  # duration
-                exchange.upstream_latency if exchange else None,
-                exchange.attempts if exchange else 0,
-                exchange.upgraded if exchange else False,
-                context,
-            )
+        record = RequestRecord(
+            conn,
+            request_id,
+            head.method,
+            head.path,
+            head.authority,
+            head.http_version,
+            status,
+            flag,
+            plan.service if exchange else "",  # a local reply names no destination
+            plan.version if plan else "",
+            exchange.endpoint if exchange else None,
+            body.received,  # bytes_received
+            exchange.bytes_sent if exchange else 0,
+            start,
+            loop_now - start,  # duration
+            exchange.upstream_latency if exchange else None,
+            exchange.attempts if exchange else 0,
+            exchange.upgraded if exchange else False,
         )
+        if plan is None:
+            self.forwarder.refused(record)  # refused before it could be routed
+        else:
+            plan.done(record)
         return keep
-
-    async def forward(self, exchange: Exchange, forward: Forward) -> None:
-        """Run the attempts of one exchange. A retry policy wraps or replaces this.
-
-        Only the keep-alive race is retried here: a reused connection that the
-        upstream closed while idle fails before any response byte, so the request
-        goes once more on a fresh connection to the same endpoint.
-        """
-        try:
-            await exchange.attempt(forward)
-        except UpstreamError as exc:
-            if not (exc.stale and exchange.can_retry):
-                raise
-            await exchange.attempt(forward, fresh=True)
 
     def _reply(
         self, down: Downstream, method: bytes, status: int, text: bytes, close: bool

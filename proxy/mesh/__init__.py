@@ -1,8 +1,9 @@
 """The L7 mesh runtime: live routing state, discovery, the dispatcher, the retry loop.
 
 ``Mesh`` holds the routing snapshot built from a ``MeshConfig`` (``apply`` swaps it);
-``MeshDispatcher`` routes each HTTP request on it; ``MeshHttpProxy`` runs the
-attempts; ``MeshTcpRouter`` serves ``tcp`` services from the same clusters.
+``MeshDispatcher`` routes each HTTP request on it; ``MeshForwarder``, the forwarder
+the HTTP engine is handed, runs the attempts; ``MeshTcpRouter`` serves ``tcp``
+services from the same clusters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from proxy.mesh.cluster import Cluster
 from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
 from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError
-from proxy.mesh.forward import ATTEMPT_HEADER, TIMEOUT_HEADER, MeshHttpProxy, mesh_http_proxy
+from proxy.mesh.forward import ATTEMPT_HEADER, TIMEOUT_HEADER, MeshForwarder
 from proxy.mesh.observer import NullObserver, RequestObserver
 from proxy.mesh.params import retry_params, service_params
 from proxy.mesh.runtime import Mesh
@@ -26,7 +27,7 @@ __all__ = [
     "DnsWatcher",
     "Mesh",
     "MeshDispatcher",
-    "MeshHttpProxy",
+    "MeshForwarder",
     "MeshState",
     "MeshTcpRouter",
     "NoHealthyUpstreamError",
@@ -34,7 +35,6 @@ __all__ = [
     "RequestObserver",
     "RequestState",
     "Resolver",
-    "mesh_http_proxy",
     "resolve_dns",
     "retry_params",
     "service_params",

@@ -3,21 +3,23 @@
 Outbound, the service is found by original destination then Host; its first
 matching route picks a destination subset (weighted). Unknown destinations pass
 through to where the app was going (``allow_any``) or get 502 ``NR``
-(``registry_only``). Inbound requests go to the local app. The decision travels
-as a ``RequestState`` in ``Forward.context`` to ``MeshHttpProxy.forward``, which
-chooses endpoints per attempt; ``done`` hands the finished record to the observer.
+(``registry_only``). Inbound requests go to the local app. The decision is a
+``RequestState``: the request's own object, which the engine runs (``run``, carried
+out by ``MeshForwarder``, which chooses endpoints per attempt) and hands the finished
+record back to (``done``, to the observer).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from proxy.config.model import Subset
 from proxy.core.flags import Flag
 from proxy.core.names import PASSTHROUGH_CLUSTER as PASSTHROUGH
-from proxy.http.model import Forward, LocalReply, RequestHead, RequestRecord
+from proxy.http.exchange import Exchange
+from proxy.http.model import Endpoint, LocalReply, RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.observer import NullObserver, RequestObserver
@@ -25,6 +27,9 @@ from proxy.mesh.runtime import Mesh
 from proxy.mesh.state import RoutePlan
 from proxy.policy import GRPC_TIMEOUT_HEADER, MESH_TIMEOUT_HEADER, Deadline
 from proxy.routing import RequestInfo, match_route, pick_destination
+
+if TYPE_CHECKING:
+    from proxy.mesh.forward import MeshForwarder
 
 _NO_HEADERS: dict[str, str] = {}
 _NO_DEADLINE = Deadline(None)
@@ -34,9 +39,26 @@ INBOUND_CLUSTER = {4: "InboundPassthroughClusterIpv4", 6: "InboundPassthroughClu
 
 
 class RequestState:
-    """What routing decided for one request, and what its attempts learn."""
+    """What routing decided for one request, and what its attempts learn.
 
-    __slots__ = ("cluster", "deadline", "inbound", "method", "plan", "subset", "token", "version")
+    It is the engine's ``Forwarding`` for the request: ``reply`` answers locally, else
+    ``run`` carries out the attempts through the ``MeshForwarder`` that started it.
+    """
+
+    __slots__ = (
+        "cluster",
+        "deadline",
+        "endpoint",
+        "forwarder",
+        "inbound",
+        "method",
+        "plan",
+        "reply",
+        "service",
+        "subset",
+        "token",
+        "version",
+    )
 
     def __init__(
         self,
@@ -48,6 +70,10 @@ class RequestState:
         subset: Subset | None = None,
         version: str = "",
         inbound: bool = False,
+        *,
+        service: str = "",
+        endpoint: Endpoint = ("", 0),
+        reply: LocalReply | None = None,
     ) -> None:
         self.token = token
         self.deadline = deadline
@@ -57,6 +83,19 @@ class RequestState:
         self.subset = subset
         self.version = version  # of the endpoint the last attempt went to
         self.inbound = inbound  # to the local app, from 127.0.0.6 / ::6
+        self.service = service
+        self.endpoint = endpoint  # where the client was going
+        self.reply = reply  # answer locally, no attempt
+        self.forwarder: MeshForwarder | None = None  # set by the forwarder that starts it
+
+    def run(self, exchange: Exchange) -> Awaitable[None]:
+        # A plain call returning the forwarder's coroutine: no coroutine level of its own.
+        assert self.forwarder is not None
+        return self.forwarder.run(self, exchange)
+
+    def done(self, record: RequestRecord) -> None:
+        assert self.forwarder is not None
+        self.forwarder.dispatcher.done(self, record)
 
 
 def request_deadline(
@@ -99,7 +138,7 @@ class MeshDispatcher:
         self.observer: RequestObserver = observer or NullObserver()
         self.observing = not getattr(self.observer, "is_null", False)
 
-    def route(self, conn: Intercepted, head: RequestHead) -> Forward | LocalReply:
+    def route(self, conn: Intercepted, head: RequestHead) -> RequestState:
         token = self.observer.start(conn, head) if self.observing else None
         state = self.mesh.state  # this request's snapshot, whatever a reload does meanwhile
         now = self.clock()
@@ -109,8 +148,8 @@ class MeshDispatcher:
         service = state.index.lookup(host, port, head.authority)
         if service is None:
             if state.registry_only:
-                ctx = RequestState(token, _NO_DEADLINE, head.method)
-                return LocalReply(502, Flag.NO_ROUTE, b"", ctx)
+                reply = LocalReply(502, Flag.NO_ROUTE)
+                return RequestState(token, _NO_DEADLINE, head.method, reply=reply)
             return self._direct(conn, head, token, now, state.passthrough_timeout, PASSTHROUGH)
         plan = state.services[service.name]
         leading = plan.leading
@@ -119,8 +158,8 @@ class MeshDispatcher:
         elif service.routes:
             matched = match_route(service, _request_info(head, plan.needs_headers))
             if matched is None:
-                ctx = RequestState(token, _NO_DEADLINE, head.method)
-                return LocalReply(404, Flag.NO_ROUTE, b"", ctx)
+                reply = LocalReply(404, Flag.NO_ROUTE)
+                return RequestState(token, _NO_DEADLINE, head.method, reply=reply)
             route, rplan = matched, plan.routes[id(matched)]
         else:
             route, rplan = service.default_route, plan.default
@@ -129,10 +168,20 @@ class MeshDispatcher:
         deadline = request_deadline(now, rplan.timeout, head.headers)
         cluster = plan.cluster
         version = cluster.subset_version(subset)
-        ctx = RequestState(token, deadline, head.method, cluster, rplan, subset, version)
+        ctx = RequestState(
+            token,
+            deadline,
+            head.method,
+            cluster,
+            rplan,
+            subset,
+            version,
+            service=service.name,
+            endpoint=conn.original_dst,
+        )
         if deadline.expired(now):
-            return LocalReply(504, Flag.DEADLINE_EXCEEDED, b"", ctx)
-        return Forward(conn.original_dst, service.name, version, context=ctx)
+            ctx.reply = LocalReply(504, Flag.DEADLINE_EXCEEDED)
+        return ctx
 
     def _direct(
         self,
@@ -142,7 +191,7 @@ class MeshDispatcher:
         now: float,
         timeout: float,
         name: str,
-    ) -> Forward | LocalReply:
+    ) -> RequestState:
         """One attempt to the original destination (passthrough, or the local app)."""
         state = self.mesh.state
         deadline = request_deadline(now, timeout, head.headers)
@@ -152,20 +201,27 @@ class MeshDispatcher:
             if known is not None:
                 name, version = known
         inbound = conn.direction is Direction.INBOUND
-        ctx = RequestState(token, deadline, head.method, version=version, inbound=inbound)
+        ctx = RequestState(
+            token,
+            deadline,
+            head.method,
+            version=version,
+            inbound=inbound,
+            service=name,
+            endpoint=conn.original_dst,
+        )
         if deadline.expired(now):
-            return LocalReply(504, Flag.DEADLINE_EXCEEDED, b"", ctx)
-        return Forward(conn.original_dst, name, version, context=ctx)
+            ctx.reply = LocalReply(504, Flag.DEADLINE_EXCEEDED)
+        return ctx
 
-    def done(self, record: RequestRecord) -> None:
-        ctx = record.context
-        if type(ctx) is RequestState and ctx.version != record.version:
-            record = dataclasses.replace(record, version=ctx.version)
-        if not self.observing:
-            return
-        if type(ctx) is RequestState:
-            token = ctx.token
-        else:  # refused before routing (e.g. 400): the observer has not seen it yet
+    def done(self, state: RequestState, record: RequestRecord) -> None:
+        """A routed request ended: the observer hears it once."""
+        if self.observing:
+            self.observer.done(state.token, record)
+
+    def refused(self, record: RequestRecord) -> None:
+        """Refused before routing (e.g. 400): the observer has not seen it yet."""
+        if self.observing:
             head = RequestHead(
                 record.method,
                 record.path,
@@ -174,5 +230,4 @@ class MeshDispatcher:
                 record.request_id,
                 (),
             )
-            token = self.observer.start(record.conn, head)
-        self.observer.done(token, record)
+            self.observer.done(self.observer.start(record.conn, head), record)

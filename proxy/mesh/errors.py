@@ -20,3 +20,11 @@ class NoHealthyUpstreamError(UpstreamError):
     """The cluster has no endpoint to send to (503 ``UH``)."""
 
     status, flag = 503, Flag.NO_HEALTHY_UPSTREAM
+
+
+class RetriedStatus(UpstreamError):
+    """A response the retry loop turned down (to try again) before the client saw it."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"upstream answered {status_code}; trying again")
+        self.status_code = status_code

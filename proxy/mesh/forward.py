@@ -1,4 +1,4 @@
-"""``MeshHttpProxy``: carries out what the retry loop (``proxy.policy.retrying``) decides.
+"""``MeshForwarder``: carries out what the retry loop (``proxy.policy.retrying``) decides.
 
 The decisions are the ``RetryLoop``'s; this shell does the I/O they name: pick an
 endpoint outside ``Send.exclude`` through the service's policy, send the attempt
@@ -19,23 +19,24 @@ from proxy.http.errors import (
     UpstreamError,
     UpstreamOverflowError,
     UpstreamResetError,
-    UpstreamStatusError,
     UpstreamTimeoutError,
 )
 from proxy.http.exchange import Exchange
-from proxy.http.model import Forward, Limits
+from proxy.http.model import Limits, RequestHead, RequestRecord, Target
+from proxy.http.passthrough import attempt_once
 from proxy.http.pool import UpstreamPool
-from proxy.http.server import HttpProxy
+from proxy.l4.conn import Intercepted
 from proxy.l4.dial import passthrough_opener
 from proxy.mesh.cluster import Cluster, EndpointKey
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
-from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError
+from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError, RetriedStatus
 from proxy.policy import Choice, Outcome, OutcomeKind
 from proxy.policy.retrying import Answer, RetryLoop, Stop
 
 ATTEMPT_HEADER = b"x-mesh-attempt"
 TIMEOUT_HEADER = b"x-mesh-timeout-ms"
 _ATTEMPT_VALUES = tuple(str(n).encode() for n in range(1, 11))
+_HOLD_NOTHING: frozenset[int] = frozenset()
 _RESET = Outcome(OutcomeKind.RESET)
 _TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
 _REFUSED = Outcome(OutcomeKind.REFUSED)
@@ -44,7 +45,7 @@ _CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
 
 def classify(exc: UpstreamError) -> Outcome | None:
     """The endpoint's outcome for a failed attempt; None when it is not the endpoint's."""
-    if isinstance(exc, UpstreamStatusError):
+    if isinstance(exc, RetriedStatus):
         return Outcome.response(exc.status_code)
     if isinstance(exc, UpstreamOverflowError):
         return None  # our own pool was full: says nothing about the endpoint
@@ -58,27 +59,6 @@ def classify(exc: UpstreamError) -> Outcome | None:
     return _RESET
 
 
-class _HeadCheck:
-    """The attempt's ``Forward.retry_status``: asks the retry loop about a response
-    head before anything is committed, with what only the shell knows (whether the
-    request body can still be replayed, and the time)."""
-
-    __slots__ = ("clock", "exchange", "loop")
-
-    def __init__(
-        self, loop: RetryLoop[EndpointKey], exchange: Exchange, clock: Callable[[], float]
-    ) -> None:
-        self.loop, self.exchange, self.clock = loop, exchange, clock
-
-    def __call__(self, status: int) -> bool:
-        loop = self.loop
-        # The loop's published shortcut: nearly every head is a 2xx, and skipping the
-        # call for those keeps the success path as cheap as before the loop moved.
-        if status < 500 and status not in loop.params.status_codes:
-            return False
-        return loop.head(status, self.exchange.can_retry, self.clock())
-
-
 def _stopped(stop: Stop, service: str) -> UpstreamError:
     """The error that tells the client why the loop stopped (not for ``FAILURE``)."""
     answer = stop.answer
@@ -89,44 +69,58 @@ def _stopped(stop: Stop, service: str) -> UpstreamError:
     return UpstreamOverflowError(f"{service}: max_requests reached")
 
 
-class MeshHttpProxy(HttpProxy):
-    """``HttpProxy`` whose ``forward`` runs the mesh retry loop."""
+class MeshForwarder:
+    """The mesh's ``Forwarder``: ``MeshDispatcher`` routes, the retry loop attempts.
+
+    The engine is handed this object (it never subclasses the engine). ``start`` routes
+    a request into its ``RequestState``; the engine then calls the state's ``run``,
+    which comes back here to carry out the attempts, and ``done`` once at the end.
+    """
 
     def __init__(
         self,
         dispatcher: MeshDispatcher,
-        pool: UpstreamPool,
         limits: Limits | None = None,
         *,
+        pool: UpstreamPool | None = None,
         inbound_pool: UpstreamPool | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        super().__init__(dispatcher, pool, limits)
-        self.mesh_dispatcher = dispatcher
-        self.inbound_pool = inbound_pool
+        limits = limits or Limits()
+        self.dispatcher = dispatcher
+        self.pool = pool or UpstreamPool()  # passthrough: unknown destinations
+        # The local app, connected to from 127.0.0.6 / ::6 (the interceptor lets it by).
+        self.inbound_pool = inbound_pool or UpstreamPool(
+            opener=passthrough_opener(limits.connect_timeout)
+        )
         self.clock = dispatcher.clock
         self.rng: random.Random = dispatcher.rng
         self._sleep = sleep
 
-    async def close(self) -> None:
-        """Close the idle connections of the pools this handler owns."""
-        await self.pool.close()
-        if self.inbound_pool is not None:
-            await self.inbound_pool.close()
+    def start(self, conn: Intercepted, head: RequestHead) -> RequestState:
+        state = self.dispatcher.route(conn, head)
+        state.forwarder = self
+        return state
 
-    async def forward(self, exchange: Exchange, forward: Forward) -> None:
-        state = forward.context
-        if type(state) is not RequestState:
-            await super().forward(exchange, forward)
-            return
+    def refused(self, record: RequestRecord) -> None:
+        self.dispatcher.refused(record)
+
+    async def close(self) -> None:
+        """Close the idle connections of the pools this forwarder owns."""
+        await self.pool.close()
+        await self.inbound_pool.close()
+
+    async def run(self, state: RequestState, exchange: Exchange) -> None:
+        """Carry out one request's attempts (``RequestState.run``)."""
         if state.cluster is None:
-            await self._direct(exchange, forward, state)
+            await self._direct(exchange, state)
             return
         cluster = state.cluster
         plan = state.plan
         assert plan is not None
         policy = cluster.policy
         clock, rng = self.clock, self.rng
+        pool = cluster.pool  # the cluster's pool: its breaker limits bound it
         loop: RetryLoop[EndpointKey] = RetryLoop(
             plan.retry,
             policy,
@@ -136,43 +130,44 @@ class MeshHttpProxy(HttpProxy):
             rng,
             plan.status_retry,
         )
-        check: _HeadCheck | None = None
         # The loop and each attempt are inline here: every coroutine level costs each
         # request a frame on the way in and on every resume.
         try:
             now = clock()
             step = loop.begin(now)
-            exchange.pool = cluster.pool  # the cluster's pool: its breaker limits bound it
             while True:
                 if isinstance(step, Stop):
-                    raise _stopped(step, forward.service)
+                    raise _stopped(step, state.service)
                 choice = policy.choose(rng, now, step.exclude)
                 if choice is None:
                     step = loop.unpicked(step)
                     continue
                 endpoint = choice.endpoint
                 state.version = cluster.versions.get(endpoint, state.version)
-                if step.ask and check is None:
-                    check = _HeadCheck(loop, exchange, clock)
-                attempt_forward = Forward(
+                target = Target(
                     endpoint,
-                    forward.service,
-                    state.version,
+                    pool,
                     step.timeout,
                     self._headers(state, step.number, now),
-                    state,
-                    check if step.ask else None,
+                    plan.hold if step.ask else _HOLD_NOTHING,
                 )
                 # Each attempt is reported to the cluster exactly once, however it ends.
                 try:
                     try:
-                        await exchange.attempt(attempt_forward)
+                        held = await exchange.attempt(target)
                     except UpstreamError as exc:
                         if not (exc.stale and exchange.can_retry):
                             raise
-                        # The keep-alive race, as in HttpProxy.forward (inline: one
+                        # The keep-alive race, as in ``attempt_once`` (inline: one
                         # coroutine level less): the same endpoint, a fresh connection.
-                        await exchange.attempt(attempt_forward, fresh=True)
+                        held = await exchange.attempt(target, fresh=True)
+                    if held:
+                        # A status the loop may retry, held back from the client: the
+                        # loop decides now, with the body's replayability and the time.
+                        if loop.head(held, exchange.can_retry, clock()):
+                            exchange.drop_held()
+                            raise RetriedStatus(held)
+                        await exchange.relay_held()
                 except UpstreamError as exc:
                     outcome = classify(exc)
                     now = clock()
@@ -183,7 +178,7 @@ class MeshHttpProxy(HttpProxy):
                     if isinstance(after, Stop):
                         if after.answer is Answer.FAILURE:
                             raise
-                        raise _stopped(after, forward.service) from exc
+                        raise _stopped(after, state.service) from exc
                 except DownstreamError:
                     self._report(exchange, cluster, choice, None, clock())  # the client's doing
                     raise
@@ -215,15 +210,14 @@ class MeshHttpProxy(HttpProxy):
         budget = state.deadline.header_value(now)
         if budget is not None:
             headers += ((TIMEOUT_HEADER, budget.encode()),)
-        dispatcher = self.mesh_dispatcher
+        dispatcher = self.dispatcher
         if dispatcher.observing:
             headers += tuple(dispatcher.observer.upstream_headers(state.token))
         return headers
 
-    async def _direct(self, exchange: Exchange, forward: Forward, state: RequestState) -> None:
+    async def _direct(self, exchange: Exchange, state: RequestState) -> None:
         """One attempt to where the client was going (plus the keep-alive race retry)."""
-        if state.inbound and self.inbound_pool is not None:
-            exchange.pool = self.inbound_pool  # connects from 127.0.0.6 / ::6
+        pool = self.inbound_pool if state.inbound else self.pool
         now = self.clock()
         deadline = state.deadline
         timeout = deadline.attempt_timeout(now) or 0.0
@@ -231,13 +225,10 @@ class MeshHttpProxy(HttpProxy):
         budget = deadline.header_value(now)
         if budget is not None:
             headers = ((TIMEOUT_HEADER, budget.encode()),)
-        if self.mesh_dispatcher.observing:
-            headers += tuple(self.mesh_dispatcher.observer.upstream_headers(state.token))
-        attempt = Forward(
-            forward.endpoint, forward.service, forward.version, timeout, headers, state
-        )
+        if self.dispatcher.observing:
+            headers += tuple(self.dispatcher.observer.upstream_headers(state.token))
         try:
-            await super().forward(exchange, attempt)
+            await attempt_once(exchange, Target(state.endpoint, pool, timeout, headers))
         except UpstreamTimeoutError as exc:
             if deadline.spent_by_timeout(self.clock()):
                 raise DeadlineExceededError("request deadline exceeded") from exc
@@ -257,10 +248,3 @@ class MeshHttpProxy(HttpProxy):
             # Time to the response head when there was one; else the time spent.
             latency = exchange.upstream_latency if outcome.status is not None else None
             cluster.report_attempt(choice, outcome, now, latency)
-
-
-def mesh_http_proxy(dispatcher: MeshDispatcher, limits: Limits | None = None) -> MeshHttpProxy:
-    """The HTTP handler the server installs: passthrough pool, inbound pool from 127.0.0.6."""
-    limits = limits or Limits()
-    inbound = UpstreamPool(opener=passthrough_opener(limits.connect_timeout))
-    return MeshHttpProxy(dispatcher, UpstreamPool(), limits, inbound_pool=inbound)

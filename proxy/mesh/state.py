@@ -26,6 +26,9 @@ class RoutePlan:
     per_try_timeout: float  # 0 = none
     # A response status can be retried at all (so the engine must ask before committing).
     status_retry: bool
+    # The final statuses the engine holds back for the retry loop's verdict: every 5xx
+    # and any listed code (``RetryLoop.head`` says no to the rest without looking).
+    hold: frozenset[int]
     subsets: Mapping[str | None, Subset | None]
 
 
@@ -41,6 +44,9 @@ class ServicePlan:
     # then routing needs no RequestInfo. ``leading_slash``: the target must start with "/".
     leading: Route | None = None
     leading_slash: bool = False
+
+
+_SERVER_ERRORS = frozenset(range(500, 600))
 
 
 def _route_plan(service: Service, route: Route) -> RoutePlan:
@@ -59,6 +65,7 @@ def _route_plan(service: Service, route: Route) -> RoutePlan:
         timeout=policy.timeout,
         per_try_timeout=retry.per_try_timeout,
         status_retry=status_retry and retry.attempts > 1,
+        hold=_SERVER_ERRORS | retry.status_codes if status_retry else frozenset(),
         subsets=subsets,
     )
 

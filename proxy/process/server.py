@@ -23,17 +23,16 @@ from prometheus_client import CollectorRegistry
 from proxy.admin.admin_port import AdminView, admin_endpoints
 from proxy.admin.httpmini import Endpoints, serve_connection
 from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
-from proxy.http import Limits
+from proxy.http import HttpProxy, Limits
 from proxy.l4.conn import Direction
 from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
 from proxy.mesh import (
     Mesh,
     MeshDispatcher,
-    MeshHttpProxy,
+    MeshForwarder,
     MeshTcpRouter,
     RequestObserver,
-    mesh_http_proxy,
 )
 from proxy.observe import Telemetry
 from proxy.observe.metrics import TcpMetrics
@@ -100,7 +99,7 @@ class ProxyServer:
             registry, workload_flag=opts.workload, access_log=opts.access_log
         )
         self.observer = observer or self.telemetry.observer
-        self.mesh_http: MeshHttpProxy | None = None
+        self.mesh_forwarder: MeshForwarder | None = None  # plugged into the HTTP engine
         self.readiness = Readiness()
         self.conns = TaskKeeper()
         self.http_tasks = TaskKeeper()
@@ -140,12 +139,13 @@ class ProxyServer:
         With no config at all the sidecar relays everything byte for byte (DESIGN.md
         §2); the first config in force, from the file or a PUT, turns L7 on.
         """
-        if self.mesh_http is not None:
+        if self.mesh_forwarder is not None:
             return
         dispatcher = MeshDispatcher(self.mesh, observer=self.observer)
         limits = Limits(connect_timeout=self.opts.connect_timeout)
-        self.mesh_http = mesh_http_proxy(dispatcher, limits)
-        self.outbound.http_handler = self.inbound.http_handler = self.mesh_http
+        self.mesh_forwarder = MeshForwarder(dispatcher, limits)
+        engine = HttpProxy(self.mesh_forwarder, limits)
+        self.outbound.http_handler = self.inbound.http_handler = engine
 
     def apply_config(self, loaded: Loaded) -> None:
         """A new config is in force: new connections route by it, open ones keep theirs."""
@@ -202,8 +202,8 @@ class ProxyServer:
             server.close()
         await self.http_tasks.drain(1.0)
         await self.telemetry.close()  # queued spans and access log lines go out last
-        if self.mesh_http is not None:
-            await self.mesh_http.close()
+        if self.mesh_forwarder is not None:
+            await self.mesh_forwarder.close()
         await self.mesh.close()
         return 0
 

@@ -58,10 +58,10 @@ async def serve_measured(proxy: Any, upstream_port: int) -> None:
 def _serve(upstream_port: int) -> None:
     import uvloop
 
-    from proxy.http import HttpProxy, Limits, PassthroughDispatcher, UpstreamPool
+    from proxy.http import HttpProxy, Limits, PassthroughForwarder
 
     async def main() -> None:
-        proxy = HttpProxy(PassthroughDispatcher(), UpstreamPool(), Limits())
+        proxy = HttpProxy(PassthroughForwarder(), Limits())
         await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())

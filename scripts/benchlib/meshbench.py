@@ -3,7 +3,7 @@
     BENCH_CHILD="-m scripts.benchlib.meshbench" python -m scripts.benchlib.enginebench N C
 
 The same load and CPU accounting as ``enginebench.py``, but the child runs the handler the
-server installs with ``--config``: ``MeshDispatcher`` routing to a subset, retries
+server installs with ``--config``: ``MeshForwarder`` routing to a subset, retries
 with a budget, outlier detection, peak-EWMA, the ``Observer`` recording Istio metrics
 and an access log line per request (to /dev/null, through the same buffered writer).
 To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the observer;
@@ -31,8 +31,8 @@ def _serve(upstream_port: int, *more_ports: int) -> None:
     import uvloop
 
     from proxy.config import loads_config
-    from proxy.http import Limits
-    from proxy.mesh import MeshDispatcher, mesh_http_proxy
+    from proxy.http import HttpProxy, Limits
+    from proxy.mesh import MeshDispatcher, MeshForwarder
     from proxy.mesh.runtime import Mesh
     from proxy.observe.runtime import Telemetry
 
@@ -44,10 +44,9 @@ def _serve(upstream_port: int, *more_ports: int) -> None:
         if os.environ.get("NOLOG"):
             telemetry.observer.access_log = None
         mesh = Mesh(config)
-        proxy = mesh_http_proxy(
-            MeshDispatcher(mesh, observer=None if os.environ.get("NOOBS") else telemetry.observer),
-            Limits(),
-        )
+        observer = None if os.environ.get("NOOBS") else telemetry.observer
+        forwarder = MeshForwarder(MeshDispatcher(mesh, observer=observer), Limits())
+        proxy = HttpProxy(forwarder, Limits())
         await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())

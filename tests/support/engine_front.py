@@ -8,8 +8,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from proxy.http import HttpProxy, Limits, PassthroughDispatcher, RequestRecord, UpstreamPool
-from proxy.http.model import Dispatcher
+from proxy.http import (
+    Exchange,
+    Forwarder,
+    HttpProxy,
+    Limits,
+    LocalReply,
+    PassthroughForwarder,
+    RequestHead,
+    RequestRecord,
+    Target,
+    UpstreamError,
+    UpstreamPool,
+)
+from proxy.http.passthrough import attempt_once
 from proxy.l4.conn import Direction, Intercepted
 
 T = TypeVar("T")
@@ -40,14 +52,18 @@ async def proxied(
     *,
     limits: Limits | None = None,
     pool: UpstreamPool | None = None,
-    dispatcher: Callable[[list[RequestRecord]], Dispatcher] | None = None,
-    engine: type[HttpProxy] = HttpProxy,
+    forwarder: Callable[[list[RequestRecord], UpstreamPool], Forwarder] | None = None,
 ) -> AsyncIterator[Front]:
-    """A listener whose connections the proxy serves as if headed to ``target``."""
+    """A listener whose connections the proxy serves as if headed to ``target``;
+    ``forwarder`` makes the engine's forwarder from the records list and the pool
+    (default: ``PassthroughForwarder``, to ``target``)."""
     pool = pool or UpstreamPool()
     records: list[RequestRecord] = []
-    chosen = dispatcher(records) if dispatcher else PassthroughDispatcher(records.append)
-    proxy = engine(chosen, pool, limits or Limits())
+    if forwarder is not None:
+        chosen = forwarder(records, pool)
+    else:
+        chosen = PassthroughForwarder(records.append, pool=pool)
+    proxy = HttpProxy(chosen, limits or Limits())
     handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -83,3 +99,58 @@ async def stop_serving(server: asyncio.AbstractServer, handlers: set[asyncio.Tas
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await server.wait_closed()
+
+
+class Plan:
+    """A test ``Forwarding``: answer ``reply`` locally, or try ``targets`` in order.
+
+    Each target gets the keep-alive race retry (``attempt_once``); a failure before the
+    response committed moves on to the next target while the body can be replayed,
+    as a retry policy would. ``on_done`` receives the finished record.
+    """
+
+    def __init__(
+        self,
+        *targets: Target,
+        reply: LocalReply | None = None,
+        service: str = "svc",
+        version: str = "",
+        on_done: Callable[[RequestRecord], None] | None = None,
+    ) -> None:
+        self.targets = targets
+        self.reply = reply
+        self.service = service
+        self.version = version
+        self.on_done = on_done
+
+    async def run(self, exchange: Exchange) -> None:
+        for index, target in enumerate(self.targets):
+            try:
+                await attempt_once(exchange, target)
+                return
+            except UpstreamError:
+                if index + 1 == len(self.targets) or not exchange.can_retry:
+                    raise
+
+    def done(self, record: RequestRecord) -> None:
+        if self.on_done is not None:
+            self.on_done(record)
+
+
+class Planned:
+    """A test ``Forwarder`` whose ``plan(conn, head)`` makes each request's ``Plan``."""
+
+    def __init__(
+        self, records: list[RequestRecord], plan: Callable[[Intercepted, RequestHead], Plan]
+    ) -> None:
+        self.records = records
+        self.plan = plan
+
+    def start(self, conn: Intercepted, head: RequestHead) -> Plan:
+        plan = self.plan(conn, head)
+        if plan.on_done is None:
+            plan.on_done = self.records.append
+        return plan
+
+    def refused(self, record: RequestRecord) -> None:
+        self.records.append(record)

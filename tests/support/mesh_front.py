@@ -2,7 +2,7 @@
 
 ``Backend`` is the one test HTTP server answering its name, whose status and delay a
 test flips at will; it records every request (headers, peer). ``mesh_front`` runs
-``MeshHttpProxy`` + ``MeshDispatcher`` behind a 127.0.0.1:0 listener whose
+``HttpProxy`` + ``MeshForwarder`` behind a 127.0.0.1:0 listener whose
 connections look intercepted towards ``front.target``.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.config import MeshConfig, loads_config
-from proxy.http import Limits, RequestHead, RequestRecord, UpstreamPool
+from proxy.http import HttpProxy, Limits, RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
-from proxy.mesh import Mesh, MeshDispatcher, MeshHttpProxy, Resolver, mesh_http_proxy
+from proxy.mesh import Mesh, MeshDispatcher, MeshForwarder, Resolver
 from tests.support.engine_front import stop_serving
 from tests.support.http_client import Response, read_response
 from tests.support.http_server import HttpServer
@@ -167,7 +167,8 @@ class Recorder:
 class Front:
     port: int
     mesh: Mesh
-    proxy: MeshHttpProxy
+    proxy: HttpProxy
+    forwarder: MeshForwarder
     recorder: Recorder
     target: tuple[str, int] = (VIP, 80)
     direction: Direction = Direction.OUTBOUND
@@ -230,11 +231,8 @@ async def mesh_front(
     recorder = Recorder()
     dispatcher = MeshDispatcher(mesh, observer=recorder, rng=random.Random(seed))
     limits = Limits(connect_timeout=2.0)
-    proxy = (
-        mesh_http_proxy(dispatcher, limits)
-        if inbound
-        else MeshHttpProxy(dispatcher, UpstreamPool(), limits)
-    )
+    forwarder = MeshForwarder(dispatcher, limits)
+    proxy = HttpProxy(forwarder, limits)
     handlers: set[asyncio.Task[None]] = set()
     front: Front
 
@@ -251,12 +249,12 @@ async def mesh_front(
             handlers.discard(task)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    front = Front(server.sockets[0].getsockname()[1], mesh, proxy, recorder)
+    front = Front(server.sockets[0].getsockname()[1], mesh, proxy, forwarder, recorder)
     if inbound:
         front.direction = Direction.INBOUND
     try:
         yield front
     finally:
         await stop_serving(server, handlers)
-        await proxy.close()
+        await forwarder.close()
         await mesh.close()

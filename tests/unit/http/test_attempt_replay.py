@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Callable
 
 from proxy.core.flags import Flag
-from proxy.http import Exchange, Forward, HttpProxy, UpstreamError
-from tests.support.engine_front import proxied, run
+from proxy.http import RequestRecord, Target, UpstreamPool
+from tests.support.engine_front import Plan, Planned, proxied, run
 from tests.support.http_client import read_response
 from tests.support.http_server import Upstream, pattern_body
 
 
-class _RetryOnce(HttpProxy):
+def _retry_once(
+    second: tuple[str, int],
+) -> Callable[[list[RequestRecord], UpstreamPool], Planned]:
     """What a retry policy does: on a failure before commit, try another endpoint."""
 
-    second: tuple[str, int] = ("127.0.0.1", 9)  # set by each test
+    def make(records: list[RequestRecord], pool: UpstreamPool) -> Planned:
+        return Planned(
+            records,
+            lambda conn, head: Plan(Target(conn.original_dst, pool), Target(second, pool)),
+        )
 
-    async def forward(self, exchange: Exchange, forward: Forward) -> None:
-        try:
-            await exchange.attempt(forward)
-        except UpstreamError:
-            if not exchange.can_retry:
-                raise
-            await exchange.attempt(Forward(endpoint=self.second, service=forward.service))
+    return make
 
 
 def _refused_port() -> int:
@@ -41,9 +42,9 @@ def _post(path: str, body: bytes) -> bytes:
 def test_body_within_the_retry_buffer_is_replayed_to_the_next_endpoint() -> None:
     async def main() -> None:
         good = await Upstream().start()
-        _RetryOnce.second = ("127.0.0.1", good.port)
+        retry = _retry_once(("127.0.0.1", good.port))
         body = pattern_body(60_000)
-        async with proxied(("127.0.0.1", _refused_port()), engine=_RetryOnce) as front:
+        async with proxied(("127.0.0.1", _refused_port()), forwarder=retry) as front:
             reader, writer = await front.connect()
             writer.write(_post("/echo", body))
             resp = await read_response(reader)
@@ -64,8 +65,8 @@ def test_body_within_the_retry_buffer_is_replayed_to_the_next_endpoint() -> None
 def test_reset_after_a_small_body_is_retried_but_a_large_one_is_not() -> None:
     async def main() -> None:
         bad, good = await Upstream().start(), await Upstream().start()
-        _RetryOnce.second = ("127.0.0.1", good.port)
-        async with proxied(("127.0.0.1", bad.port), engine=_RetryOnce) as front:
+        retry = _retry_once(("127.0.0.1", good.port))
+        async with proxied(("127.0.0.1", bad.port), forwarder=retry) as front:
             statuses = []
             for size in (1000, 200_000):
                 reader, writer = await front.connect()

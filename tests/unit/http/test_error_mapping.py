@@ -8,15 +8,16 @@ import socket
 
 from proxy.core.flags import Flag
 from proxy.http import (
-    Forward,
     Limits,
     LocalReply,
-    PassthroughDispatcher,
+    PassthroughForwarder,
     RequestHead,
     RequestRecord,
+    Target,
+    UpstreamPool,
 )
 from proxy.l4.conn import Intercepted
-from tests.support.engine_front import Front, proxied, run
+from tests.support.engine_front import Front, Plan, Planned, proxied, run
 from tests.support.http_client import get, read_response
 from tests.support.http_server import Upstream
 
@@ -189,23 +190,21 @@ def test_slow_upstream_gets_504_ut() -> None:
     run(main())
 
 
-class _NoRoute:
-    def __init__(self, records: list[RequestRecord]) -> None:
-        self.records = records
+def _no_route(records: list[RequestRecord], pool: UpstreamPool) -> Planned:
+    """/missing gets a local 404 NR; the rest goes where the client was going."""
 
-    def route(self, conn: Intercepted, req: RequestHead) -> Forward | LocalReply:
+    def plan(conn: Intercepted, req: RequestHead) -> Plan:
         if req.path.startswith("/missing"):
-            return LocalReply(404, Flag.NO_ROUTE)
-        return Forward(endpoint=conn.original_dst, service="svc")
+            return Plan(reply=LocalReply(404, Flag.NO_ROUTE))
+        return Plan(Target(conn.original_dst, pool))
 
-    def done(self, record: RequestRecord) -> None:
-        self.records.append(record)
+    return Planned(records, plan)
 
 
 def test_local_reply_names_its_flag_and_keeps_the_connection() -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port), dispatcher=_NoRoute) as front:
+        async with proxied(("127.0.0.1", up.port), forwarder=_no_route) as front:
             reader, writer = await front.connect()
             writer.write(get("/missing"))
             resp = await read_response(reader)
@@ -295,11 +294,11 @@ def test_route_timeout_overrides_the_default_and_zero_disables_it() -> None:
         for route_timeout, expected in ((0.0, 200), (None, 504)):
 
             def make(
-                records: list[RequestRecord], t: float | None = route_timeout
-            ) -> PassthroughDispatcher:
-                return PassthroughDispatcher(records.append, timeout=t)
+                records: list[RequestRecord], pool: UpstreamPool, t: float | None = route_timeout
+            ) -> PassthroughForwarder:
+                return PassthroughForwarder(records.append, timeout=t, pool=pool)
 
-            async with proxied(endpoint, limits=limits, dispatcher=make) as front:
+            async with proxied(endpoint, limits=limits, forwarder=make) as front:
                 reader, writer = await front.connect()
                 writer.write(get("/slow?s=0.3"))
                 assert (await read_response(reader)).status == expected

@@ -13,15 +13,15 @@ import os
 import random
 import select
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from proxy.http import Forward, RequestHead, RequestRecord
+from proxy.http import RequestHead, RequestRecord, Target, UpstreamPool
 from proxy.l4.conn import Intercepted
 from proxy.observe import AccessLog, CollectorUrl, Metrics, Observer, Workload, ZipkinExporter
-from tests.support.engine_front import proxied, run
+from tests.support.engine_front import Plan, Planned, proxied, run
 from tests.support.http_client import read_response
 from tests.support.http_server import Upstream
 from tests.support.telemetry import Collector, check_zipkin_v2, samples
@@ -38,23 +38,29 @@ def _refused_port() -> int:
     return port
 
 
-class ObservingDispatcher:
-    """Routes /down to a closed port (503 UF) and the rest to the upstream."""
+def observing(
+    observer: Observer, good: int
+) -> Callable[[list[RequestRecord], UpstreamPool], Planned]:
+    """Routes /down to a closed port (503 UF) and the rest to the upstream, with the
+    observer's token held by each request's own ``Plan``."""
+    bad = _refused_port()
 
-    def __init__(self, observer: Observer, good: int) -> None:
-        self.observer = observer
-        self.good, self.bad = good, _refused_port()
-        self.tokens: dict[str, object] = {}
+    def make(records: list[RequestRecord], pool: UpstreamPool) -> Planned:
+        def plan(conn: Intercepted, req: RequestHead) -> Plan:
+            token = observer.start(conn, req)
+            port = bad if req.path == "/down" else good
+            headers = tuple(observer.upstream_headers(token))
+            target = Target(("127.0.0.1", port), pool, set_headers=headers)
+            return Plan(
+                target,
+                service="reviews",
+                version="v1",
+                on_done=lambda record: observer.done(token, record),
+            )
 
-    def route(self, conn: Intercepted, req: RequestHead) -> Forward:
-        token = self.observer.start(conn, req)
-        self.tokens[req.request_id] = token
-        port = self.bad if req.path == "/down" else self.good
-        headers = tuple(self.observer.upstream_headers(token))
-        return Forward(("127.0.0.1", port), "reviews", "v1", set_headers=headers)
+        return Planned(records, plan)
 
-    def done(self, record: RequestRecord) -> None:
-        self.observer.done(self.tokens.pop(record.request_id, None), record)
+    return make
 
 
 @contextlib.asynccontextmanager
@@ -103,7 +109,7 @@ def test_scripted_mix_gives_exact_counts_and_sums_per_label_set() -> None:
         statuses = []
         async with proxied(
             ("127.0.0.1", upstream.port),
-            dispatcher=lambda _: ObservingDispatcher(observer, upstream.port),
+            forwarder=observing(observer, upstream.port),
         ) as front:
             for raw in (
                 [_get("/hello")] * 5 + [_get("/down")] * 3 + [_post("/echo", b"x" * 1000)] * 2
@@ -143,7 +149,7 @@ def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span() -> Non
             observer.exporter = exporter
             async with proxied(
                 ("127.0.0.1", upstream.port),
-                dispatcher=lambda _: ObservingDispatcher(observer, upstream.port),
+                forwarder=observing(observer, upstream.port),
             ) as front:
                 await _request(front, _get("/hello", f"traceparent: 00-{TRACE}-{SPAN}-01"))
                 b3 = [f"X-B3-TraceId: {TRACE}", f"X-B3-SpanId: {SPAN}", "X-B3-Sampled: 1"]
@@ -187,7 +193,7 @@ def test_collector_down_or_hanging_costs_nothing_but_counters() -> None:
             observer.exporter = exporter
             async with proxied(
                 ("127.0.0.1", upstream.port),
-                dispatcher=lambda _: ObservingDispatcher(observer, upstream.port),
+                forwarder=observing(observer, upstream.port),
             ) as front:
                 times = [(await _request(front, _get("/hello")))[1] for _ in range(40)]
             await asyncio.sleep(0.6)  # let the exporter's attempts time out
@@ -229,7 +235,7 @@ def test_access_log_lines_match_the_requests() -> None:
         upstream = await Upstream().start()
         async with proxied(
             ("127.0.0.1", upstream.port),
-            dispatcher=lambda _: ObservingDispatcher(observer, upstream.port),
+            forwarder=observing(observer, upstream.port),
         ) as front:
             await _request(
                 front, _get("/hello", "x-request-id: abc-1", f"traceparent: 00-{TRACE}-{SPAN}-00")
