@@ -214,7 +214,7 @@ class RequestBody:
         self.down = down
         self.limit = limit
         self.keep_limit = keep_limit
-        self.kept: list[bytes] = []
+        self.kept: list[bytes | bytearray] = []
         self.kept_bytes = 0
         self.received = 0
         self.complete = False
@@ -234,7 +234,7 @@ class RequestBody:
                 return
             self._accept(event)
 
-    async def read(self, timeout: float | None) -> bytes | None:
+    async def read(self, timeout: float | None) -> bytes | bytearray | None:
         """The next body chunk from the client, or None once the body is complete.
 
         A client silent for ``timeout`` seconds is disconnected.
@@ -251,9 +251,10 @@ class RequestBody:
                 return chunk
         return None
 
-    def _accept(self, event: Event) -> bytes | None:
-        if type(event) is bytes:
-            chunk = event
+    def _accept(self, event: Event) -> bytes | bytearray | None:
+        kind = type(event)
+        if kind is bytearray or kind is bytes:
+            chunk: bytes | bytearray = event  # type: ignore[assignment]  # (narrowed above)
             self.received += len(chunk)
             if self.limit is not None and self.received > self.limit:
                 raise RequestBodyTooLarge(f"request body exceeds {self.limit} bytes")

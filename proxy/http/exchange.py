@@ -366,9 +366,11 @@ class Exchange:
 
     def _forward_event(self, event: Event, parts: list[bytes], trailers: bool) -> bool:
         """Append the client-side bytes for one upstream body event; True at the end."""
-        if type(event) is bytes:
-            self.bytes_sent += len(event)
-            self.down.codec.send_data(event, parts)
+        kind = type(event)
+        if kind is bytearray or kind is bytes:
+            chunk: bytes | bytearray = event  # type: ignore[assignment]  # (narrowed above)
+            self.bytes_sent += len(chunk)
+            self.down.codec.send_data(chunk, parts)
             return False
         if type(event) is End:
             self.down.codec.send_end(event if trailers else END, parts)

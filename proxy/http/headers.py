@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy.core.names import REQUEST_ID
 from proxy.http.codec import HeaderItems, RawHeaders
 
 # Never forwarded as-is. Expect is end-to-end in the RFC, but like Envoy the proxy
@@ -45,6 +46,8 @@ class RequestFacts:
 
 
 def _tokens(value: bytes) -> set[bytes]:
+    if b"," not in value:  # "Connection: keep-alive", nearly always: no comprehension
+        return {value.strip().lower()}
     return {token.strip().lower() for token in value.split(b",")}
 
 
@@ -70,7 +73,7 @@ def rewrite_request(items: HeaderItems, facts: RequestFacts) -> RawHeaders:
             elif lname == b"upgrade":
                 facts.upgrade, upgrade_name = value, name
             continue
-        if lname == b"x-request-id":
+        if lname == REQUEST_ID:
             if not value:
                 continue  # an empty id is no id: a generated one replaces it
             facts.request_id = value

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 
 from proxy.core.flags import Flag
+from proxy.core.names import REQUEST_ID
 from proxy.http.codec import END, NEED_DATA, CodecFactory, H11Codec, ProtocolError, Request
 from proxy.http.downstream import Downstream, RequestBody, translate_protocol_error
 from proxy.http.errors import (
@@ -146,7 +147,7 @@ class HttpProxy:
         request_id = facts.request_id.decode("latin-1")
         if not request_id:
             request_id = self._new_request_id()
-            headers.append((b"x-request-id", request_id.encode("ascii")))
+            headers.append((REQUEST_ID, request_id.encode("ascii")))
         if not facts.host:
             # HTTP/1.0 may omit Host; HTTP/1.1 upstreams require it.
             host, port = conn.original_dst
@@ -165,7 +166,7 @@ class HttpProxy:
         )
         exchange: Exchange | None = None
         plan: Forwarding | None = None
-        status, flag, keep = 0, Flag.NONE, True
+        status, flag, keep, service = 0, Flag.NONE, True, ""  # a local reply names no service
         try:
             if facts.head_size + len(request.target) > limits.max_request_head_bytes:
                 raise RequestHeadTooLarge("request line and headers are too large")
@@ -181,6 +182,7 @@ class HttpProxy:
                 keep = self._reply(down, request.method, status, text, close=not body.complete)
             else:
                 exchange = Exchange(down, limits, request, headers, body)
+                service = plan.service
                 await plan.run(exchange)
                 status, keep = exchange.status, exchange.keep_client
         except ResponseAbortedError as exc:
@@ -212,7 +214,7 @@ class HttpProxy:
             head.http_version,
             status,
             flag,
-            plan.service if exchange else "",  # a local reply names no destination
+            service,
             plan.version if plan else "",
             exchange.endpoint if exchange else None,
             body.received,  # bytes_received

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from proxy.config.model import Subset
 from proxy.core.flags import Flag
+from proxy.core.names import INBOUND_PASSTHROUGH_CLUSTERS
 from proxy.core.names import PASSTHROUGH_CLUSTER as PASSTHROUGH
 from proxy.http.exchange import Exchange
 from proxy.http.model import Endpoint, LocalReply, RequestHead, RequestRecord
@@ -35,7 +36,6 @@ _NO_HEADERS: dict[str, str] = {}
 _NO_DEADLINE = Deadline(None)
 _DEADLINE_HEADERS = frozenset({MESH_TIMEOUT_HEADER.encode(), GRPC_TIMEOUT_HEADER.encode()})
 _DEADLINE_LENGTHS = frozenset(len(name) for name in _DEADLINE_HEADERS)
-INBOUND_CLUSTER = {4: "InboundPassthroughClusterIpv4", 6: "InboundPassthroughClusterIpv6"}
 
 
 class RequestState:
@@ -143,7 +143,9 @@ class MeshDispatcher:
         state = self.mesh.state  # this request's snapshot, whatever a reload does meanwhile
         now = self.clock()
         if conn.direction is Direction.INBOUND:
-            return self._direct(conn, head, token, now, 0.0, INBOUND_CLUSTER[conn.family])
+            return self._direct(
+                conn, head, token, now, 0.0, INBOUND_PASSTHROUGH_CLUSTERS[conn.family]
+            )
         host, port = conn.original_dst
         service = state.index.lookup(host, port, head.authority)
         if service is None:

@@ -13,6 +13,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
+from proxy.core.names import MESH_ATTEMPT, MESH_TIMEOUT_MS
 from proxy.http.errors import (
     DownstreamError,
     UpstreamConnectError,
@@ -33,8 +34,8 @@ from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError, Ret
 from proxy.policy import Choice, Outcome, OutcomeKind
 from proxy.policy.retrying import Answer, RetryLoop, Stop
 
-ATTEMPT_HEADER = b"x-mesh-attempt"
-TIMEOUT_HEADER = b"x-mesh-timeout-ms"
+ATTEMPT_HEADER = MESH_ATTEMPT
+TIMEOUT_HEADER = MESH_TIMEOUT_MS
 _ATTEMPT_VALUES = tuple(str(n).encode() for n in range(1, 11))
 _HOLD_NOTHING: frozenset[int] = frozenset()
 _RESET = Outcome(OutcomeKind.RESET)

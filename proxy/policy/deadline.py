@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from proxy.core.names import GRPC_TIMEOUT, MESH_TIMEOUT_MS
 from proxy.policy.errors import InvalidParameter
 
-MESH_TIMEOUT_HEADER = "x-mesh-timeout-ms"
-GRPC_TIMEOUT_HEADER = "grpc-timeout"
+MESH_TIMEOUT_HEADER = MESH_TIMEOUT_MS.decode()  # (str: the budget's source label)
+GRPC_TIMEOUT_HEADER = GRPC_TIMEOUT.decode()
 
 _MESH_RE = re.compile(rb"[0-9]{1,10}")  # up to ~115 days in ms; longer is nonsense
 _GRPC_RE = re.compile(rb"([0-9]{1,8})([HMSmun])")  # gRPC spec: at most 8 digits and a unit

@@ -9,7 +9,8 @@ The rules every codec keeps (the engine relies on each of them):
 
 1. Events, in order, per message: one head (``Request`` in the server role,
    ``Response`` in the client role, preceded by any number of ``Response`` heads
-   with a 1xx status), then body chunks as ``bytes`` (never empty), then one
+   with a 1xx status), then body chunks as ``bytes`` or ``bytearray`` (never empty;
+   a parser's own buffer slices go up without a copy), then one
    ``End`` (``END`` when there are no trailers). ``NEED_DATA``: feed more bytes.
    ``PAUSED``: a message ended and the next one waits until ``next_message``.
    ``CLOSED``: the peer closed cleanly between messages.
@@ -109,7 +110,7 @@ class End:
 
 END: Final = End([])
 
-Event = Request | Response | bytes | End | _Marker
+Event = Request | Response | bytes | bytearray | End | _Marker
 
 
 class ProtocolError(Exception):
@@ -169,7 +170,7 @@ class Codec(Protocol):
     def send_local(self, status: int, reason: bytes, headers: RawHeaders, out: list[bytes]) -> None:
         """A response head the proxy makes up; checked against the grammar first."""
 
-    def send_data(self, data: bytes, out: list[bytes]) -> None: ...
+    def send_data(self, data: bytes | bytearray, out: list[bytes]) -> None: ...
 
     def send_end(self, end: End, out: list[bytes]) -> None: ...
 

@@ -64,8 +64,8 @@ class H11Codec:
             raise self._error(exc) from exc
         kind = type(event)
         if kind is _Data:
-            data = event.data  # h11 hands out its buffer's slices as bytearrays
-            return data if type(data) is bytes else bytes(data)
+            data: bytes | bytearray = event.data  # h11's buffer slices: bytearrays
+            return data
         if kind is _EndOfMessage:
             trailers = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
             return End([(name, value) for name, _, value in trailers]) if trailers else END
@@ -160,7 +160,7 @@ class H11Codec:
         """A response head the proxy makes up, checked by h11's public constructor."""
         self._extend(h11.Response(status_code=status, reason=reason, headers=headers), out)
 
-    def send_data(self, data: bytes, out: list[bytes]) -> None:
+    def send_data(self, data: bytes | bytearray, out: list[bytes]) -> None:
         event = h11fast.data(data)
         try:
             parts = self._conn.send_with_data_passthrough(event)

@@ -73,7 +73,7 @@ def _fast_informational(
     return event
 
 
-def _fast_data(data: bytes) -> h11.Data:
+def _fast_data(data: bytes | bytearray) -> h11.Data:
     event = _new(h11.Data)
     _set(event, "data", data)
     _set(event, "chunk_start", False)
@@ -118,8 +118,8 @@ def _request(method: bytes, target: bytes, headers: RawHeaders) -> h11.Request:
     return h11.Request(method=method, target=target, headers=headers)
 
 
-def _data(chunk: bytes) -> h11.Data:
-    return h11.Data(data=chunk)
+def _data(chunk: bytes | bytearray) -> h11.Data:
+    return h11.Data(data=bytes(chunk))
 
 
 def _final(status: int, reason: bytes, items: HeaderItems) -> h11.Response:
