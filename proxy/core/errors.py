@@ -9,13 +9,15 @@ exception into a flag in one place.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from proxy.core.flags import Flag
 
 
 class ProxyError(Exception):
     """Base of every error the proxy raises on purpose."""
 
-    flag: Flag = Flag.NONE
+    flag: ClassVar[Flag] = Flag.NONE
 
 
 class UsageError(ProxyError):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from proxy.core.errors import ProxyError
 from proxy.core.flags import Flag
 
 
-class HttpProxyError(Exception):
+class HttpProxyError(ProxyError):
+    """Root of the HTTP engine's failures (under the proxy's one error root)."""
+
     status: ClassVar[int] = 502
     flag: ClassVar[Flag] = Flag.NONE
 
