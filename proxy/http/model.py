@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from proxy.core.flags import Flag
 
@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from proxy.l4.conn import Intercepted
 
 Endpoint = tuple[str, int]
-# The per-request records below are not frozen dataclasses, though nothing mutates
-# them after construction: a frozen __init__ sets each field through
-# object.__setattr__, and with a RequestRecord, a RequestHead and two Forwards per
-# request that was measurable in the L7 CPU per request (scripts/bench).
+# The values made per request or per attempt (``Target``, ``RequestRecord``) are
+# named tuples, made in the hot path with ``tuple.__new__(Cls, (...))``: in C, where
+# a dataclass's ``__init__`` is a Python call setting each field in turn (measurable
+# in the L7 instructions per request, ``scripts.benchlib.instructions``).
 
 
 @dataclass(slots=True)
@@ -48,28 +48,18 @@ class RequestHead:
         return None
 
 
-class Target:
+class Target(NamedTuple):
     """Where one attempt goes: ``endpoint`` through ``pool``; ``set_headers`` replace
     same-named request headers; a final status in ``hold`` is held back for the caller
-    (``Exchange.attempt``). Plain slots: one per attempt."""
+    (``Exchange.attempt``)."""
 
-    __slots__ = ("endpoint", "hold", "pool", "set_headers", "timeout")
-
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        pool: UpstreamPool,
-        timeout: float | None = None,
-        set_headers: tuple[tuple[bytes, bytes], ...] = (),
-        hold: frozenset[int] = frozenset(),
-    ) -> None:
-        self.endpoint = endpoint
-        self.pool = pool
-        # Seconds from the request fully sent to the response head; None: the Limits
-        # default; 0: none (Envoy's "timeout: 0s").
-        self.timeout = timeout
-        self.set_headers = set_headers
-        self.hold = hold
+    endpoint: Endpoint
+    pool: UpstreamPool
+    # Seconds from the request fully sent to the response head; None: the Limits
+    # default; 0: none (Envoy's "timeout: 0s").
+    timeout: float | None = None
+    set_headers: tuple[tuple[bytes, bytes], ...] = ()
+    hold: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -81,8 +71,7 @@ class LocalReply:
     body: bytes = b""
 
 
-@dataclass(slots=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
     """One finished request, for metrics, access logs and traces."""
 
     conn: Intercepted

@@ -17,6 +17,10 @@ class Direction(enum.Enum):
     OUTBOUND = "outbound"  # the app dialled out; reporter=source
     INBOUND = "inbound"  # someone dialled the app; reporter=destination
 
+    # Members are singletons: hash by identity in C, not by name through Enum's
+    # Python-level __hash__ (metric label keys hash a direction per request).
+    __hash__ = object.__hash__
+
     @property
     def reporter(self) -> str:
         return "source" if self is Direction.OUTBOUND else "destination"

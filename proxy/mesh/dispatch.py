@@ -23,7 +23,7 @@ from proxy.http.exchange import Exchange
 from proxy.http.model import Endpoint, LocalReply, RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
 from proxy.mesh.cluster import Cluster
-from proxy.mesh.observer import NullObserver, RequestObserver
+from proxy.mesh.observer import NullObserver, RequestObserver, RequestWatch
 from proxy.mesh.runtime import Mesh
 from proxy.mesh.state import RoutePlan
 from proxy.policy import GRPC_TIMEOUT_HEADER, MESH_TIMEOUT_HEADER, Deadline
@@ -56,13 +56,13 @@ class RequestState:
         "reply",
         "service",
         "subset",
-        "token",
         "version",
+        "watch",
     )
 
     def __init__(
         self,
-        token: object,
+        watch: RequestWatch,
         deadline: Deadline,
         method: str,
         cluster: Cluster | None = None,
@@ -75,7 +75,7 @@ class RequestState:
         endpoint: Endpoint = ("", 0),
         reply: LocalReply | None = None,
     ) -> None:
-        self.token = token
+        self.watch = watch  # telemetry's view of this request
         self.deadline = deadline
         self.method = method
         self.cluster = cluster  # None: one attempt to the original destination
@@ -94,8 +94,7 @@ class RequestState:
         return self.forwarder.run(self, exchange)
 
     def done(self, record: RequestRecord) -> None:
-        assert self.forwarder is not None
-        self.forwarder.dispatcher.done(self, record)
+        self.watch.done(record)
 
 
 def request_deadline(
@@ -136,23 +135,22 @@ class MeshDispatcher:
         self.clock: Callable[[], float] = mesh.clock
         self.rng = rng or random.Random()
         self.observer: RequestObserver = observer or NullObserver()
-        self.observing = not getattr(self.observer, "is_null", False)
 
     def route(self, conn: Intercepted, head: RequestHead) -> RequestState:
-        token = self.observer.start(conn, head) if self.observing else None
+        watch = self.observer.start(conn, head)
         state = self.mesh.state  # this request's snapshot, whatever a reload does meanwhile
         now = self.clock()
         if conn.direction is Direction.INBOUND:
             return self._direct(
-                conn, head, token, now, 0.0, INBOUND_PASSTHROUGH_CLUSTERS[conn.family]
+                conn, head, watch, now, 0.0, INBOUND_PASSTHROUGH_CLUSTERS[conn.family]
             )
         host, port = conn.original_dst
         service = state.index.lookup(host, port, head.authority)
         if service is None:
             if state.registry_only:
                 reply = LocalReply(502, Flag.NO_ROUTE)
-                return RequestState(token, _NO_DEADLINE, head.method, reply=reply)
-            return self._direct(conn, head, token, now, state.passthrough_timeout, PASSTHROUGH)
+                return RequestState(watch, _NO_DEADLINE, head.method, reply=reply)
+            return self._direct(conn, head, watch, now, state.passthrough_timeout, PASSTHROUGH)
         plan = state.services[service.name]
         leading = plan.leading
         if leading is not None and (not plan.leading_slash or head.path.startswith("/")):
@@ -161,7 +159,7 @@ class MeshDispatcher:
             matched = match_route(service, _request_info(head, plan.needs_headers))
             if matched is None:
                 reply = LocalReply(404, Flag.NO_ROUTE)
-                return RequestState(token, _NO_DEADLINE, head.method, reply=reply)
+                return RequestState(watch, _NO_DEADLINE, head.method, reply=reply)
             route, rplan = matched, plan.routes[id(matched)]
         else:
             route, rplan = service.default_route, plan.default
@@ -171,7 +169,7 @@ class MeshDispatcher:
         cluster = plan.cluster
         version = cluster.subset_version(subset)
         ctx = RequestState(
-            token,
+            watch,
             deadline,
             head.method,
             cluster,
@@ -189,7 +187,7 @@ class MeshDispatcher:
         self,
         conn: Intercepted,
         head: RequestHead,
-        token: object,
+        watch: RequestWatch,
         now: float,
         timeout: float,
         name: str,
@@ -204,7 +202,7 @@ class MeshDispatcher:
                 name, version = known
         inbound = conn.direction is Direction.INBOUND
         ctx = RequestState(
-            token,
+            watch,
             deadline,
             head.method,
             version=version,
@@ -216,20 +214,9 @@ class MeshDispatcher:
             ctx.reply = LocalReply(504, Flag.DEADLINE_EXCEEDED)
         return ctx
 
-    def done(self, state: RequestState, record: RequestRecord) -> None:
-        """A routed request ended: the observer hears it once."""
-        if self.observing:
-            self.observer.done(state.token, record)
-
     def refused(self, record: RequestRecord) -> None:
         """Refused before routing (e.g. 400): the observer has not seen it yet."""
-        if self.observing:
-            head = RequestHead(
-                record.method,
-                record.path,
-                record.authority,
-                record.http_version,
-                record.request_id,
-                (),
-            )
-            self.observer.done(self.observer.start(record.conn, head), record)
+        head = RequestHead(
+            record.method, record.path, record.authority, record.http_version, record.request_id, ()
+        )
+        self.observer.start(record.conn, head).done(record)

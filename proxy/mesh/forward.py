@@ -38,6 +38,7 @@ ATTEMPT_HEADER = MESH_ATTEMPT
 TIMEOUT_HEADER = MESH_TIMEOUT_MS
 _ATTEMPT_VALUES = tuple(str(n).encode() for n in range(1, 11))
 _HOLD_NOTHING: frozenset[int] = frozenset()
+_new = tuple.__new__
 _RESET = Outcome(OutcomeKind.RESET)
 _TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
 _REFUSED = Outcome(OutcomeKind.REFUSED)
@@ -145,12 +146,15 @@ class MeshForwarder:
                     continue
                 endpoint = choice.endpoint
                 state.version = cluster.versions.get(endpoint, state.version)
-                target = Target(
-                    endpoint,
-                    pool,
-                    step.timeout,
-                    self._headers(state, step.number, now),
-                    plan.hold if step.ask else _HOLD_NOTHING,
+                target: Target = _new(  # in C (see ``proxy.http.model``)
+                    Target,
+                    (
+                        endpoint,
+                        pool,
+                        step.timeout,
+                        self._headers(state, step.number, now),
+                        plan.hold if step.ask else _HOLD_NOTHING,
+                    ),
                 )
                 # Each attempt is reported to the cluster exactly once, however it ends.
                 try:
@@ -211,10 +215,7 @@ class MeshForwarder:
         budget = state.deadline.header_value(now)
         if budget is not None:
             headers += ((TIMEOUT_HEADER, budget.encode()),)
-        dispatcher = self.dispatcher
-        if dispatcher.observing:
-            headers += tuple(dispatcher.observer.upstream_headers(state.token))
-        return headers
+        return headers + state.watch.headers
 
     async def _direct(self, exchange: Exchange, state: RequestState) -> None:
         """One attempt to where the client was going (plus the keep-alive race retry)."""
@@ -226,8 +227,7 @@ class MeshForwarder:
         budget = deadline.header_value(now)
         if budget is not None:
             headers = ((TIMEOUT_HEADER, budget.encode()),)
-        if self.dispatcher.observing:
-            headers += tuple(self.dispatcher.observer.upstream_headers(state.token))
+        headers += state.watch.headers
         try:
             await attempt_once(exchange, Target(state.endpoint, pool, timeout, headers))
         except UpstreamTimeoutError as exc:

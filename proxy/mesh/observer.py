@@ -1,44 +1,49 @@
 """The seam telemetry plugs into: one call when a request starts, one when it ends.
 
-The dispatcher calls ``start`` for every request it routes, adds
-``upstream_headers`` to every attempt (trace context, for instance) and calls
-``done`` exactly once with the finished ``RequestRecord`` (local replies and
-requests the parser refused included). ``NullObserver`` is the free default.
+The dispatcher calls ``RequestObserver.start`` for every request it routes (and for
+each one the parser refused) and gets that request's ``RequestWatch``: its
+``headers`` go on every attempt sent upstream (trace context, for instance), and its
+``done`` is called exactly once with the finished ``RequestRecord``. ``NullObserver``
+is the free default: one shared watch that adds nothing and records nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Intercepted
 
+UpstreamHeaders = tuple[tuple[bytes, bytes], ...]
+
+
+class RequestWatch(Protocol):
+    """One request as telemetry follows it."""
+
+    # Set on each attempt sent upstream (same-named request headers are replaced).
+    headers: UpstreamHeaders
+
+    def done(self, record: RequestRecord) -> None:
+        """The request ended; ``record`` says how."""
+
 
 class RequestObserver(Protocol):
-    def start(self, conn: Intercepted, head: RequestHead) -> object:
-        """A token for this request (opaque to the dispatcher)."""
-        ...
+    def start(self, conn: Intercepted, head: RequestHead) -> RequestWatch: ...
 
-    def upstream_headers(self, token: object) -> Sequence[tuple[bytes, bytes]]:
-        """Headers set on each attempt sent upstream (same-named ones are replaced)."""
-        ...
 
-    def done(self, token: object, record: RequestRecord) -> None:
-        """The request ended; ``record`` says how."""
-        ...
+class _NullWatch:
+    __slots__ = ()
+    headers: UpstreamHeaders = ()
+
+    def done(self, record: RequestRecord) -> None:
+        return None
+
+
+NULL_WATCH = _NullWatch()
 
 
 class NullObserver:
-    """Observes nothing; the dispatcher skips it entirely (``is_null``)."""
+    """Observes nothing: every request gets the same empty watch."""
 
-    is_null = True
-
-    def start(self, conn: Intercepted, head: RequestHead) -> object:
-        return None
-
-    def upstream_headers(self, token: object) -> Sequence[tuple[bytes, bytes]]:
-        return ()
-
-    def done(self, token: object, record: RequestRecord) -> None:
-        return None
+    def start(self, conn: Intercepted, head: RequestHead) -> RequestWatch:
+        return NULL_WATCH

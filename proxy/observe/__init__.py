@@ -11,7 +11,7 @@ from proxy.observe.accesslog import AccessLog, open_stdout_nonblocking
 from proxy.observe.exporter import CollectorUrl, ZipkinExporter
 from proxy.observe.identity import Workload, resolve_workload, workload_from_pod_name
 from proxy.observe.metrics import Metrics
-from proxy.observe.observer import Observer, Token
+from proxy.observe.observer import Observer, Watch
 from proxy.observe.runtime import Telemetry
 from proxy.observe.tracecontext import SpanContext, new_span, parse_b3, parse_traceparent
 
@@ -22,7 +22,7 @@ __all__ = [
     "Observer",
     "SpanContext",
     "Telemetry",
-    "Token",
+    "Watch",
     "Workload",
     "ZipkinExporter",
     "new_span",

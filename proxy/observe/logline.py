@@ -20,7 +20,7 @@ from typing import Any
 
 from proxy.core.flags import Flag
 from proxy.http.model import RequestRecord
-from proxy.l4.conn import Intercepted
+from proxy.l4.conn import Direction, Intercepted
 from proxy.observe.identity import UNKNOWN
 from proxy.observe.tracecontext import SpanContext
 
@@ -32,6 +32,7 @@ _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _MAX_CACHED = 4096  # quoted addresses kept; peers' ports change, so it is cleared when full
 _quoted_addresses: dict[tuple[str, int] | None, str] = {}
 _FLAGS = {flag: quote(str(flag)) for flag in Flag}
+_DIRECTIONS = {direction: direction.value for direction in Direction}
 _PROTOCOLS = {"1.1": quote("HTTP/1.1"), "1.0": quote("HTTP/1.0"), "": '"http"'}
 
 
@@ -155,7 +156,7 @@ def http_line(
         _TEMPLATE
         % (
             stamp,  # digits, dashes, colons: nothing to escape
-            conn.direction.value,  # "inbound" / "outbound"
+            _DIRECTIONS[conn.direction],  # "inbound" / "outbound"
             _PROTOCOLS.get(version) or quote(f"HTTP/{version}"),
             quote(record.method),
             quote(record.authority),

@@ -14,8 +14,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from proxy.core import names
@@ -49,17 +48,39 @@ BATCH_AFTER = 0.1  # seconds a finished request may wait to be recorded
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class Token:  # made per request: not frozen (see ``proxy.policy.endpoints.Attempt``)
-    """What ``start`` hands the HTTP layer, and gets back in ``done``."""
+class Watch:
+    """One request as the observer follows it (``proxy.mesh.observer.RequestWatch``):
+    this hop's span, the headers it puts on every attempt, and ``done``."""
 
-    span: SpanContext
-    headers: tuple[tuple[bytes, bytes], ...]
-    wall_start: float
+    __slots__ = ("headers", "observer", "span", "wall_start")
+
+    def __init__(
+        self,
+        observer: Observer,
+        span: SpanContext,
+        headers: tuple[tuple[bytes, bytes], ...],
+        wall_start: float,
+    ) -> None:
+        self.observer = observer
+        self.span = span
+        self.headers = headers
+        self.wall_start = wall_start
+
+    def done(self, record: RequestRecord) -> None:
+        """Keep the finished request for the observer's next batch (``Observer.keep``);
+        inline here, as it runs once per request."""
+        observer = self.observer
+        pending = observer._pending
+        pending.append((self, record, observer.clock()))  # its log line's time
+        full = len(pending) >= BATCH
+        if observer._soon if full else observer._timer is not None:
+            return  # a flush is already on its way
+        observer.schedule(full)
 
 
 class Observer:
-    """Implements ``proxy.mesh.observer.RequestObserver`` (structurally)."""
+    """Implements ``proxy.mesh.observer.RequestObserver`` (structurally): ``start``
+    makes each request's ``Watch``, whose ``done`` hands the record back here."""
 
     def __init__(
         self,
@@ -81,7 +102,7 @@ class Observer:
         self.clock = clock
         self._pid = os.getpid()
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self._pending: list[tuple[object, RequestRecord, float]] = []
+        self._pending: list[tuple[Watch, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False  # a full batch's flush is scheduled for the loop's next pass
 
@@ -90,7 +111,7 @@ class Observer:
         self.exporter = exporter
         self.sample_rate = sample_rate if exporter is not None else 0.0
 
-    def start(self, conn: Intercepted, head: RequestHead) -> Token:
+    def start(self, conn: Intercepted, head: RequestHead) -> Watch:
         found: dict[str, str] = {}
         for key, value in head.headers:
             if len(key) not in _TRACE_LENGTHS:
@@ -100,10 +121,7 @@ class Observer:
                 found.setdefault(name.decode(), value.decode("latin-1"))
         incoming = read_incoming(found.get) if found else None
         span = new_span(incoming, self.sample_rate, self.rng)
-        return Token(span, tuple(span.headers()), self.clock())
-
-    def upstream_headers(self, token: object) -> Sequence[tuple[bytes, bytes]]:
-        return token.headers if isinstance(token, Token) else ()
+        return Watch(self, span, tuple(span.headers()), self.clock())
 
     def service_label(self, record: RequestRecord) -> str:
         """A bounded destination_service_name: a configured name, never an address."""
@@ -138,23 +156,18 @@ class Observer:
             "http",
         )
 
-    def done(self, token: object, record: RequestRecord) -> None:
-        """``token`` is None for a request that never reached routing (parse errors).
+    def schedule(self, full: bool) -> None:
+        """Finished requests wait (``Watch.done``): have them recorded.
 
-        Inside an event loop the record is kept and recorded with up to ``BATCH - 1``
-        others, ``BATCH_AFTER`` seconds later at the latest, or when ``flush`` is
-        called (``/metrics`` does, before it renders): the work of a batch runs
-        back to back on warm caches instead of between the parse and relay work of
-        each request. A full batch is recorded on the loop's next pass, not here:
-        the response of the request that filled it is still held for the end of
-        this pass (``proxy.http.outbox``), and must not wait for the batch. Without
-        a running loop it is recorded at once.
+        Inside an event loop a request is recorded with up to ``BATCH - 1`` others,
+        ``BATCH_AFTER`` seconds later at the latest, or when ``flush`` is called
+        (``/metrics`` does, before it renders): the work of a batch runs back to back
+        on warm caches instead of between the parse and relay work of each request. A
+        full batch is recorded on the loop's next pass, not at once: the response of
+        the request that filled it is still held for the end of this pass
+        (``proxy.http.outbox``), and must not wait for the batch. Without a running
+        loop it is recorded at once.
         """
-        pending = self._pending
-        pending.append((token, record, self.clock()))  # its log line's time
-        full = len(pending) >= BATCH
-        if self._soon if full else self._timer is not None:
-            return  # a flush is already on its way
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -180,15 +193,15 @@ class Observer:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, []
-        for token, record, finished in pending:
+        for watch, record, finished in pending:
             try:
-                self._record(token, record, finished)
+                self._record(watch, record, finished)
             except Exception:  # one bad record must not cost the others their metrics
                 log.exception("could not record request %s", record.request_id)
         self.metrics.push()  # the batch's counts reach the registry together
 
-    def _record(self, token: object, record: RequestRecord, finished: float) -> None:
-        span = token.span if isinstance(token, Token) else None
+    def _record(self, watch: Watch, record: RequestRecord, finished: float) -> None:
+        span = watch.span
         service = self.service_label(record)
         self.metrics.request(
             self.labels(record, service),
@@ -203,6 +216,5 @@ class Observer:
             log.defer_at(finished, http_line, record, service, span, self._pid)
         elif log is not None:
             log(http_entry(record, service, span, self._pid))
-        if span is not None and span.sampled and self.exporter is not None:
-            assert isinstance(token, Token)
-            self.exporter.submit(build_span(span, record, self.workload, service, token.wall_start))
+        if span.sampled and self.exporter is not None:
+            self.exporter.submit(build_span(span, record, self.workload, service, watch.wall_start))

@@ -144,23 +144,28 @@ class Clock:
 
 
 class Recorder:
-    """A ``RequestObserver`` that keeps what it was told."""
+    """A ``RequestObserver`` that keeps what it was told; each request's watch is
+    numbered in start order and adds ``x-test-token: <number>`` to every attempt."""
 
     def __init__(self) -> None:
         self.started: list[RequestHead] = []
         self.records: list[RequestRecord] = []
-        self.tokens: list[object] = []
+        self.tokens: list[int] = []  # the watch number of each finished request
 
-    def start(self, conn: Intercepted, head: RequestHead) -> object:
+    def start(self, conn: Intercepted, head: RequestHead) -> RecordedWatch:
         self.started.append(head)
-        return len(self.started)
+        return RecordedWatch(self, len(self.started))
 
-    def upstream_headers(self, token: object) -> Sequence[tuple[bytes, bytes]]:
-        return ((b"x-test-token", str(token).encode()),)
 
-    def done(self, token: object, record: RequestRecord) -> None:
-        self.tokens.append(token)
-        self.records.append(record)
+class RecordedWatch:
+    def __init__(self, recorder: Recorder, number: int) -> None:
+        self.recorder = recorder
+        self.number = number
+        self.headers = ((b"x-test-token", str(number).encode()),)
+
+    def done(self, record: RequestRecord) -> None:
+        self.recorder.tokens.append(self.number)
+        self.recorder.records.append(record)
 
 
 @dataclass

@@ -9,13 +9,13 @@ import os
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.core.flags import Flag
-from proxy.http.model import RequestRecord
+from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
 
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -145,3 +145,14 @@ def piped(main: Callable[[int, int], Coroutine[Any, Any, bytes]]) -> bytes:
     finally:
         os.close(read)
         os.close(write)
+
+
+class _Starts(Protocol):
+    def start(self, conn: Intercepted, head: RequestHead) -> Any: ...
+
+
+def finish(observer: _Starts, rec: RequestRecord) -> None:
+    """Start and finish one request on ``observer``, as the dispatcher does for a
+    request the parser refused (its head is the record's)."""
+    head = RequestHead(rec.method, rec.path, rec.authority, rec.http_version, rec.request_id, ())
+    observer.start(rec.conn, head).done(rec)

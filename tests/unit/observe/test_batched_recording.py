@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 
@@ -14,7 +13,7 @@ from proxy.admin.httpmini import Request
 from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
 from proxy.observe import AccessLog, Metrics, Observer, Workload
 from proxy.observe.observer import BATCH, BATCH_AFTER
-from tests.support.telemetry import piped, record, samples
+from tests.support.telemetry import finish, piped, record, samples
 
 ME = Workload("productpage", "v2", "shop", "productpage-v2-6b746f74dc-9stvs")
 
@@ -25,7 +24,7 @@ def _total(reg: CollectorRegistry) -> float:
 
 def test_outside_a_loop_a_request_is_recorded_at_once() -> None:
     reg = CollectorRegistry()
-    Observer(ME, Metrics(reg)).done(None, record())
+    finish(Observer(ME, Metrics(reg)), record())
     assert _total(reg) == 1
 
 
@@ -36,13 +35,13 @@ def test_in_a_loop_requests_wait_for_a_full_batch_or_the_timer() -> None:
     async def main() -> list[float]:
         seen = []
         for _ in range(BATCH - 1):
-            observer.done(None, record())
+            finish(observer, record())
         seen.append(_total(reg))  # kept: nothing recorded per request
-        observer.done(None, record())
+        finish(observer, record())
         seen.append(_total(reg))  # the batch is full: recorded on the next pass
         await asyncio.sleep(0)
         seen.append(_total(reg))  # all of it together
-        observer.done(None, record())
+        finish(observer, record())
         await asyncio.sleep(BATCH_AFTER * 2)
         seen.append(_total(reg))  # the last one, by the timer
         return seen
@@ -69,9 +68,9 @@ def test_the_response_that_fills_a_batch_leaves_before_the_batch_is_recorded() -
     async def main() -> None:
         outbox = Outbox(asyncio.get_running_loop())
         for _ in range(BATCH - 1):
-            observer.done(None, record())
+            finish(observer, record())
         outbox.send(Transport(), b"HTTP/1.1 200 OK\r\n\r\n")  # type: ignore[arg-type]
-        observer.done(None, record())  # as HttpProxy does, once the response is queued
+        finish(observer, record())  # as HttpProxy does, once the response is queued
         await asyncio.sleep(0)
         order.append(f"after the pass, {_total(reg):.0f} recorded")
 
@@ -86,7 +85,7 @@ def test_a_scrape_records_what_was_kept_first() -> None:
 
     async def main() -> bytes:
         for _ in range(3):
-            observer.done(None, record())
+            finish(observer, record())
         reply = await endpoints.dispatch(Request("GET", "/metrics", "", b""))
         return reply.body
 
@@ -98,12 +97,12 @@ def test_a_scrape_records_what_was_kept_first() -> None:
 def test_one_record_that_fails_does_not_cost_the_others(caplog: pytest.LogCaptureFixture) -> None:
     reg = CollectorRegistry()
     observer = Observer(ME, Metrics(reg))
-    broken = dataclasses.replace(record(request_id="broken"), conn=None)  # type: ignore[arg-type]
+    broken = record(request_id="broken")._replace(conn=None)  # type: ignore[arg-type]
 
     async def main() -> None:
-        observer.done(None, record())
-        observer.done(None, broken)
-        observer.done(None, record())
+        finish(observer, record())
+        finish(observer, broken)
+        finish(observer, record())
         observer.flush()
 
     asyncio.run(main())
@@ -112,14 +111,15 @@ def test_one_record_that_fails_does_not_cost_the_others(caplog: pytest.LogCaptur
 
 
 def test_a_batched_request_keeps_the_time_it_finished_in_its_log_line() -> None:
-    finished = iter([1_700_000_000.1005, 1_700_000_000.2005])
+    # Each request reads the clock when it starts (its span) and when it finishes.
+    finished = iter([1_700_000_000.0, 1_700_000_000.1005, 1_700_000_000.15, 1_700_000_000.2005])
 
     async def main(read: int, write: int) -> bytes:
         log = AccessLog(write, clock=lambda: 1_700_000_009.0)  # the flush is much later
         observer = Observer(ME, Metrics(CollectorRegistry()), access_log=log)
         observer.clock = lambda: next(finished)
-        observer.done(None, record(request_id="first"))
-        observer.done(None, record(request_id="second"))
+        finish(observer, record(request_id="first"))
+        finish(observer, record(request_id="second"))
         observer.flush()
         log.close()
         return os.read(read, 65536)

@@ -15,7 +15,7 @@ from proxy.observe import Metrics, Observer, Workload
 from proxy.observe.logline import entry_line, hostport, http_entry, tcp_entry
 from proxy.observe.tracecontext import SpanContext
 from proxy.observe.zipkin import build_span
-from tests.support.telemetry import check_zipkin_v2, record, samples
+from tests.support.telemetry import check_zipkin_v2, finish, record, samples
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -61,7 +61,7 @@ def test_label_sets_per_direction_and_bounded_service_names() -> None:
         record(service="10.1.2.3:8080", version=""),  # passthrough: never an address label
         record(Direction.INBOUND, service="", version=""),
     ):
-        obs.done(obs.start(out, _head()), rec)
+        obs.start(out, _head()).done(rec)
     got = samples(reg, "istio_requests_total")
     base = {"request_protocol": "http", "response_flags": "-", "response_code": "200"}
 
@@ -93,9 +93,7 @@ def test_access_log_entry_has_the_request_and_trace_and_brackets_ipv6() -> None:
     token = obs.start(
         _conn(Direction.OUTBOUND), _head((b"traceparent", f"00-{TRACE}-{SPAN}-01".encode()))
     )
-    obs.done(
-        token, record(endpoint=("fd00::5", 9080), attempts=2, status=503, flag=Flag.UPSTREAM_RESET)
-    )
+    token.done(record(endpoint=("fd00::5", 9080), attempts=2, status=503, flag=Flag.UPSTREAM_RESET))
     (entry,) = lines
     json.dumps(entry)  # serialisable as is
     assert entry["upstream"] == "[fd00::5]:9080"
@@ -109,11 +107,17 @@ def test_access_log_entry_has_the_request_and_trace_and_brackets_ipv6() -> None:
     assert {k: entry[k] for k in expected} == expected
 
 
-def test_request_refused_before_routing_is_counted_and_logged_without_a_span() -> None:
+def test_request_refused_before_routing_is_counted_logged_and_traced() -> None:
     reg = CollectorRegistry()
-    obs, lines, spans = _observer(reg)
-    obs.done(None, record(status=400, flag=Flag.DOWNSTREAM_PROTOCOL_ERROR, service=""))
-    assert lines[0]["trace_id"] is None and spans.spans == []
+    obs, lines, spans = _observer(reg)  # every request sampled
+    finish(obs, record(status=400, flag=Flag.DOWNSTREAM_PROTOCOL_ERROR, service=""))
+    (entry,) = lines
+    assert (entry["status"], entry["response_flags"]) == (400, "DPE")
+    assert entry["trace_id"] is not None and entry["upstream_cluster"] == "PassthroughCluster"
+    (span,) = spans.spans
+    tags = span["tags"]
+    assert (tags["http.status_code"], tags["response_flags"]) == ("400", "DPE")
+    assert "error" not in tags  # a client's mistake, not this hop's
     assert list(samples(reg, "istio_requests_total").values()) == [1.0]
 
 
@@ -155,9 +159,9 @@ def test_sampled_requests_go_to_the_exporter_and_unsampled_do_not() -> None:
     not_sampled = obs.start(conn, _head((b"traceparent", f"00-{TRACE}-{SPAN}-00".encode())))
     undecided = obs.start(conn, _head())  # rate 0: not sampled, yet propagated
     for token in (sampled, not_sampled, undecided):
-        obs.done(token, record())
+        token.done(record())
     assert [s["parentId"] for s in spans.spans] == [SPAN]
-    headers = dict(obs.upstream_headers(undecided))
+    headers = dict(undecided.headers)
     assert headers[b"traceparent"].endswith(b"-00")
 
 

@@ -65,7 +65,7 @@ def test_retries_are_counted_from_the_attempts_of_each_request() -> None:
     conn = Intercepted(Direction.OUTBOUND, ("10.0.0.9", 1), ("10.96.0.20", 9080), 4)
     head = RequestHead("GET", "/", "reviews", "1.1", "r", ())
     for attempts in (1, 3, 2, 0):
-        obs.done(obs.start(conn, head), record(attempts=attempts))
+        obs.start(conn, head).done(record(attempts=attempts))
     assert samples(reg, "mesh_upstream_retries_total") == {(("service", "reviews"),): 3.0}
 
 
@@ -87,7 +87,7 @@ def test_tracing_follows_the_config_in_force_and_close_sends_what_is_queued() ->
         assert telemetry.observer.exporter is exporter
         conn = Intercepted(Direction.OUTBOUND, ("10.0.0.9", 1), ("10.96.0.20", 9080), 4)
         head = RequestHead("GET", "/", "reviews", "1.1", "r", ())
-        telemetry.observer.done(telemetry.observer.start(conn, head), record())
+        telemetry.observer.start(conn, head).done(record())
         await telemetry.close()  # before the exporter's interval: close must send it
         rates = [telemetry.observer.sample_rate]
         telemetry.apply_config(loads_config("services: []\n"))  # tracing removed
@@ -130,7 +130,7 @@ def test_mesh_access_log_false_turns_the_log_off_and_true_back_on() -> None:
         head = RequestHead("GET", "/", "reviews", "1.1", "r", ())
         for text, rid in (("mesh: {access_log: false}\n", "off"), ("services: []\n", "on")):
             telemetry.apply_config(loads_config(text))
-            telemetry.observer.done(telemetry.observer.start(conn, head), record(request_id=rid))
+            telemetry.observer.start(conn, head).done(record(request_id=rid))
             telemetry.tcp_access_log({"protocol": "tcp", "id": rid})
         await telemetry.close()
         return os.read(r, 65536)

@@ -49,13 +49,13 @@ def observing(
         def plan(conn: Intercepted, req: RequestHead) -> Plan:
             token = observer.start(conn, req)
             port = bad if req.path == "/down" else good
-            headers = tuple(observer.upstream_headers(token))
+            headers = token.headers
             target = Target(("127.0.0.1", port), pool, set_headers=headers)
             return Plan(
                 target,
                 service="reviews",
                 version="v1",
-                on_done=lambda record: observer.done(token, record),
+                on_done=token.done,
             )
 
         return Planned(records, plan)
