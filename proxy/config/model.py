@@ -106,6 +106,31 @@ class RouteMatch:
 
 
 @dataclass(frozen=True)
+class FaultDelay:
+    """Hold ``percent`` % of the route's requests for ``fixed`` seconds (flag ``DI``)."""
+
+    fixed: float
+    percent: float
+
+
+@dataclass(frozen=True)
+class FaultAbort:
+    """Answer ``percent`` % of the route's requests with ``http_status`` (flag ``FI``)."""
+
+    http_status: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Istio's ``HTTPFaultInjection``: delay and abort are chosen independently; a
+    request given both is answered with the abort after the delay (as Envoy does)."""
+
+    delay: FaultDelay | None = None
+    abort: FaultAbort | None = None
+
+
+@dataclass(frozen=True)
 class Destination:
     subset: str | None  # None: all endpoints of the service
     weight: int = 1
@@ -119,6 +144,7 @@ class Route:
     policy: PolicyOverride = field(default_factory=PolicyOverride)
     # Derived fields (compare=False) are left out of equality, dumps and the version.
     resolved_policy: Policy = field(default_factory=Policy, compare=False)
+    fault: Fault | None = None
     # Running sums of the weights, for one bisect per pick.
     cumulative_weights: tuple[int, ...] = field(init=False, repr=False, compare=False)
 

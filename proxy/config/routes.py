@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection
 
 from proxy.config.errors import Issues, describe, index_path, key_path
+from proxy.config.fault import read_fault
 from proxy.config.fields import Reader, Section, boolean, integer, regex, string
 from proxy.config.model import Destination, Route, RouteMatch, ValueMatch
 from proxy.config.policy import Policy, PolicyOverride, merge_policy
@@ -146,7 +147,8 @@ def read_routes(
     routes: list[Route] = []
     for i, raw in enumerate(value):
         at = index_path(path, i)
-        section = Section(raw, at, issues, ("name", "match", "destinations", "policy"))
+        allowed = ("name", "match", "destinations", "policy", "fault")
+        section = Section(raw, at, issues, allowed)
         name = section.optional("name", string)
         match = section.get("match", read_match, RouteMatch())
         if section.has("destinations"):
@@ -160,6 +162,7 @@ def read_routes(
         override = section.get("policy", read_policy, PolicyOverride())
         resolved = merge_policy(service_policy, override)
         check_ordered(resolved, override, section.at("policy"), issues)
+        fault = section.optional("fault", read_fault)
         if section.ok and destinations:
-            routes.append(Route(destinations, match, name, override, resolved))
+            routes.append(Route(destinations, match, name, override, resolved, fault=fault))
     return tuple(routes)

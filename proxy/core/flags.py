@@ -21,3 +21,5 @@ class Flag(enum.StrEnum):
     DOWNSTREAM_DISCONNECT = "DC"
     DOWNSTREAM_PROTOCOL_ERROR = "DPE"
     STREAM_IDLE_TIMEOUT = "SI"
+    DELAY_INJECTED = "DI"  # a route's fault delayed the request
+    FAULT_INJECTED = "FI"  # a route's fault aborted the request

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from proxy.core.flags import Flag
 
@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from proxy.l4.conn import Intercepted
 
 Endpoint = tuple[str, int]
-# The values made per request or per attempt (``Target``, ``RequestRecord``) are
-# named tuples, made in the hot path with ``tuple.__new__(Cls, (...))``: in C, where
-# a dataclass's ``__init__`` is a Python call setting each field in turn (measurable
-# in the L7 instructions per request, ``scripts.benchlib.instructions``).
+# The per-request records below are not frozen dataclasses, though nothing mutates
+# them after construction: a frozen __init__ sets each field through
+# object.__setattr__, and with a RequestRecord, a RequestHead and two Forwards per
+# request that was measurable in the L7 CPU per request (scripts/bench).
 
 
 @dataclass(slots=True)
@@ -48,18 +48,28 @@ class RequestHead:
         return None
 
 
-class Target(NamedTuple):
+class Target:
     """Where one attempt goes: ``endpoint`` through ``pool``; ``set_headers`` replace
     same-named request headers; a final status in ``hold`` is held back for the caller
-    (``Exchange.attempt``)."""
+    (``Exchange.attempt``). Plain slots: one per attempt."""
 
-    endpoint: Endpoint
-    pool: UpstreamPool
-    # Seconds from the request fully sent to the response head; None: the Limits
-    # default; 0: none (Envoy's "timeout: 0s").
-    timeout: float | None = None
-    set_headers: tuple[tuple[bytes, bytes], ...] = ()
-    hold: frozenset[int] = frozenset()
+    __slots__ = ("endpoint", "hold", "pool", "set_headers", "timeout")
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        pool: UpstreamPool,
+        timeout: float | None = None,
+        set_headers: tuple[tuple[bytes, bytes], ...] = (),
+        hold: frozenset[int] = frozenset(),
+    ) -> None:
+        self.endpoint = endpoint
+        self.pool = pool
+        # Seconds from the request fully sent to the response head; None: the Limits
+        # default; 0: none (Envoy's "timeout: 0s").
+        self.timeout = timeout
+        self.set_headers = set_headers
+        self.hold = hold
 
 
 @dataclass(slots=True)
@@ -71,7 +81,8 @@ class LocalReply:
     body: bytes = b""
 
 
-class RequestRecord(NamedTuple):
+@dataclass(slots=True)
+class RequestRecord:
     """One finished request, for metrics, access logs and traces."""
 
     conn: Intercepted
@@ -97,9 +108,12 @@ class RequestRecord(NamedTuple):
 class Forwarding(Protocol):
     """One request as the forwarder runs it (its own object, opaque to the engine)."""
 
-    reply: LocalReply | None  # answer locally instead of forwarding
+    # Answer locally instead of forwarding: set before ``run`` (then ``run`` is never
+    # called), or by a ``run`` that returns without an attempt (say, after a delay).
+    reply: LocalReply | None
     service: str  # for the record: where the request went, by name
     version: str  # and which version answered (known once an attempt chose)
+    flag: Flag  # for the record of a request that otherwise succeeded (e.g. DI)
 
     def run(self, exchange: Exchange) -> Awaitable[None]:
         """Carry out the attempts; raise the engine's typed error when giving up."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from proxy.core.flags import Flag
 from proxy.http.errors import UpstreamError
 from proxy.http.exchange import Exchange
 from proxy.http.model import LocalReply, RequestHead, RequestRecord, Target
@@ -31,7 +32,7 @@ async def attempt_once(exchange: Exchange, target: Target) -> int:
 class Passthrough:
     """One request to the original destination (a ``Forwarding``)."""
 
-    __slots__ = ("forwarder", "reply", "service", "target", "version")
+    __slots__ = ("flag", "forwarder", "reply", "service", "target", "version")
 
     def __init__(self, forwarder: PassthroughForwarder, target: Target) -> None:
         self.forwarder = forwarder
@@ -40,6 +41,7 @@ class Passthrough:
         host, port = target.endpoint
         self.service = f"{host}:{port}"
         self.version = ""
+        self.flag = Flag.NONE
 
     async def run(self, exchange: Exchange) -> None:
         await attempt_once(exchange, self.target)  # (a coroutine is an Awaitable)

@@ -26,6 +26,7 @@ from proxy.mesh.cluster import Cluster
 from proxy.mesh.observer import NullObserver, RequestObserver, RequestWatch
 from proxy.mesh.runtime import Mesh
 from proxy.mesh.state import RoutePlan
+from proxy.mesh.steps import DIRECT, Step
 from proxy.policy import GRPC_TIMEOUT_HEADER, MESH_TIMEOUT_HEADER, Deadline
 from proxy.routing import RequestInfo, match_route, pick_destination
 
@@ -48,9 +49,12 @@ class RequestState:
     __slots__ = (
         "cluster",
         "deadline",
+        "delay",
         "endpoint",
+        "flag",
         "forwarder",
         "inbound",
+        "later",
         "method",
         "plan",
         "reply",
@@ -86,6 +90,11 @@ class RequestState:
         self.service = service
         self.endpoint = endpoint  # where the client was going
         self.reply = reply  # answer locally, no attempt
+        # Set by per-request steps (``proxy.mesh.steps``): seconds to hold the request
+        # before its attempts, a reply to give after that hold, the record's flag.
+        self.delay = 0.0
+        self.later: LocalReply | None = None
+        self.flag = Flag.NONE
         self.forwarder: MeshForwarder | None = None  # set by the forwarder that starts it
 
     def run(self, exchange: Exchange) -> Awaitable[None]:
@@ -179,9 +188,7 @@ class MeshDispatcher:
             service=service.name,
             endpoint=conn.original_dst,
         )
-        if deadline.expired(now):
-            ctx.reply = LocalReply(504, Flag.DEADLINE_EXCEEDED)
-        return ctx
+        return self._steps(ctx, head, now, rplan.steps)
 
     def _direct(
         self,
@@ -210,9 +217,20 @@ class MeshDispatcher:
             service=name,
             endpoint=conn.original_dst,
         )
-        if deadline.expired(now):
-            ctx.reply = LocalReply(504, Flag.DEADLINE_EXCEEDED)
-        return ctx
+        return self._steps(ctx, head, now, DIRECT)
+
+    def _steps(
+        self, state: RequestState, head: RequestHead, now: float, steps: tuple[Step, ...]
+    ) -> RequestState:
+        """Run the request's steps (``proxy.mesh.steps``) until one replies."""
+        rng = self.rng
+        for step in steps:
+            step(state, head, now, rng)
+            if state.reply is not None:
+                if state.delay:  # answered after the hold, by ``MeshForwarder.run``
+                    state.later, state.reply = state.reply, None
+                break
+        return state
 
     def refused(self, record: RequestRecord) -> None:
         """Refused before routing (e.g. 400): the observer has not seen it yet."""

@@ -38,7 +38,6 @@ ATTEMPT_HEADER = MESH_ATTEMPT
 TIMEOUT_HEADER = MESH_TIMEOUT_MS
 _ATTEMPT_VALUES = tuple(str(n).encode() for n in range(1, 11))
 _HOLD_NOTHING: frozenset[int] = frozenset()
-_new = tuple.__new__
 _RESET = Outcome(OutcomeKind.RESET)
 _TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
 _REFUSED = Outcome(OutcomeKind.REFUSED)
@@ -114,6 +113,11 @@ class MeshForwarder:
 
     async def run(self, state: RequestState, exchange: Exchange) -> None:
         """Carry out one request's attempts (``RequestState.run``)."""
+        if state.delay:  # a step holds the request (fault injection)
+            await self._sleep(state.delay)
+            if state.later is not None:
+                state.reply = state.later  # the engine answers it, no attempt made
+                return
         if state.cluster is None:
             await self._direct(exchange, state)
             return
@@ -146,15 +150,12 @@ class MeshForwarder:
                     continue
                 endpoint = choice.endpoint
                 state.version = cluster.versions.get(endpoint, state.version)
-                target: Target = _new(  # in C (see ``proxy.http.model``)
-                    Target,
-                    (
-                        endpoint,
-                        pool,
-                        step.timeout,
-                        self._headers(state, step.number, now),
-                        plan.hold if step.ask else _HOLD_NOTHING,
-                    ),
+                target = Target(
+                    endpoint,
+                    pool,
+                    step.timeout,
+                    self._headers(state, step.number, now),
+                    plan.hold if step.ask else _HOLD_NOTHING,
                 )
                 # Each attempt is reported to the cluster exactly once, however it ends.
                 try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from proxy.config.model import MeshConfig, Route, Service, Subset
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.params import retry_params
+from proxy.mesh.steps import Step, steps_for
 from proxy.policy import RetryOn, RetryParams
 from proxy.routing import ServiceIndex
 
@@ -30,6 +31,7 @@ class RoutePlan:
     # and any listed code (``RetryLoop.head`` says no to the rest without looking).
     hold: frozenset[int]
     subsets: Mapping[str | None, Subset | None]
+    steps: tuple[Step, ...]  # run on each request before its attempts (``proxy.mesh.steps``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ def _route_plan(service: Service, route: Route) -> RoutePlan:
         status_retry=status_retry and retry.attempts > 1,
         hold=_SERVER_ERRORS | retry.status_codes if status_retry else frozenset(),
         subsets=subsets,
+        steps=steps_for(route),
     )
 
 

@@ -41,7 +41,7 @@ from collections.abc import Hashable, Set
 from dataclasses import dataclass
 from enum import Enum
 from random import Random
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 from proxy.policy.breaker import Resource
 from proxy.policy.deadline import Deadline
@@ -69,7 +69,8 @@ class Answer(Enum):
     OVERFLOW = "overflow"  # 503 UO: max_requests in flight
 
 
-class Send(NamedTuple, Generic[E]):  # one per attempt: a tuple, made in C (``_new``)
+@dataclass(slots=True)
+class Send(Generic[E]):  # made per attempt: not frozen (see ``proxy.policy.endpoints.Attempt``)
     """Start attempt ``number``: pick outside ``exclude``, give it ``timeout`` seconds."""
 
     number: int  # 1-based: the ``x-mesh-attempt`` value
@@ -91,7 +92,6 @@ class Stop:
     verdict: Verdict | None = None  # why a failure stands (None: no decision was made)
 
 
-_new = tuple.__new__
 OVERFLOW = Stop(Answer.OVERFLOW)
 DEADLINE = Stop(Answer.DEADLINE)
 NO_ENDPOINT = Stop(Answer.NO_ENDPOINT)
@@ -165,7 +165,7 @@ class RetryLoop(Generic[E]):
         if self.phase is not _SENDING:
             raise SequenceError(f"unpicked in phase {self.phase.value}")
         if send.exclude is not self.outside:  # it left tried ones out too
-            return _new(Send, (send.number, self.outside, send.timeout, send.ask))
+            return Send(send.number, self.outside, send.timeout, send.ask)
         self.phase = _DONE
         return NO_ENDPOINT
 
@@ -239,16 +239,12 @@ class RetryLoop(Generic[E]):
         params = self.params
         number = self.number = self.number + 1
         tried = self.tried
-        send: Send[E] = _new(
-            Send,
-            (
-                number,
-                self.outside if tried is None else self.outside | tried,
-                deadline.attempt_timeout(now, params.per_try_timeout) or 0.0,
-                self.heads and number < params.attempts,
-            ),
+        return Send(
+            number,
+            self.outside if tried is None else self.outside | tried,
+            deadline.attempt_timeout(now, params.per_try_timeout) or 0.0,
+            self.heads and number < params.attempts,
         )
-        return send
 
     def _decide(self, outcome: Outcome, replayable: bool, now: float) -> RetryDecision:
         return decide(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from proxy.core.flags import Flag
 from proxy.http import (
     Exchange,
     Forwarder,
@@ -122,6 +123,7 @@ class Plan:
         self.service = service
         self.version = version
         self.on_done = on_done
+        self.flag = Flag.NONE
 
     async def run(self, exchange: Exchange) -> None:
         for index, target in enumerate(self.targets):

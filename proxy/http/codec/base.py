@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Final, NamedTuple, Protocol
+from typing import Final, Protocol
 
 # A message's headers as received: (name as sent, lowercase name, value).
 HeaderItems = list[tuple[bytes, bytes, bytes]]
@@ -75,25 +75,28 @@ PAUSED: Final = _Marker("PAUSED")
 CLOSED: Final = _Marker("CLOSED")
 
 
-# Heads are named tuples: one per message, and a codec makes them with
-# ``tuple.__new__(Request, (...))``, in C, where a class's ``__init__`` would cost a
-# Python call per message.
-class Request(NamedTuple):
-    """A request head as received."""
+class Request:
+    """A request head as received. Plain slots, not a dataclass: one per request."""
 
-    method: bytes
-    target: bytes
-    version: bytes  # b"1.1" or b"1.0"
-    items: HeaderItems
+    __slots__ = ("items", "method", "target", "version")
+
+    def __init__(self, method: bytes, target: bytes, version: bytes, items: HeaderItems) -> None:
+        self.method = method
+        self.target = target
+        self.version = version  # b"1.1" or b"1.0"
+        self.items = items
 
 
-class Response(NamedTuple):
+class Response:
     """A response head as received; ``status`` < 200 is an informational one."""
 
-    status: int
-    reason: bytes
-    version: bytes
-    items: HeaderItems
+    __slots__ = ("items", "reason", "status", "version")
+
+    def __init__(self, status: int, reason: bytes, version: bytes, items: HeaderItems) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.items = items
 
 
 class End:

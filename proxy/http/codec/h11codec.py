@@ -36,7 +36,6 @@ _EOM = h11.EndOfMessage()
 _NEED_DATA = h11.NEED_DATA
 _DONE = h11.DONE
 _SWITCHED = h11.SWITCHED_PROTOCOL
-_new = tuple.__new__  # heads made in C (see ``Request``)
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
 _NOT_FAST = not h11fast.FAST  # h11 changed shape: the public constructors, slower
 _ROLE = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
@@ -74,10 +73,10 @@ class H11Codec:
             return NEED_DATA
         if kind is h11.Request:
             items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
-            return _new(Request, (event.method, event.target, event.http_version, items))
+            return Request(event.method, event.target, event.http_version, items)
         if kind is h11.Response or kind is h11.InformationalResponse:
             items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
-            return _new(Response, (event.status_code, event.reason, event.http_version, items))
+            return Response(event.status_code, event.reason, event.http_version, items)
         if event is h11.PAUSED:
             return PAUSED
         return CLOSED  # h11.ConnectionClosed

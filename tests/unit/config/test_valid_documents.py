@@ -18,6 +18,8 @@ from proxy.config import (
     load_config,
     loads_config,
 )
+from proxy.config.canonical import to_jsonable
+from proxy.config.model import Fault, FaultAbort, FaultDelay
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "configs"
 
@@ -226,3 +228,25 @@ def test_every_retry_condition_the_config_accepts_is_known_to_the_retry_policy()
     conditions, codes = parse_retry_on([*RETRY_CONDITIONS, "503"])
     assert codes == frozenset({503})
     assert len(conditions) >= 5
+
+
+def test_a_route_fault_loads_with_seconds_and_percent() -> None:
+    config = loads_config(
+        """
+services:
+  - name: ratings
+    port: 9080
+    endpoints: [{address: 10.0.0.1}]
+    routes:
+      - fault: {delay: {fixed: 50ms, percent: 1}, abort: {http_status: 503, percent: 0.5}}
+        destinations: [{}]
+      - destinations: [{}]
+"""
+    )
+    faulty, plain = config.services[0].routes
+    assert faulty.fault == Fault(FaultDelay(0.05, 1.0), FaultAbort(503, 0.5))
+    assert plain.fault is None
+    assert to_jsonable(faulty)["fault"] == {
+        "delay": {"fixed": 0.05, "percent": 1.0},
+        "abort": {"http_status": 503, "percent": 0.5},
+    }

@@ -212,6 +212,30 @@ DOC_CASES: list[tuple[str, list[str]]] = [
 ]
 
 ROUTE_CASES: list[tuple[str, list[str]]] = [
+    # fault injection
+    ("[{fault: {}, destinations: [{}]}]", [f"{R}.fault: set delay, abort or both"]),
+    (
+        "[{fault: {delay: {fixed: soon, percent: 101}}, destinations: [{}]}]",
+        [
+            f"{R}.fault.delay.fixed: bad duration string 'soon': use a number and ms, s or m "
+            "(e.g. 15s)",
+            f"{R}.fault.delay.percent: must be <= 100.0, got 101.0",
+        ],
+    ),
+    (
+        "[{fault: {abort: {http_status: 99}}, destinations: [{}]}]",
+        [
+            f"{R}.fault.abort.http_status: must be >= 200, got 99",
+            f"{R}.fault.abort.percent: required",
+        ],
+    ),
+    (
+        "[{fault: {abort: {status: 503, percent: 1}}, destinations: [{}]}]",
+        [
+            f"{R}.fault.abort.status: unknown key (did you mean 'http_status'?)",
+            f"{R}.fault.abort.http_status: required",
+        ],
+    ),
     (
         "[{destinations: [{subset: v1, weight: -5}]}]",
         [f"{R}.destinations[0].weight: must be >= 0, got -5"],

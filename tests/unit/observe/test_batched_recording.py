@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 
@@ -97,7 +98,7 @@ def test_a_scrape_records_what_was_kept_first() -> None:
 def test_one_record_that_fails_does_not_cost_the_others(caplog: pytest.LogCaptureFixture) -> None:
     reg = CollectorRegistry()
     observer = Observer(ME, Metrics(reg))
-    broken = record(request_id="broken")._replace(conn=None)  # type: ignore[arg-type]
+    broken = dataclasses.replace(record(request_id="broken"), conn=None)  # type: ignore[arg-type]
 
     async def main() -> None:
         finish(observer, record())

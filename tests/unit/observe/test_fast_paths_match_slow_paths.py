@@ -9,6 +9,7 @@ circuit breakers key their counters by identity.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -44,7 +45,8 @@ def _dumped(record_: object, service: str, span: SpanContext | None) -> bytes:
 @pytest.mark.parametrize("text", HOSTILE)
 def test_log_line_is_byte_for_byte_json_dumps_for_hostile_strings(text: str) -> None:
     span = SpanContext("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", None, True, False)
-    rec = record(endpoint=("fd00::5", 9080), peer=("fd77::2", 41000), attempts=3)._replace(
+    rec = dataclasses.replace(
+        record(endpoint=("fd00::5", 9080), peer=("fd77::2", 41000), attempts=3),
         path=text, authority=f"{text}:80", method=f"G{text}", request_id=text,
         http_version="", flag=Flag.UPSTREAM_RESET, upstream_latency=None, upgraded=True,
     )  # fmt: skip
@@ -80,7 +82,7 @@ def test_observer_writes_the_template_line_to_the_real_access_log() -> None:
         token = obs.start(
             Intercepted(Direction.OUTBOUND, ("10.0.0.9", 1), ("10.0.0.1", 80), 4), head
         )
-        token.done(record()._replace(path=head.path))
+        token.done(dataclasses.replace(record(), path=head.path))
         obs.flush()  # inside a loop, done() keeps the record for its batch
         log.close()
         return os.read(read, 65536)
