@@ -9,6 +9,7 @@ exception into a flag in one place.
 
 from __future__ import annotations
 
+import errno
 from typing import ClassVar
 
 from proxy.core.flags import Flag
@@ -36,18 +37,36 @@ class LoopDetected(ProxyError):
     flag = Flag.NO_ROUTE
 
 
-class UpstreamConnectError(ProxyError):
-    """Connecting upstream was refused, timed out or the network was unreachable."""
+class DialError(ProxyError):
+    """Connecting upstream (``proxy.l4.dial``) was refused, timed out or the network was
+    unreachable. The L4 relay reports it as is; the HTTP pool wraps it in its own
+    ``UpstreamConnectError`` (an ``UpstreamError``, so retried), keeping the reason."""
 
     flag = Flag.UPSTREAM_CONNECT_FAILURE
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
-        self.reason = reason  # refused | unreachable | timeout | <errno name>
+        self.reason = reason  # see ``connect_reason``
 
 
-class UpstreamConnectTimeout(UpstreamConnectError):
-    flag = Flag.UPSTREAM_CONNECT_FAILURE
+class DialTimeout(DialError):
+    pass
+
+
+def connect_reason(exc: BaseException) -> str:
+    """Why a connect failed, in the words the metrics use: ``refused``,
+    ``unreachable``, ``timeout`` or the errno's name (``econnreset``)."""
+    if isinstance(exc, DialError):
+        return exc.reason
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "unreachable"
+        return errno.errorcode.get(exc.errno or 0, "error").lower()
+    return "error"
 
 
 class PrivilegeError(ProxyError):

@@ -34,6 +34,10 @@ class UpstreamError(HttpProxyError):
 class UpstreamConnectError(UpstreamError):
     status, flag = 503, Flag.UPSTREAM_CONNECT_FAILURE
 
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # ``proxy.core.errors.connect_reason``: refused, timeout, ...
+
 
 class UpstreamOverflowError(UpstreamError):
     status, flag = 503, Flag.UPSTREAM_OVERFLOW

@@ -17,6 +17,7 @@ import collections
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from proxy.core.errors import DialError, connect_reason
 from proxy.http.codec import NEED_DATA, Codec, CodecFactory, Event, H11Codec, ProtocolError, Role
 from proxy.http.errors import (
     UpstreamConnectError,
@@ -192,10 +193,13 @@ class UpstreamPool:
             reader, writer = await asyncio.wait_for(
                 self._open_connection(endpoint[0], endpoint[1]), connect_timeout
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, DialError) as exc:
             self._free_slot(endpoint)
-            why = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-            raise UpstreamConnectError(f"connect to {endpoint[0]}:{endpoint[1]}: {why}") from exc
+            reason = connect_reason(exc)
+            why = "timed out" if reason == "timeout" else str(exc)
+            raise UpstreamConnectError(
+                f"connect to {endpoint[0]}:{endpoint[1]}: {why}", reason
+            ) from exc
         except BaseException:
             self._free_slot(endpoint)
             raise

@@ -2,19 +2,18 @@
 
 The socket is created and bound by hand (the inbound path binds 127.0.0.6 / ::6,
 which the interceptor exempts from capture, before connecting) and handed to asyncio
-once connected. Every failure becomes an UpstreamConnectError carrying a short reason
-for the metrics; ``passthrough_opener`` is the same dial for the HTTP pool.
+once connected. Every failure becomes a ``DialError`` carrying a short reason for the
+metrics; ``passthrough_opener`` is the same dial for the HTTP pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 from collections.abc import Awaitable, Callable
 
-from proxy.core.errors import UpstreamConnectError, UpstreamConnectTimeout
+from proxy.core.errors import DialError, DialTimeout, connect_reason
 
 STREAM_LIMIT = 256 * 1024
 # 127.0.0.6 is local on any Linux (127.0.0.0/8 is routed to lo), so uid 1337 binds it
@@ -22,19 +21,9 @@ STREAM_LIMIT = 256 * 1024
 PASSTHROUGH_SOURCE4 = "127.0.0.6"
 PASSTHROUGH_SOURCE6 = "::6"
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-# The HTTP pool's opener contract (proxy.http.pool.Opener): failures are OSError or
-# TimeoutError, which the pool turns into its own errors.
+# The HTTP pool's opener contract (proxy.http.pool.Opener): failures are OSError,
+# TimeoutError or DialError, which the pool turns into its own errors.
 Opener = Callable[[str, int], Awaitable[Streams]]
-
-
-def _reason(e: OSError) -> str:
-    if isinstance(e, ConnectionRefusedError):
-        return "refused"
-    if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return "unreachable"
-    if e.errno == errno.ETIMEDOUT:
-        return "timeout"
-    return errno.errorcode.get(e.errno or 0, "error").lower()
 
 
 async def dial(
@@ -57,33 +46,22 @@ async def dial(
         return await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT)
     except TimeoutError as e:
         sock.close()
-        raise UpstreamConnectTimeout(f"connect to {host}:{port} timed out", "timeout") from e
+        raise DialTimeout(f"connect to {host}:{port} timed out", "timeout") from e
     except OSError as e:
         sock.close()
-        raise UpstreamConnectError(
-            f"connect to {host}:{port}: {e.strerror or e}", _reason(e)
-        ) from e
+        raise DialError(f"connect to {host}:{port}: {e.strerror or e}", connect_reason(e)) from e
     except BaseException:
         sock.close()
         raise
 
 
 def passthrough_opener(connect_timeout: float) -> Opener:
-    """``dial`` from the passthrough source of the host's family, for the HTTP pool.
-
-    Failures leave as the pool expects them: a timeout as ``TimeoutError``, anything
-    else as the ``OSError`` that caused it (so a refusal stays a refusal).
-    """
+    """``dial`` from the passthrough source of the host's family, for the HTTP pool
+    (which wraps a ``DialError`` in its own ``UpstreamConnectError``)."""
 
     async def open_from_passthrough(host: str, port: int) -> Streams:
         family = 6 if ":" in host else 4
         source = PASSTHROUGH_SOURCE6 if family == 6 else PASSTHROUGH_SOURCE4
-        try:
-            return await dial(host, port, family, connect_timeout, source)
-        except UpstreamConnectTimeout as exc:
-            raise TimeoutError(str(exc)) from exc
-        except UpstreamConnectError as exc:
-            cause = exc.__cause__
-            raise cause if isinstance(cause, OSError) else OSError(str(exc)) from exc
+        return await dial(host, port, family, connect_timeout, source)
 
     return open_from_passthrough

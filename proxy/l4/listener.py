@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.core.errors import LoopDetected, OriginalDstError, ProxyError, UpstreamConnectError
+from proxy.core.errors import DialError, LoopDetected, OriginalDstError, ProxyError
 from proxy.core.flags import Flag
 from proxy.l4 import detect, origdst, relay
 from proxy.l4.conn import ConnectionHandler, Direction, Intercepted
@@ -120,7 +120,7 @@ class InterceptListener:
             upstream = await dial(
                 route.host, route.port, route.family, self.timeouts.connect, route.source
             )
-        except UpstreamConnectError as e:
+        except DialError as e:
             self.metrics.connect_failures.labels(self.direction.value, e.reason).inc()
             self.metrics.add_bytes(route.labels, e.flag, len(initial), 0)
             self.metrics.connection_closed(route.labels, e.flag)

@@ -51,8 +51,7 @@ def classify(exc: UpstreamError) -> Outcome | None:
     if isinstance(exc, UpstreamOverflowError):
         return None  # our own pool was full: says nothing about the endpoint
     if isinstance(exc, UpstreamConnectError):
-        refused = isinstance(exc.__cause__, ConnectionRefusedError)
-        return _REFUSED if refused else _CONNECT_FAILURE
+        return _REFUSED if exc.reason == "refused" else _CONNECT_FAILURE
     if isinstance(exc, UpstreamTimeoutError):
         return _TIMEOUT
     if isinstance(exc, UpstreamResetError):

@@ -11,12 +11,13 @@ import pytest
 from proxy.admin.httpmini import AdminRequestError
 from proxy.config import ConfigError
 from proxy.core.errors import (
+    DialError,
     OriginalDstError,
     PrivilegeError,
     ProxyError,
-    UpstreamConnectError,
     UsageError,
 )
+from proxy.http.errors import UpstreamConnectError
 from proxy.inject.documents import InjectError
 from proxy.k8s.objects import InputError
 from proxy.observe.exporter import ExportError
@@ -34,7 +35,8 @@ from proxy.process.sockets import ListenError
         ListenError("cannot listen"),
         OriginalDstError("no conntrack entry"),
         PrivilegeError("cannot switch"),
-        UpstreamConnectError("refused", "refused"),
+        DialError("refused", "refused"),
+        UpstreamConnectError("connect to 10.0.0.1:80: refused", "refused"),
         UsageError("bad flag"),
     ],
     ids=lambda e: type(e).__name__,

@@ -11,7 +11,9 @@ import socket
 
 import pytest
 
-from proxy.core.errors import UpstreamConnectError
+from proxy.core.errors import DialError, connect_reason
+from proxy.http.errors import UpstreamConnectError
+from proxy.http.pool import UpstreamPool
 from proxy.l4.dial import PASSTHROUGH_SOURCE4, dial, passthrough_opener
 
 
@@ -52,10 +54,34 @@ def test_dial_binds_the_source_it_is_given() -> None:
     assert asyncio.run(_peer_seen_by_app(open_)) == "127.0.0.7"
 
 
-def test_a_refusal_is_an_upstream_connect_error_for_l4_and_stays_a_refusal_for_the_pool() -> None:
+def test_a_refusal_is_one_reason_for_l4_and_for_the_http_pool() -> None:
     port = _free_port()
-    with pytest.raises(UpstreamConnectError) as l4:
+    with pytest.raises(DialError) as l4:
         asyncio.run(dial("127.0.0.1", port, 4, 1.0, PASSTHROUGH_SOURCE4))
     assert l4.value.reason == "refused"
-    with pytest.raises(ConnectionRefusedError):
-        asyncio.run(passthrough_opener(1.0)("127.0.0.1", port))
+
+    async def through_the_pool() -> None:
+        pool = UpstreamPool(opener=passthrough_opener(1.0))
+        try:
+            await pool.acquire(("127.0.0.1", port), connect_timeout=1.0)
+        finally:
+            await pool.close()
+
+    with pytest.raises(UpstreamConnectError) as http:
+        asyncio.run(through_the_pool())
+    assert http.value.reason == "refused" and isinstance(http.value.__cause__, DialError)
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (ConnectionRefusedError(111, "refused"), "refused"),
+        (TimeoutError(), "timeout"),
+        (OSError(101, "Network is unreachable"), "unreachable"),
+        (OSError(113, "No route to host"), "unreachable"),
+        (ConnectionResetError(104, "reset"), "econnreset"),
+        (DialError("x", "timeout"), "timeout"),
+    ],
+)
+def test_connect_reasons_are_the_metric_words(exc: BaseException, reason: str) -> None:
+    assert connect_reason(exc) == reason
