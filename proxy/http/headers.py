@@ -46,7 +46,10 @@ class RequestFacts:
 
 
 def _tokens(value: bytes) -> set[bytes]:
-    if b"," not in value:  # "Connection: keep-alive", nearly always: no comprehension
+    # "Connection: keep-alive", nearly always: no comprehension. ``find``, not ``in``:
+    # ``bytes in bytes`` first tries the operand as an int and raises (and clears) a
+    # TypeError each time, about 2,000 instructions.
+    if value.find(b",") < 0:
         return {value.strip().lower()}
     return {token.strip().lower() for token in value.split(b",")}
 

@@ -45,7 +45,7 @@ def classify(data: bytes) -> Protocol:
         return Protocol.HTTP1
     if not data:
         return Protocol.UNDECIDED
-    if len(data) >= SNIFF_LIMIT or b"\n" in data or _PARTIAL.fullmatch(data) is None:
+    if len(data) >= SNIFF_LIMIT or data.find(b"\n") >= 0 or _PARTIAL.fullmatch(data) is None:
         return Protocol.OPAQUE
     return Protocol.UNDECIDED
 
