@@ -1,27 +1,27 @@
-"""The one HTTP/1.1 test server: every upstream, endpoint and app the tests talk to.
+"""The one HTTP/1.1 test server: every upstream, endpoint, app and collector the tests
+talk to.
 
 It parses by hand on purpose (a bug in a parser library must not hide one in the
-proxy), records every request as ``Seen`` (exact head bytes, headers, peer, body
-size and sha256, arrival time) and counts connections. It listens on loopback in the
-test's own namespace, or, given ``ns``, on a socket made inside another namespace.
-``mode`` (or ``x-test-delay-ms`` / ``x-test-status`` / ``x-test-action`` request
-headers) makes it delay, answer a status, reset or close; ``reply`` picks what a
-request gets back:
+proxy; see ``http_wire``), records every request as ``Seen`` (exact head bytes,
+headers, peer, body size and sha256, arrival time) and counts connections. It listens
+on loopback in the test's own namespace, or, given ``ns``, on a socket made inside
+another namespace (blocking tests run it with ``loop_thread.serving``). ``mode`` (or
+``x-test-delay-ms`` / ``x-test-status`` / ``x-test-action`` request headers) makes it
+delay, answer a status, reset or close; ``reply`` picks what a request gets back:
 
 - ``identity``: ``x-served-by`` and a JSON body naming what it saw; ``/download?n=
   &chunked=1`` streams the pattern; ``/ws`` with ``Upgrade: websocket`` → 101, then
   echoes with an ``echo:`` prefix (the namespace endpoints).
 - ``name``: its name as the body (the mesh loopback backends).
 - ``port``: ``port=<listening port>`` (the load test's endpoints).
-- ``paths``: the path picks a behaviour (the engine tests): ``/hello``, ``/echo``
-  (size and hash of the body), ``/download?n=&chunked=``, ``/slow?s=``, ``/cut``
-  (dies mid-body), ``/close``, ``/silent-close`` (closes without saying so),
-  ``/extra`` (bytes after the body), ``/ws`` (101, then echoes upper-cased),
-  ``/early`` (answers before reading the body), ``/reset`` (reads the request, hangs
-  up). ``X-Drop-If-Reused`` on a connection that served before is dropped unanswered.
+- ``sized``: ``sizes[status]`` filler bytes, so metric tests know every byte count.
+- ``collect``: keeps each request body in ``Seen.body`` and answers 202 (the Zipkin
+  collector the sidecars post spans to).
+- ``paths``: the path picks a behaviour (the engine tests; see ``http_paths``).
+  ``X-Drop-If-Reused`` on a connection that served before is dropped unanswered.
 
-``python -m tests.support.http_server [--reply STYLE] HOST PORT...`` serves from a
-child process (inside a namespace) until its stdin closes.
+``python -m tests.support.http_server [--reply STYLE] [--delay-ms MS] HOST PORT...``
+serves from a child process (inside a namespace) until its stdin closes.
 """
 
 from __future__ import annotations
@@ -29,38 +29,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import random
 import socket
 import struct
 import sys
 from dataclasses import dataclass, field
-from typing import Literal, overload
+from typing import Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support import nsock
+from tests.support.http_paths import answer_by_path
+from tests.support.http_wire import (
+    PATTERN,
+    Seen,
+    parse_head,
+    pattern_body,
+    pattern_chunks,
+    pattern_digest,
+    read_body,
+    send,
+)
 
-Reply = Literal["identity", "name", "port", "paths"]
-PATTERN = bytes(range(256)) * 256  # 64 KiB, the unit of generated bodies
-BLOCK = PATTERN * 16  # 1 MiB: large downloads go out in slices of it
+# The server's public face: tests import these from here, whichever module holds them.
+__all__ = [
+    "PATTERN",
+    "HttpServer",
+    "Mode",
+    "Reply",
+    "Seen",
+    "Upstream",
+    "pattern_body",
+    "pattern_chunks",
+    "pattern_digest",
+]
 
-
-def pattern_body(n: int) -> bytes:
-    return (PATTERN * (n // len(PATTERN) + 1))[:n]
-
-
-def pattern_chunks(n: int) -> list[memoryview]:
-    """``n`` bytes of the download pattern, as slices of one shared block."""
-    view = memoryview(BLOCK)
-    return [view[: min(len(BLOCK), n - i)] for i in range(0, n, len(BLOCK))]
-
-
-def pattern_digest(n: int) -> str:
-    h = hashlib.sha256()
-    for chunk in pattern_chunks(n):
-        h.update(chunk)
-    return h.hexdigest()
+Reply = Literal["identity", "name", "port", "sized", "collect", "paths"]
 
 
 @dataclass
@@ -73,32 +77,10 @@ class Mode:
     # Share of requests that get ``status`` / ``action``; the rest are answered 200
     # (drawn from the server's own seeded random source, so a run is repeatable).
     ratio: float = 1.0
-
-
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    target: str
-    raw_head: bytes
-    headers: tuple[tuple[str, str], ...]  # names lower-cased
-    peer: tuple[str, int]
-    at: float  # loop clock when the request head arrived
-    body_len: int = 0
-    body_sha256: str = ""
-
-    @overload
-    def header(self, name: str) -> str | None: ...
-    @overload
-    def header(self, name: bytes) -> bytes | None: ...
-    def header(self, name: str | bytes) -> str | bytes | None:
-        """The first value of ``name`` (any case), as str or bytes like the name."""
-        key = name.decode("latin-1").lower() if isinstance(name, bytes) else name.lower()
-        for have, value in self.headers:
-            if have == key:
-                return value.encode("latin-1") if isinstance(name, bytes) else value
-        return None
+    # When > 0, only requests whose ``x-mesh-attempt`` is at most this get ``status`` /
+    # ``action``; the sidecar's later retries are answered 200 (an endpoint that fails
+    # each request once, whichever endpoint the retry lands on).
+    up_to_attempt: int = 0
 
 
 @dataclass
@@ -109,6 +91,7 @@ class HttpServer:
     port: int = 0
     mode: Mode = field(default_factory=Mode)
     reply: Reply = "identity"
+    sizes: dict[int, int] = field(default_factory=dict)  # the ``sized`` reply: status → bytes
     connections: int = 0
     requests: list[Seen] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)  # per request: status, 0 = no answer
@@ -175,19 +158,15 @@ class HttpServer:
             raw = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
             return False
-        at = asyncio.get_running_loop().time()
-        lines = raw[:-4].decode("latin-1").split("\r\n")
-        method, target, _ = lines[0].split(" ", 2)
-        headers = tuple(
-            (k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])
-        )
-        seen = Seen(method, target, raw, headers, peer, at)
+        seen = parse_head(raw, peer, asyncio.get_running_loop().time())
         if self.reply == "paths":
             self.requests.append(seen)  # before the body: some paths never read it
             if served and seen.header("x-drop-if-reused"):
                 return False  # as if the idle connection was closed just before the request
-            return await _paths(seen, reader, writer)
-        seen.body_sha256, seen.body_len = await read_body(reader, seen)
+            return await answer_by_path(seen, reader, writer)
+        kept = bytearray() if self.reply == "collect" else None
+        seen.body_sha256, seen.body_len = await read_body(reader, seen, kept)
+        seen.body = bytes(kept or b"")
         self.requests.append(seen)
         return await self._answer(seen, reader, writer)
 
@@ -199,6 +178,11 @@ class HttpServer:
         action = seen.header("x-test-action") or self.mode.action
         if self.mode.ratio < 1.0 and self.rng.random() >= self.mode.ratio:
             status, action = 200, "answer"
+        attempt = int(seen.header("x-mesh-attempt") or "1")
+        if self.mode.up_to_attempt and attempt > self.mode.up_to_attempt:
+            status, action = 200, "answer"
+        if self.reply == "collect" and status == 200:
+            status = 202  # accepted, as a Zipkin collector answers a POST of spans
         self.answered.append(status if action == "answer" else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
@@ -212,9 +196,13 @@ class HttpServer:
             return False
         url = urlsplit(seen.target)
         if self.reply == "name":
-            await _send(writer, status, self.name.encode())
+            await send(writer, status, self.name.encode())
         elif self.reply == "port":
-            await _send(writer, status, f"port={self.port}".encode())
+            await send(writer, status, f"port={self.port}".encode())
+        elif self.reply == "sized":
+            await send(writer, status, b"s" * self.sizes.get(status, 0))
+        elif self.reply == "collect":
+            await send(writer, status, b"")
         elif url.path == "/ws" and (seen.header("upgrade") or "").lower() == "websocket":
             await self._websocket(reader, writer)
             return False
@@ -271,114 +259,13 @@ def Upstream() -> HttpServer:
     return HttpServer("upstream", reply="paths")
 
 
-async def _paths(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-    """The ``paths`` reply: one behaviour per path; False when the connection must end."""
-    url = urlsplit(seen.target)
-    query = {k: v[0] for k, v in parse_qs(url.query).items()}
-    path = url.path
-    if path == "/early":
-        await _send(writer, 403, b"no thanks", close=True)
-        return False
-    if path == "/ws":
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
-        )
-        while data := await reader.read(65536):
-            writer.write(data.upper())
-            await writer.drain()
-        return False
-    digest, size = await read_body(reader, seen)
-    seen.body_sha256, seen.body_len = digest, size
-    if path == "/reset":
-        return False  # read the whole request, then hang up without an answer
-    if path == "/echo":
-        text = f"{size} {digest}".encode()
-        await _send(writer, 200, text, extra=[(b"X-Seen-Id", seen.header(b"x-request-id"))])
-    elif path == "/download":
-        n = int(query.get("n", "0"))
-        if query.get("chunked"):
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for start in range(0, n, len(PATTERN)):
-                piece = PATTERN[: min(len(PATTERN), n - start)]
-                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                await writer.drain()
-            writer.write(b"0\r\n\r\n")
-        else:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
-            if seen.method == "HEAD":
-                n = 0
-            for start in range(0, n, len(PATTERN)):
-                writer.write(PATTERN[: min(len(PATTERN), n - start)])
-                await writer.drain()
-    elif path == "/slow":
-        await asyncio.sleep(float(query.get("s", "1")))
-        await _send(writer, 200, b"slow")
-    elif path == "/cut":
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
-        await writer.drain()
-        return False
-    elif path == "/close":
-        await _send(writer, 200, b"bye", close=True)
-        return False
-    elif path == "/extra":
-        writer.write(b"HTTP/1.1 200 X\r\nContent-Length: 2\r\n\r\nokJUNK")  # 4 bytes too many
-    elif path == "/silent-close":
-        await _send(writer, 200, b"bye")  # keep-alive promised, then closed anyway
-        return False
-    else:
-        await _send(writer, 200, b"hello")
-    await writer.drain()
-    return True
-
-
-async def _send(
-    writer: asyncio.StreamWriter,
-    status: int,
-    body: bytes,
-    *,
-    close: bool = False,
-    extra: list[tuple[bytes, bytes | None]] | None = None,
+async def _serve_until_stdin_closes(
+    reply: Reply, delay_ms: float, host: str, ports: list[int]
 ) -> None:
-    head = b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n" % (status, len(body))
-    for name, value in extra or []:
-        head += name + b": " + (value or b"") + b"\r\n"
-    if close:
-        head += b"Connection: close\r\n"
-    writer.write(head + b"\r\n" + body)
-    await writer.drain()
-
-
-async def read_body(reader: asyncio.StreamReader, seen: Seen) -> tuple[str, int]:
-    """Stream the request body into sha256 (never kept); returns (hex digest, size)."""
-    h, size = hashlib.sha256(), 0
-    te, length = seen.header("transfer-encoding"), seen.header("content-length")
-
-    async def take(remaining: int) -> None:
-        nonlocal size
-        while remaining:
-            data = await reader.read(min(remaining, 1 << 20))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            h.update(data)
-            size += len(data)
-            remaining -= len(data)
-
-    if te is not None and te.lower() == "chunked":
-        while True:
-            chunk = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if chunk == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                break
-            await take(chunk)
-            await reader.readexactly(2)
-    elif length:
-        await take(int(length))
-    return h.hexdigest(), size
-
-
-async def _serve_until_stdin_closes(reply: Reply, host: str, ports: list[int]) -> None:
-    servers = [await HttpServer(f"port-{p}", host=host, port=p, reply=reply).start() for p in ports]
+    servers = [
+        await HttpServer(f"port-{p}", host=host, port=p, reply=reply, mode=Mode(delay_ms)).start()
+        for p in ports
+    ]
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)
@@ -389,11 +276,12 @@ async def _serve_until_stdin_closes(reply: Reply, host: str, ports: list[int]) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="serve the test HTTP server on PORTs")
-    parser.add_argument("--reply", default="port", choices=["identity", "name", "port", "paths"])
+    parser.add_argument("--reply", default="port", choices=get_args(Reply))
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="before every answer")
     parser.add_argument("host")
     parser.add_argument("ports", nargs="+", type=int)
     args = parser.parse_args(argv)
-    asyncio.run(_serve_until_stdin_closes(args.reply, args.host, args.ports))
+    asyncio.run(_serve_until_stdin_closes(args.reply, args.delay_ms, args.host, args.ports))
 
 
 if __name__ == "__main__":

@@ -1,41 +1,12 @@
-"""The load test's two helper programs (run with ``python -c`` inside a namespace).
+"""The load test's client program (run with ``python -c`` inside the pod's namespace).
 
-``UPSTREAM``: one threaded HTTP/1.1 server per port given, answering ``port=<p>``.
-It is not the one test server (tests.support.http_server) on purpose: http.server
-sends the head and the body in two writes, so Nagle and the proxy's delayed ACK make
-every answer take about 40 ms, slower than the estimate peak-EWMA gives an endpoint it
-has not measured yet. The load test's "a new endpoint answers within 2 s" relies on
-that; with a sub-millisecond server, two-choice peak-EWMA keeps the measured endpoint.
-``LOADER``: keep-alive clients at a steady total rate, alternating a plain request
-and one with ``x-env: staging``; one JSON line per request (send time, kind, the
-port that answered or the error), written when the duration is over.
+``LOADER``: keep-alive clients at a steady total rate, alternating a plain request and
+one with ``x-env: staging``; one JSON line per request (send time, kind, the port that
+answered or the error), written when the duration is over. Its endpoints are the one
+test server (``python -m tests.support.http_server --reply port``).
 """
 
 from __future__ import annotations
-
-UPSTREAM = r"""
-import sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = f"port={self.server.server_address[1]}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-
-host = sys.argv[1]
-servers = [ThreadingHTTPServer((host, int(p)), Handler) for p in sys.argv[2:]]
-for s in servers:
-    s.daemon_threads = True
-    threading.Thread(target=s.serve_forever, daemon=True).start()
-print("ready", flush=True)
-sys.stdin.read()
-"""
 
 LOADER = r"""
 import http.client, json, sys, threading, time

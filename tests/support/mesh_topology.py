@@ -11,7 +11,6 @@ resolv.conf (``/etc/netns/<pod>/resolv.conf``, bind-mounted by ``ip netns exec``
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -19,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,29 +32,10 @@ from tests.support import nsock
 from tests.support import pod_clients as client
 from tests.support import sidecar as capture
 from tests.support.http_server import HttpServer
+from tests.support.loop_thread import LoopThread
 
 T = TypeVar("T")
 DNS_IP = "10.77.0.1"  # the service namespace's end of the veth
-
-
-class LoopThread:
-    """An event loop on its own thread: endpoints and clients run here, tests wait."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        async def bounded() -> T:
-            return await asyncio.wait_for(coro, timeout)
-
-        return asyncio.run_coroutine_threadsafe(bounded(), self.loop).result(timeout + 5)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @dataclass

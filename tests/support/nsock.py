@@ -80,7 +80,10 @@ Handler = Callable[[socket.socket, tuple[str, int]], None]
 
 
 class Server:
-    """A threaded TCP server in a namespace; each connection runs ``handler``."""
+    """A threaded TCP server in a namespace; each connection runs ``handler``.
+
+    For raw TCP only (echo, digests, banners, whoami): whatever answers HTTP is the one
+    test server, ``tests.support.http_server``."""
 
     def __init__(self, ns: str, host: str, port: int, handler: Handler) -> None:
         self.sock = socket_in(ns, family_of(host))

@@ -1,4 +1,4 @@
-"""The retry-elsewhere and ejection scenarios as services, with issue 5's own numbers.
+"""The retry-elsewhere and ejection scenarios as services, each with its own numbers.
 
 Endpoints live on 10.77.2.x in the service namespace, VIPs are 10.96.0.5x; every
 service has its own cluster, so the ejections, budgets and EWMA state of one

@@ -1,4 +1,5 @@
-"""Shared pieces of the telemetry tests: records, a Zipkin v2 schema check, exposition."""
+"""Shared pieces of the telemetry tests: records, a Zipkin v2 schema check, exposition,
+and the Zipkin collector (the one test server keeping what is posted to it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy.core.flags import Flag
 from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
+from tests.support.http_server import HttpServer, Mode
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 SPAN_KEYS = {
@@ -87,54 +88,41 @@ def samples(registry: CollectorRegistry, name: str) -> dict[tuple[tuple[str, str
     return out
 
 
-@dataclass
-class Collector:
-    """A Zipkin collector stand-in: 202 for every POST, or no answer when ``hang``."""
+def posted_spans(collector: HttpServer) -> list[dict[str, Any]]:
+    """Every span POSTed to ``collector`` (an ``HttpServer`` with the ``collect`` reply),
+    in arrival order; each POST must have gone to the Zipkin v2 path."""
+    spans: list[dict[str, Any]] = []
+    for seen in collector.requests:
+        assert (seen.method, seen.target) == ("POST", "/api/v2/spans"), seen.raw_head
+        spans += json.loads(seen.body)
+    return spans
 
-    hang: bool = False
-    spans: list[dict[str, Any]] = field(default_factory=list)
-    posts: int = 0
-    port: int = 0
-    server: asyncio.Server | None = None
-    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+
+class Collector:
+    """A Zipkin collector on 127.0.0.1: the one test server's ``collect`` reply (202 for
+    every POST), or with ``hang`` every POST held unanswered for 30 s."""
+
+    def __init__(self, hang: bool = False) -> None:
+        self.server = HttpServer("zipkin", reply="collect", mode=Mode(30_000.0 if hang else 0.0))
 
     async def start(self) -> Collector:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+        await self.server.start()
         return self
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            self.posts += 1
-            if self.hang:
-                await asyncio.sleep(30)
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            assert head.startswith(b"POST /api/v2/spans HTTP/1.1\r\n")
-            self.spans += json.loads(await reader.readexactly(length))
-            writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self.handlers.discard(task)
-            writer.transport.abort()
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def posts(self) -> int:
+        return len(self.server.requests)
+
+    @property
+    def spans(self) -> list[dict[str, Any]]:
+        return posted_spans(self.server)
 
     async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for task in list(self.handlers):
-            task.cancel()
-        if self.handlers:
-            await asyncio.wait(list(self.handlers), timeout=1)
-        await self.server.wait_closed()
+        await self.server.close()
 
 
 def piped(main: Callable[[int, int], Coroutine[Any, Any, bytes]]) -> bytes:

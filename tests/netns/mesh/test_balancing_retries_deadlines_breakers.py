@@ -1,4 +1,4 @@
-"""Issue 5 end to end: balancing, retries, ejection, deadlines, budgets and breakers.
+"""Balancing, retries, ejection, deadlines, budgets and breakers, end to end.
 
 One pod (interceptor rules, ``python -m proxy run --config`` as uid 1337, mesh
 ``outbound_policy: registry_only``) and one service namespace for the module; each

@@ -1,9 +1,9 @@
-"""Issue 5's acceptance list, scenario by scenario, with the issue's own numbers.
+"""Retry elsewhere and ejection through the running sidecar, scenario by scenario.
 
 Same black box as ``test_balancing_retries_deadlines_breakers.py`` (a captured pod
 running ``python -m proxy run --config`` as uid 1337, endpoints in a service
 namespace), one service per scenario (``tests.support.retry_elsewhere_scenarios``).
-Each test asserts what the issue states: what the clients got, what each endpoint
+Each test asserts the numbers its scenario states: what the clients got, what each endpoint
 received (attempt numbers, deadline headers, arrival times), /clusters and /metrics.
 """
 

@@ -5,15 +5,17 @@ inbound HTTP reaching the app from 127.0.0.6."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support import netns as nt
 from tests.support import nsock
 from tests.support import sidecar as capture
+from tests.support.http_server import HttpServer
+from tests.support.loop_thread import serving
 
 pytestmark = pytest.mark.netns
 
@@ -21,31 +23,7 @@ VIP, PORT = "10.96.0.20", 9080
 V1_PORT, V2_PORT, APP_PORT = 9081, 9082, 8080
 
 
-def _http_app(name: str) -> nsock.Handler:
-    """One request per connection; answers its name, what it was asked and by whom."""
-
-    def handle(conn: socket.socket, peer: tuple[str, int]) -> None:
-        raw = b""
-        while b"\r\n\r\n" not in raw:
-            data = conn.recv(4096)
-            if not data:
-                return
-            raw += data
-        head = raw.split(b"\r\n\r\n")[0].decode("latin-1")
-        headers = dict(
-            (k.strip().lower(), v.strip())
-            for k, _, v in (line.partition(":") for line in head.split("\r\n")[1:])
-        )
-        body = json.dumps({"name": name, "peer": peer[0], "headers": headers}).encode()
-        conn.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-            % (len(body), body)
-        )
-
-    return handle
-
-
-def _get(ns: str, host: str, port: int, path: str, *headers: str) -> tuple[int, dict[str, str]]:
+def _get(ns: str, host: str, port: int, path: str, *headers: str) -> tuple[int, dict[str, Any]]:
     s = nsock.connect(ns, host, port)
     try:
         lines = [f"GET {path} HTTP/1.1", *headers, "Connection: close"]
@@ -56,6 +34,13 @@ def _get(ns: str, host: str, port: int, path: str, *headers: str) -> tuple[int, 
     head, _, body = raw.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1])
     return status, json.loads(body) if status == 200 else {"error": body.decode()}
+
+
+def _headers(seen: dict[str, Any]) -> dict[str, str]:
+    """The request headers the server's identity reply names, by lower-cased name."""
+    pairs = seen["headers"]
+    assert isinstance(pairs, list)
+    return {name: value for name, value in pairs}
 
 
 def _config(svc_ip: str) -> dict[str, object]:
@@ -100,21 +85,19 @@ def test_app_reaches_a_service_by_vip_and_by_host_routed_to_the_right_subset(
     pod: tuple[nt.Link, capture.Proxy],
 ) -> None:
     link, proxy = pod
-    with (
-        nsock.serving(link.b.name, link.b4, V1_PORT, _http_app("v1")) as v1,
-        nsock.serving(link.b.name, link.b4, V2_PORT, _http_app("v2")),
-    ):
+    v1 = HttpServer("v1", link.b.name, link.b4, V1_PORT)
+    v2 = HttpServer("v2", link.b.name, link.b4, V2_PORT)
+    with serving(v1, v2):
         by_vip = _get(link.a.name, VIP, PORT, "/a", "Host: reviews")
         staging = _get(link.a.name, VIP, PORT, "/b", "Host: reviews", "x-env: staging")
         # Not a VIP: nothing listens on the service namespace's 9080; the Host decides.
         by_host = _get(link.a.name, link.b4, PORT, "/c", "Host: reviews.test")
-    assert by_vip[0] == 200 and by_vip[1]["name"] == "v1", by_vip
-    assert staging[0] == 200 and staging[1]["name"] == "v2", staging
-    assert by_host[0] == 200 and by_host[1]["name"] == "v1", by_host
-    sent = by_vip[1]["headers"]
-    assert isinstance(sent, dict)
+    assert by_vip[0] == 200 and by_vip[1]["served_by"] == "v1", by_vip
+    assert staging[0] == 200 and staging[1]["served_by"] == "v2", staging
+    assert by_host[0] == 200 and by_host[1]["served_by"] == "v1", by_host
+    sent = _headers(by_vip[1])
     assert sent["x-mesh-attempt"] == "1" and 0 < int(sent["x-mesh-timeout-ms"]) <= 15000
-    assert v1.peers[0][0] == link.a4  # left the pod from its own address
+    assert v1.requests[0].peer[0] == link.a4  # left the pod from its own address
     status, body = nsock.http_get(link.a.name, "127.0.0.1", 15000, "/clusters")
     clusters = {c["name"]: c for c in json.loads(body)["clusters"]}
     rows = {r["address"]: r for r in clusters["reviews"]["endpoints"]}
@@ -130,13 +113,13 @@ def test_app_reaches_a_service_by_vip_and_by_host_routed_to_the_right_subset(
 
 def test_inbound_http_reaches_the_app_from_127_0_0_6(pod: tuple[nt.Link, capture.Proxy]) -> None:
     link, _ = pod
-    with nsock.serving(link.a.name, "0.0.0.0", APP_PORT, _http_app("app")) as app:
+    app = HttpServer("app", link.a.name, "0.0.0.0", APP_PORT)
+    with serving(app):
         deadline = "x-mesh-timeout-ms: 4000"
         status, seen = _get(link.b.name, link.a4, APP_PORT, "/in", "Host: app", deadline)
     assert status == 200, seen
-    assert seen["peer"] == "127.0.0.6"
-    assert app.peers[0][0] == "127.0.0.6"
-    headers = seen["headers"]
-    assert isinstance(headers, dict)
+    assert seen["peer"] == ["127.0.0.6", app.requests[0].peer[1]]
+    assert app.requests[0].peer[0] == "127.0.0.6"
+    headers = _headers(seen)
     assert 0 < int(headers["x-mesh-timeout-ms"]) <= 4000  # the caller's deadline, chained
     assert headers["x-request-id"]  # the HTTP layer handled it, not the L4 relay

@@ -9,87 +9,30 @@ under the trace id the app sent.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support import netns as nt
 from tests.support import nsock
 from tests.support import sidecar as capture
-from tests.support.telemetry import check_zipkin_v2
+from tests.support.http_server import HttpServer
+from tests.support.loop_thread import serving
+from tests.support.telemetry import check_zipkin_v2, posted_spans
 
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(not nt.is_root(), reason="needs root")]
 APP_PORT = 8080
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 APP_SPAN = "00f067aa0ba902b7"
+FAIL = "x-test-status: 503"  # what makes the app answer 503
 
 
-def _read_head(conn: socket.socket, buf: bytearray) -> bytes | None:
-    while b"\r\n\r\n" not in buf:
-        data = conn.recv(65536)
-        if not data:
-            return None
-        buf += data
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    buf[:] = rest
-    return head
-
-
-def _headers(head: bytes) -> dict[str, str]:
-    out = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        out.setdefault(name.strip().lower().decode(), value.strip().decode())
-    return out
-
-
-class App:
-    """HTTP/1.1 app: /fail answers 503, anything else 200 "ok"; one request per connection
-    (a pooled idle connection would hold the server's thread until its timeout)."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, conn: socket.socket, _: tuple[str, int]) -> None:
-        head = _read_head(conn, bytearray())
-        if head is None:
-            return
-        with self.lock:
-            self.seen.append(_headers(head))
-        status = b"503 Unavailable" if head.split(b" ")[1] == b"/fail" else b"200 OK"
-        conn.sendall(
-            b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-        )
-
-
-class Collector:
-    """Zipkin collector stand-in: keeps every span POSTed to it."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, conn: socket.socket, _: tuple[str, int]) -> None:
-        buf = bytearray()
-        head = _read_head(conn, buf)
-        if head is None:
-            return
-        length = int(_headers(head)["content-length"])
-        while len(buf) < length:
-            data = conn.recv(65536)
-            if not data:
-                return
-            buf += data
-        with self.lock:
-            self.spans += json.loads(bytes(buf[:length]))
-        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+def _app(ns: str) -> HttpServer:
+    """The HTTP app: 200, or the status a request's ``x-test-status`` asks for; every
+    body 2 bytes, so response byte sums are exact."""
+    return HttpServer("app", ns, "0.0.0.0", APP_PORT, reply="sized", sizes={200: 2, 503: 2})
 
 
 def _request(ns: str, host: str, path: str, *extra: str, authority: str = "app") -> int:
@@ -127,18 +70,17 @@ services:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> None:
-    app = App()
     config = tmp_path / "mesh.yaml"
     config.write_text(SERVICE)
     args = ["--workers", str(workers), "--workload", "front", "--config", str(config)]
     with (
         capture.mesh("po", tmp_path, *args) as (link, proxy),
-        nsock.serving(link.b.name, "0.0.0.0", APP_PORT, app),
+        serving(_app(link.b.name)),
     ):
         statuses = [_request(link.a.name, VIP, "/ok") for _ in range(6)]
-        statuses += [_request(link.a.name, VIP, "/fail") for _ in range(2)]
+        statuses += [_request(link.a.name, VIP, "/fail", FAIL) for _ in range(2)]
         # dialled directly, with a Host no service claims: passthrough
-        statuses += [_request(link.a.name, link.b4, "/fail", authority="x") for _ in range(3)]
+        statuses += [_request(link.a.name, link.b4, "/fail", FAIL, authority="x") for _ in range(3)]
         assert statuses == [200] * 6 + [503] * 5
         _wait(lambda: proxy.total("istio_requests_total") >= 11, "11 requests in /metrics")
         _wait(lambda: proxy.total("mesh_upstream_endpoints") >= workers, "endpoint gauges")
@@ -175,39 +117,35 @@ def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> Non
     assert all(len(x["trace_id"]) == 32 and x["direction"] == "outbound" for x in http)
 
 
-def _pod(
-    ns: nt.Netns, tmp: Path, name: str, collector: Collector
-) -> tuple[capture.Proxy, nsock.Server]:
+def _pod(ns: nt.Netns, tmp: Path, name: str) -> capture.Proxy:
+    """A pod whose sidecar posts every span to a collector on its own loopback."""
     config = tmp / f"{name}.yaml"
     config.write_text(
         "mesh:\n  tracing: {zipkin_url: 'http://127.0.0.1:9411/api/v2/spans', sample_rate: 0}\n"
     )
     capture.install_capture(ns)
-    server = nsock.Server(ns.name, "127.0.0.1", 9411, collector)
     pod_tmp = tmp / name
     pod_tmp.mkdir()
-    return capture.start_proxy(ns, pod_tmp, "--config", str(config), "--workload", name), server
+    return capture.start_proxy(ns, pod_tmp, "--config", str(config), "--workload", name)
+
+
+def _collector(ns: nt.Netns) -> HttpServer:
+    return HttpServer(f"zipkin-{ns.name}", ns.name, "127.0.0.1", 9411, reply="collect")
 
 
 def test_traces_chain_across_two_sidecars(tmp_path: Path) -> None:
-    app, collector_a, collector_b = App(), Collector(), Collector()
     with nt.netns("po") as pod_a, nt.netns("po") as pod_b:
         link = nt.connect(pod_a, pod_b)
-        proxy_a, server_a = _pod(pod_a, tmp_path, "a", collector_a)
-        proxy_b, server_b = _pod(pod_b, tmp_path, "b", collector_b)
-        try:
-            with nsock.serving(pod_b.name, "0.0.0.0", APP_PORT, app):
-                status = _request(
-                    pod_a.name, link.b4, "/ok", f"traceparent: 00-{TRACE}-{APP_SPAN}-01"
-                )
-                assert status == 200
-                _wait(lambda: collector_a.spans and collector_b.spans, "spans from both")
-        finally:
-            server_a.close()
-            server_b.close()
+        collector_a, collector_b, app = _collector(pod_a), _collector(pod_b), _app(pod_b.name)
+        with serving(collector_a, collector_b, app):
+            proxy_a = _pod(pod_a, tmp_path, "a")
+            proxy_b = _pod(pod_b, tmp_path, "b")
+            status = _request(pod_a.name, link.b4, "/ok", f"traceparent: 00-{TRACE}-{APP_SPAN}-01")
+            assert status == 200
+            _wait(lambda: bool(collector_a.requests and collector_b.requests), "spans from both")
         assert proxy_a.proc.poll() is None and proxy_b.proc.poll() is None
-    (client,) = collector_a.spans
-    (server,) = collector_b.spans
+    (client,) = posted_spans(collector_a)
+    (server,) = posted_spans(collector_b)
     for span in (client, server):
         check_zipkin_v2(span)
         assert span["traceId"] == TRACE
@@ -216,5 +154,5 @@ def test_traces_chain_across_two_sidecars(tmp_path: Path) -> None:
     assert client["localEndpoint"]["serviceName"] == "a"
     assert server["localEndpoint"]["serviceName"] == "b"
     # the app behind B sees B's span as its parent, under the app's trace id
-    (seen,) = app.seen
-    assert seen["traceparent"] == f"00-{TRACE}-{server['id']}-01"
+    (seen,) = app.requests
+    assert seen.header("traceparent") == f"00-{TRACE}-{server['id']}-01"

@@ -1,6 +1,6 @@
 """A worker killed under ``--workers 2`` is replaced, and /metrics stays exact across it.
 
-Through the real sidecar (the mix's services, see ``test_scripted_mix_exact_metrics``): traffic
+Through the real sidecar (the mix's services, see ``tests.support.scripted_mix``): traffic
 reaches both workers, one is SIGKILLed, the parent forks a replacement that binds its
 own SO_REUSEPORT listeners as the starting user and drops to 1337, and serves. Then
 counters hold everything sent before and after the kill (the dead worker's counter
@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns.observe.test_scripted_mix_exact_metrics import (
+from tests.support import netns as nt
+from tests.support import nsock
+from tests.support import sidecar as capture
+from tests.support.scripted_mix import (
     DB_DOWN,
     DB_PORT,
     DB_UP,
@@ -34,9 +37,6 @@ from tests.netns.observe.test_scripted_mix_exact_metrics import (
     wait,
     wait_logged,
 )
-from tests.support import netns as nt
-from tests.support import nsock
-from tests.support import sidecar as capture
 
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(not nt.is_root(), reason="needs root")]
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,7 +21,10 @@ import pytest
 
 from tests.support import nsock
 from tests.support import sidecar as capture
+from tests.support.admin_client import config_dump, put_config
 from tests.support.config_docs import BAD_DOC, ConfigMapDir
+from tests.support.http_server import HttpServer
+from tests.support.loop_thread import serving
 
 pytestmark = pytest.mark.netns
 VIP = "10.77.200.20"
@@ -36,32 +38,12 @@ def doc(*ports: int, name: str = "db") -> str:
     return json.dumps({"services": [service]})
 
 
-def put(ns: str, text: str) -> tuple[int, Any]:
-    s = nsock.connect(ns, "127.0.0.1", 15000)
-    try:
-        body = text.encode()
-        s.sendall(
-            b"PUT /config HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-        )
-        raw = nsock.recv_all(s)
-    finally:
-        s.close()
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), json.loads(payload)
-
-
 def answered_by(ns: str) -> int:
     conn = nsock.connect(ns, VIP, 7000)
     try:
         return int(conn.recv(200).split()[1])
     finally:
         conn.close()
-
-
-def dump(ns: str) -> Any:
-    status, body = nsock.http_get(ns, "127.0.0.1", 15000, "/config_dump")
-    assert status == 200
-    return json.loads(body)
 
 
 def _serving_all(ns: str, host: str) -> contextlib.ExitStack:
@@ -101,14 +83,14 @@ def test_put_inside_pod_file_swap_and_admin_unreachable_from_outside(
             # From the service namespace the admin port is simply not there.
             with pytest.raises(ConnectionRefusedError):
                 nsock.connect(svc, link.a4, 15000, timeout=2).close()
-            status, bad = put(pod, BAD_DOC)
+            status, bad = put_config(pod, BAD_DOC)
             assert status == 400
             assert bad["errors"] == ["PUT /config:3: services[0].port: must be <= 65535, got 99999"]
             assert {answered_by(pod) for _ in range(3)} == {17001}  # the old one still serves
-            status, ok = put(pod, doc(17002, 17003))
+            status, ok = put_config(pod, doc(17002, 17003))
             assert status == 200 and ok["result"] == "ok" and ok["source"] == "put"
             assert {answered_by(pod) for _ in range(6)} == {17002, 17003}
-            now = dump(pod)
+            now = config_dump(pod)
             assert now["version"] == ok["version"]
             assert now["config_status"]["source"] == "put"
             assert now["config"]["services"][0]["endpoints"][0]["port"] == 17002
@@ -116,7 +98,7 @@ def test_put_inside_pod_file_swap_and_admin_unreachable_from_outside(
             cm.update(doc(17004))
             took = _until(lambda: answered_by(pod) == 17004)
             assert {answered_by(pod) for _ in range(3)} == {17004}
-        status_now = dump(pod)["config_status"]
+        status_now = config_dump(pod)["config_status"]
         assert (status_now["source"], status_now["origin"]) == ("file", cm.path)
         assert status_now["reloads"] == {"ok": 2, "error": 1}
         assert proxy.total("mesh_config_reloads_total", result="ok") == 2
@@ -137,12 +119,12 @@ def test_put_and_file_change_reach_every_worker(tmp_path: Path, readable_dir: Pa
     with capture.mesh("pr", tmp_path, "--workers", "2", "--config", str(config)) as (link, proxy):
         pod = link.a.name
         with _serving_all(link.b.name, link.b4):
-            status, ok = put(pod, doc(17003))
+            status, ok = put_config(pod, doc(17003))
             assert status == 200
             time.sleep(1.2)  # the other worker's state-file watcher: one or two ticks
             seen = [answered_by(pod) for _ in range(30)]
             assert set(seen) == {17003}, seen
-            assert {dump(pod)["version"] for _ in range(10)} == {ok["version"]}
+            assert {config_dump(pod)["version"] for _ in range(10)} == {ok["version"]}
             replacement = readable_dir / "mesh.json.new"
             replacement.write_text(doc(17002, 17004))
             replacement.replace(config)
@@ -155,7 +137,7 @@ def test_put_and_file_change_reach_every_worker(tmp_path: Path, readable_dir: Pa
         assert proxy.total("mesh_config_reloads_total", result="ok") == 4
         # Merged over workers (max): the version in force has its load time, the
         # versions it replaced are 0 (multiprocess files cannot drop a series).
-        current = dump(pod)["config_status"]
+        current = config_dump(pod)["config_status"]
         gauge = {
             dict(labels)["version"]: value
             for (name, labels), value in proxy.metrics().items()
@@ -168,24 +150,14 @@ def test_put_and_file_change_reach_every_worker(tmp_path: Path, readable_dir: Pa
         assert proxy.proc.wait(10) == 0, proxy.log()
 
 
-def _echo_head(conn: socket.socket, _: tuple[str, int]) -> None:
-    """One HTTP/1.1 response whose body is the request head this endpoint received."""
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return
-        head += chunk
-    body = head.split(b"\r\n\r\n")[0]
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    conn.shutdown(socket.SHUT_WR)
-    nsock.recv_all(conn)
+def _request_head(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n".encode()
 
 
 def _get(ns: str, host: str, port: int, path: str) -> tuple[int, bytes]:
     s = nsock.connect(ns, host, port)
     try:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(_request_head(path))
         raw = nsock.recv_all(s)
     finally:
         s.close()
@@ -210,14 +182,17 @@ def test_a_put_to_a_proxy_started_without_config_turns_http_routing_on(tmp_path:
     )
     with capture.mesh("pr", tmp_path) as (link, _proxy):
         pod, svc = link.a.name, link.b.name
-        with nsock.serving(svc, link.b4, 17005, _echo_head):
+        web = HttpServer("web", svc, link.b4, 17005)
+        with serving(web):
             # Passthrough to the original destination 10.77.0.1:17005: the request arrives
             # exactly as the app wrote it (no L7 headers added).
-            status, seen = _get(pod, link.b4, 17005, "/before")
-            assert status == 200 and b"GET /before" in seen
+            status, _ = _get(pod, link.b4, 17005, "/before")
+            seen = web.requests[-1].raw_head
+            assert status == 200 and seen == _request_head("/before")
             assert b"x-request-id" not in seen.lower()
-            status, ok = put(pod, http_doc)
+            status, ok = put_config(pod, http_doc)
             assert status == 200 and ok["result"] == "ok"
-            status, seen = _get(pod, VIP, 8080, "/after")
-            assert status == 200 and b"GET /after" in seen
+            status, _ = _get(pod, VIP, 8080, "/after")
+            seen = web.requests[-1].raw_head
+            assert status == 200 and seen.startswith(b"GET /after ")
             assert b"x-request-id" in seen.lower() and b"x-mesh-attempt: 1" in seen.lower()

@@ -1,4 +1,4 @@
-"""Issue 4 end to end: HTTP routing by the running sidecar, proven on the wire.
+"""HTTP routing by the running sidecar, end to end, proven on the wire.
 
 One pod (interceptor rules, ``python -m proxy run --config`` as uid 1337) and one
 service namespace whose endpoints answer with their identity, for the whole module.

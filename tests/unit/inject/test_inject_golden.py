@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from proxy.inject import TEMPLATE_PATHS, InjectOptions, inject_text
-from tests.unit.packaging.test_images_and_manifests import K8S_VERSION, _tool
+from tests.support.manifest_tools import K8S_VERSION, tool
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "inject"
 CUSTOM = InjectOptions("registry.local/mesh-init:dev", "registry.local/mesh-proxy:dev", "shop-mesh")
@@ -63,7 +63,7 @@ def test_every_output_passes_the_kubernetes_schema(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump_all(_flatten(list(yaml.safe_load_all(_inject(case))))))
         files.append(str(path))
     r = subprocess.run(
-        [_tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", *files],
+        [tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", *files],
         capture_output=True,
         text=True,
     )
@@ -79,7 +79,7 @@ def test_schema_check_catches_a_broken_sidecar(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(doc))
     r = subprocess.run(
-        [_tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(path)],
+        [tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(path)],
         capture_output=True,
         text=True,
     )

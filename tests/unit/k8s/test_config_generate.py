@@ -5,7 +5,7 @@ yaml`` prints for a small cluster: several namespaces, named and numbered ports,
 named targetPort, a UDP port, a headless StatefulSet service, an ExternalName,
 unready endpoints, split IPv4/IPv6 slices and Pods with ``version`` labels. The
 output is compared with ``expected.yaml`` (refresh: MESH_UPDATE_GOLDEN=1) and, for
-the rules the issue names, asserted field by field; ``validate`` must accept it.
+each mapping rule, asserted field by field; ``validate`` must accept it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -18,66 +17,13 @@ from prometheus_client import CollectorRegistry
 from proxy.admin.httpmini import Request
 from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
 from proxy.l4.conn import Direction, Intercepted
-from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
 from proxy.l4.origdst import Address
 from proxy.l4.outbound import OutboundRouter
 from proxy.observe.metrics import TcpMetrics
 from proxy.process.sockets import bind_listener
 from proxy.process.tasks import TaskKeeper
-
-Peer = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def _with_proxy(
-    upstream: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-    body: Callable[
-        [int, int, TcpMetrics, CollectorRegistry, list[dict[str, Any]]], Awaitable[None]
-    ],
-    direction: Direction = Direction.OUTBOUND,
-    http_handler: Any = None,
-) -> None:
-    up = await asyncio.start_server(upstream, "127.0.0.1", 0)
-    up_port = up.sockets[0].getsockname()[1]
-    registry = CollectorRegistry()
-    metrics = TcpMetrics(registry)
-    log: list[dict[str, Any]] = []
-    sock = bind_listener(0, "127.0.0.1", reuseport=False)
-    port = sock.getsockname()[1]
-
-    def fake_dst(_: Any) -> Address:
-        return Address("127.0.0.1", up_port, 4)
-
-    router = OutboundRouter("w") if direction is Direction.OUTBOUND else InboundRouter("w")
-    keeper = TaskKeeper()
-    listener = InterceptListener(
-        direction,
-        router,
-        frozenset({port}),
-        frozenset(),
-        Timeouts(0.05, 1.0, 5.0),
-        metrics,
-        keeper,
-        log.append,
-        http_handler,
-        fake_dst,
-    )
-    server = await listener.start(sock)
-    try:
-        await body(port, up_port, metrics, registry, log)
-    finally:
-        server.close()
-        up.close()
-        await keeper.drain(2)
-
-
-def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return sum(
-        s.value
-        for m in registry.collect()
-        for s in m.samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    )
+from tests.support.listener_front import metric, with_listener
 
 
 def test_half_close_passes_fin_and_the_reply_still_flows() -> None:
@@ -100,10 +46,10 @@ def test_half_close_passes_fin_and_the_reply_still_flows() -> None:
                 break
             await asyncio.sleep(0.01)
         assert log[0]["bytes_received"] == 3 and log[0]["bytes_sent"] == 3000
-        assert _value(reg, "istio_tcp_sent_bytes_total", reporter="source") == 3000
-        assert _value(reg, "istio_tcp_received_bytes_total", response_flags="-") == 3
+        assert metric(reg, "istio_tcp_sent_bytes_total", reporter="source") == 3000
+        assert metric(reg, "istio_tcp_received_bytes_total", response_flags="-") == 3
 
-    asyncio.run(_with_proxy(upstream, body))
+    asyncio.run(with_listener(upstream, body))
 
 
 def test_loop_guard_refuses_a_dial_to_the_listener_itself() -> None:
@@ -117,7 +63,7 @@ def test_loop_guard_refuses_a_dial_to_the_listener_itself() -> None:
         with contextlib.suppress(ConnectionResetError):  # a reset is a close too
             assert await asyncio.wait_for(r.read(), 5) == b""
         w.close()
-        assert _value(reg, "mesh_loop_guard_refusals_total", direction="outbound") == 1
+        assert metric(reg, "mesh_loop_guard_refusals_total", direction="outbound") == 1
 
     async def run() -> None:
         # The "original destination" of every connection is the proxy's own port.
@@ -173,7 +119,7 @@ def test_http_goes_to_the_installed_handler_with_the_peeked_bytes() -> None:
         assert initial.startswith(b"GET / HTTP/1.1\r\n")
         assert conn.original_dst == ("127.0.0.1", up) and conn.direction is Direction.INBOUND
 
-    asyncio.run(_with_proxy(upstream, body, Direction.INBOUND, handler))
+    asyncio.run(with_listener(upstream, body, Direction.INBOUND, handler))
 
 
 def test_refused_upstream_resets_client_and_counts_uf() -> None:
@@ -206,8 +152,8 @@ def test_refused_upstream_resets_client_and_counts_uf() -> None:
         w.close()
         assert got == b"reset"
         await keeper.drain(1)
-        assert _value(registry, "istio_tcp_connections_closed_total", response_flags="UF") == 1
-        assert _value(registry, "mesh_upstream_connect_failures_total", reason="refused") == 1
+        assert metric(registry, "istio_tcp_connections_closed_total", response_flags="UF") == 1
+        assert metric(registry, "mesh_upstream_connect_failures_total", reason="refused") == 1
         server.close()
 
     asyncio.run(run())
@@ -253,7 +199,7 @@ def test_idle_connection_is_closed_with_si() -> None:
         assert 0.25 < time.monotonic() - t0 < 2.0
         w.close()
         await keeper.drain(1)
-        assert _value(registry, "istio_tcp_connections_closed_total", response_flags="SI") == 1
+        assert metric(registry, "istio_tcp_connections_closed_total", response_flags="SI") == 1
         server.close()
         up.close()
 
@@ -272,19 +218,19 @@ def test_bytes_are_reported_while_the_connection_is_open() -> None:
         w.write(b"x" * (3 << 20))
         await w.drain()
         for _ in range(200):
-            if _value(reg, "istio_tcp_received_bytes_total") >= 2 << 20:
+            if metric(reg, "istio_tcp_received_bytes_total") >= 2 << 20:
                 break
             await asyncio.sleep(0.01)
         # Still open, yet at least 2 MiB are on the books already.
-        assert _value(reg, "istio_tcp_received_bytes_total") >= 2 << 20
-        assert _value(reg, "istio_tcp_connections_closed_total") == 0
+        assert metric(reg, "istio_tcp_received_bytes_total") >= 2 << 20
+        assert metric(reg, "istio_tcp_connections_closed_total") == 0
         w.write_eof()
         await asyncio.wait_for(r.read(), 5)
         w.close()
         for _ in range(200):
-            if _value(reg, "istio_tcp_connections_closed_total") == 1:
+            if metric(reg, "istio_tcp_connections_closed_total") == 1:
                 break
             await asyncio.sleep(0.01)
-        assert _value(reg, "istio_tcp_received_bytes_total") == 3 << 20  # no double count
+        assert metric(reg, "istio_tcp_received_bytes_total") == 3 << 20  # no double count
 
-    asyncio.run(_with_proxy(upstream, body))
+    asyncio.run(with_listener(upstream, body))

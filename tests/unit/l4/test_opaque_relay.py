@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from proxy.core.flags import Flag
 from proxy.l4.relay import relay
 from proxy.observe.metrics import TcpMetrics
-from tests.unit.l4.test_listener_pipeline import _value, _with_proxy
+from tests.support.listener_front import metric, with_listener
 
 BANNER = b"220 banner from the server\r\n"
 SIZE = 8 << 20  # 8 MiB: far past every transport's high-water mark
@@ -46,10 +46,10 @@ def test_server_first_banner_and_8_mib_echo_arrive_intact() -> None:
         assert log[0]["bytes_received"] == SIZE
         assert log[0]["bytes_sent"] == SIZE + len(BANNER)
         assert log[0]["response_flags"] == "-"
-        assert _value(reg, "istio_tcp_sent_bytes_total") == SIZE + len(BANNER)
-        assert _value(reg, "istio_tcp_received_bytes_total") == SIZE
+        assert metric(reg, "istio_tcp_sent_bytes_total") == SIZE + len(BANNER)
+        assert metric(reg, "istio_tcp_received_bytes_total") == SIZE
 
-    asyncio.run(_with_proxy(upstream, body))
+    asyncio.run(with_listener(upstream, body))
 
 
 def test_an_upstream_reset_reaches_the_client_as_a_reset_and_counts_ur() -> None:
@@ -80,9 +80,9 @@ def test_an_upstream_reset_reaches_the_client_as_a_reset_and_counts_ur() -> None
                 break
             await asyncio.sleep(0.01)
         assert log[0]["response_flags"] == "UR"
-        assert _value(reg, "istio_tcp_connections_closed_total", response_flags="UR") == 1
+        assert metric(reg, "istio_tcp_connections_closed_total", response_flags="UR") == 1
 
-    asyncio.run(_with_proxy(upstream, body))
+    asyncio.run(with_listener(upstream, body))
 
 
 def test_streams_handed_over_send_what_their_readers_held_and_see_the_end() -> None:

@@ -4,31 +4,19 @@ cluster here, so this is as far as they can be proven on this machine."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.manifest_tools import K8S_VERSION, tool
+
 REPO = Path(__file__).resolve().parents[3]
-BIN = Path(sys.executable).parent
-K8S_VERSION = "1.30.0"
-
-
-def _tool(name: str) -> str:
-    path = BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed (scripts/test installs it)")
-    return found
 
 
 @pytest.mark.parametrize("dockerfile", sorted((REPO / "docker").glob("*.Dockerfile")), ids=str)
 def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
-    r = subprocess.run([_tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
+    r = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -40,7 +28,7 @@ def test_there_is_an_image_for_each_half() -> None:
 @pytest.mark.parametrize("manifest", sorted((REPO / "docker" / "k8s").glob("*.yaml")), ids=str)
 def test_manifest_is_valid_kubernetes(manifest: Path) -> None:
     r = subprocess.run(
-        [_tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(manifest)],
+        [tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(manifest)],
         capture_output=True,
         text=True,
     )
@@ -56,7 +44,7 @@ def test_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
         "spec:\n  containers:\n    - name: a\n      image: b\n      imagePullPolcy: Always\n"
     )
     r = subprocess.run(
-        [_tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(bad)],
+        [tool("kubernetes-validate"), "-k", K8S_VERSION, "--strict", str(bad)],
         capture_output=True,
         text=True,
     )
