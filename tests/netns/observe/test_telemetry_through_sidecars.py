@@ -126,11 +126,12 @@ services:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> None:
+def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int, codec: str) -> None:
     app = App()
     config = tmp_path / "mesh.yaml"
     config.write_text(SERVICE)
     args = ["--workers", str(workers), "--workload", "front", "--config", str(config)]
+    args += ["--http-codec", codec]
     with (
         capture.mesh("po", tmp_path, *args) as (link, proxy),
         nsock.serving(link.b.name, "0.0.0.0", APP_PORT, app),
@@ -176,7 +177,7 @@ def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> Non
 
 
 def _pod(
-    ns: nt.Netns, tmp: Path, name: str, collector: Collector
+    ns: nt.Netns, tmp: Path, name: str, collector: Collector, codec: str
 ) -> tuple[capture.Proxy, nsock.Server]:
     config = tmp / f"{name}.yaml"
     config.write_text(
@@ -186,15 +187,16 @@ def _pod(
     server = nsock.Server(ns.name, "127.0.0.1", 9411, collector)
     pod_tmp = tmp / name
     pod_tmp.mkdir()
-    return capture.start_proxy(ns, pod_tmp, "--config", str(config), "--workload", name), server
+    args = ("--config", str(config), "--workload", name, "--http-codec", codec)
+    return capture.start_proxy(ns, pod_tmp, *args), server
 
 
-def test_traces_chain_across_two_sidecars(tmp_path: Path) -> None:
+def test_traces_chain_across_two_sidecars(tmp_path: Path, codec: str) -> None:
     app, collector_a, collector_b = App(), Collector(), Collector()
     with nt.netns("po") as pod_a, nt.netns("po") as pod_b:
         link = nt.connect(pod_a, pod_b)
-        proxy_a, server_a = _pod(pod_a, tmp_path, "a", collector_a)
-        proxy_b, server_b = _pod(pod_b, tmp_path, "b", collector_b)
+        proxy_a, server_a = _pod(pod_a, tmp_path, "a", collector_a, codec)
+        proxy_b, server_b = _pod(pod_b, tmp_path, "b", collector_b, codec)
         try:
             with nsock.serving(pod_b.name, "0.0.0.0", APP_PORT, app):
                 status = _request(
