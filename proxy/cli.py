@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.core.errors import ProxyError, UsageError
+from proxy.http.codec import CODECS
 from proxy.l4.detect import DEFAULT_OPAQUE_PORTS
 from proxy.process import options as o
 
@@ -74,6 +75,13 @@ RUN_FLAGS = (
     _Flag("workload", _workload, "NAME", "source_workload label for outbound metrics"),
     _Flag("access_log", _on_off, "on|off", "JSON access log on stdout (default on)"),
     _Flag("rules_file", o.parse_rules_file, "FILE", "the init container's rules copy: GET /rules"),
+    _Flag(
+        "http_codec",
+        o.parse_codec,
+        "|".join(["auto", *sorted(CODECS)]),
+        "HTTP/1 parser: llhttp (httptools, fast) or h11 (the strict reference); both give "
+        "the same verdicts. auto = llhttp when installed (default auto)",
+    ),
 )
 
 

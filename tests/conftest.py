@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.http.codec import CODECS
 from tests.support import netns as _netns
 
 NETNS_DIR = Path(__file__).resolve().parent / "netns"
@@ -59,3 +60,12 @@ def _no_leftover_namespaces() -> Iterator[None]:
         name = line.split()[0] if line.split() else ""
         if marker in name:
             _netns.Netns(name).destroy()
+
+
+@pytest.fixture(scope="module", params=sorted(CODECS))
+def codec(request: pytest.FixtureRequest) -> str:
+    """An HTTP/1 codec's name: a test that takes it (or a fixture of it) runs once per
+    codec in the registry, ``[h11]``, ``[llhttp]``. Module scope, so that a topology a
+    module builds once (a running sidecar) is built once per codec, not per test."""
+    name: str = request.param
+    return name

@@ -32,6 +32,8 @@ class AdminView:
     cluster_report: Callable[[], list[dict[str, Any]]] | None = None
     # The copy of its rules the init container left (--rules-file / MESH_RULES_FILE).
     rules_file: str | None = None
+    # The HTTP/1 codec that runs (``--http-codec auto`` resolved to a name).
+    http_codec: str = ""
 
 
 def _json(data: object) -> Reply:
@@ -47,6 +49,7 @@ def admin_endpoints(view: AdminView) -> Endpoints:
                 "version": version,
                 "options": dict(view.options),
                 "event_loop": view.loop_name,
+                "http_codec": view.http_codec,
                 **status,
             }
         )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from proxy.config.model import Endpoint, Subset
+from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.pool import Opener, UpstreamPool
 from proxy.policy import Choice, Outcome, Resource, ServiceParams, ServicePolicy
 
@@ -24,7 +25,13 @@ _SubsetFacts = tuple[Subset | None, frozenset[EndpointKey], str]
 
 
 class Cluster:
-    def __init__(self, name: str, params: ServiceParams, opener: Opener | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        params: ServiceParams,
+        opener: Opener | None = None,
+        codec: CodecFactory = H11Codec,
+    ) -> None:
         self.name = name
         self.params = params
         self.policy: ServicePolicy[EndpointKey] = ServicePolicy(params)
@@ -34,6 +41,7 @@ class Cluster:
             max_per_endpoint=max(1, limits.max_connections),
             max_pending=limits.max_pending_requests,
             opener=opener,
+            codec=codec,
         )
         self.endpoints: tuple[Endpoint, ...] = ()
         self.versions: dict[EndpointKey, str] = {}

@@ -14,6 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from proxy.core.names import MESH_ATTEMPT, MESH_TIMEOUT_MS
+from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.errors import (
     DownstreamError,
     UpstreamConnectError,
@@ -85,13 +86,16 @@ class MeshForwarder:
         pool: UpstreamPool | None = None,
         inbound_pool: UpstreamPool | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        codec: CodecFactory = H11Codec,
     ) -> None:
         limits = limits or Limits()
         self.dispatcher = dispatcher
-        self.pool = pool or UpstreamPool()  # passthrough: unknown destinations
+        # ``codec`` speaks to upstreams on the pools made here; the clusters' pools get
+        # theirs from the ``Mesh``.
+        self.pool = pool or UpstreamPool(codec=codec)  # passthrough: unknown destinations
         # The local app, connected to from 127.0.0.6 / ::6 (the interceptor lets it by).
         self.inbound_pool = inbound_pool or UpstreamPool(
-            opener=passthrough_opener(limits.connect_timeout)
+            opener=passthrough_opener(limits.connect_timeout), codec=codec
         )
         self.clock = dispatcher.clock
         self.rng: random.Random = dispatcher.rng

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proxy.config.model import DnsDiscovery, MeshConfig
+from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.pool import Opener
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
@@ -35,8 +36,10 @@ class Mesh:
         clock: Callable[[], float] = time.monotonic,
         resolver: Resolver = resolve_dns,
         opener: Opener | None = None,
+        codec: CodecFactory = H11Codec,
     ) -> None:
         self.clock = clock
+        self.codec = codec  # the clusters' upstream pools speak it (--http-codec)
         self.resolver = resolver
         self.opener = opener
         self._clusters: dict[str, Cluster] = {}
@@ -70,7 +73,7 @@ class Mesh:
             if old is not None and old.params == params[service.name]:
                 clusters[service.name] = old
             else:
-                cluster = Cluster(service.name, params[service.name], self.opener)
+                cluster = Cluster(service.name, params[service.name], self.opener, self.codec)
                 if old is not None and service.dns is not None:
                     cluster.set_endpoints(old.endpoints, now)  # until the next lookup
                 clusters[service.name] = cluster

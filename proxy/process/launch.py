@@ -18,17 +18,33 @@ import tempfile
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from proxy.http.codec import codec_named
 from proxy.mesh import Mesh
 from proxy.observe.identity import resolve_workload
 from proxy.observe.metrics import ReloadMetrics
 from proxy.process import loop, workers
 from proxy.process.options import RunOptions
 from proxy.process.privileges import drop_privileges
-from proxy.process.server import ProxyServer, bind_all
+from proxy.process.server import BoundSockets, ProxyServer, bind_all
 from proxy.reload import Initial, Reloader, load_initial
 
 log = logging.getLogger("proxy.process.launch")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def build_server(
+    opts: RunOptions,
+    socks: BoundSockets,
+    initial: Initial,
+    registry: CollectorRegistry,
+    exposition: CollectorRegistry,
+    state_dir: str | None = None,
+) -> ProxyServer:
+    """One process's server: the live config, the mesh it feeds, the listeners' state."""
+    reloader = Reloader(initial, ReloadMetrics(registry), state_dir)
+    # HTTP and tcp routing; reloads apply to it. Its clusters' pools speak --http-codec.
+    mesh = Mesh(initial.loaded.config, codec=codec_named(opts.http_codec))
+    return ProxyServer(opts, socks, registry, exposition, reloader, mesh)
 
 
 def _serve(opts: RunOptions, initial: Initial, state_dir: str | None = None) -> int:
@@ -41,9 +57,7 @@ def _serve(opts: RunOptions, initial: Initial, state_dir: str | None = None) -> 
         MultiProcessCollector(exposition, metrics_dir)  # type: ignore[no-untyped-call]
     else:
         exposition = registry
-    reloader = Reloader(initial, ReloadMetrics(registry), state_dir)
-    mesh = Mesh(initial.loaded.config)  # HTTP and tcp routing; reloads apply to it
-    server = ProxyServer(opts, socks, registry, exposition, reloader, mesh)
+    server = build_server(opts, socks, initial, registry, exposition, state_dir)
     try:
         return loop.run(server.run())
     finally:

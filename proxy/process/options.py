@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from proxy.core.errors import UsageError
+from proxy.http.codec import CODECS, codec_named
 from proxy.l4 import detect
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -54,6 +55,23 @@ def parse_rules_file(raw: str) -> str:
     return raw
 
 
+def parse_codec(raw: str) -> str:
+    """``auto`` or a registered codec name (``proxy.http.codec.CODECS``), as given."""
+    name = raw.strip()
+    try:
+        codec_named(name)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return name
+
+
+def resolve_codec(name: str) -> str:
+    """The registered name ``name`` stands for (``auto``: the one ``codec_named`` picks),
+    so logs and ``/config_dump`` say which codec really runs."""
+    factory = codec_named(name)
+    return next(known for known, made in sorted(CODECS.items()) if made is factory)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     config: str | None = None
@@ -72,6 +90,7 @@ class RunOptions:
     workload: str = "unknown"
     access_log: bool = True
     rules_file: str | None = None  # served on GET /rules (DESIGN.md §6)
+    http_codec: str = "auto"  # as asked; ``resolve_codec`` names the one that runs
 
     def __post_init__(self) -> None:
         ports = {

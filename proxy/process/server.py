@@ -24,6 +24,7 @@ from proxy.admin.admin_port import AdminView, admin_endpoints
 from proxy.admin.httpmini import Endpoints, serve_connection
 from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
 from proxy.http import HttpProxy, Limits
+from proxy.http.codec import CODECS
 from proxy.l4.conn import Direction
 from proxy.l4.inbound import InboundRouter
 from proxy.l4.listener import InterceptListener, Timeouts
@@ -37,7 +38,7 @@ from proxy.mesh import (
 from proxy.observe import Telemetry
 from proxy.observe.metrics import TcpMetrics
 from proxy.process import loop
-from proxy.process.options import RunOptions
+from proxy.process.options import RunOptions, resolve_codec
 from proxy.process.sockets import bind_listener, close_all
 from proxy.process.tasks import TaskKeeper
 from proxy.reload import Loaded, Reloader
@@ -91,6 +92,11 @@ class ProxyServer:
         observer: RequestObserver | None = None,
     ) -> None:
         self.opts = opts
+        # The one HTTP/1 codec of this process, both sides (--http-codec, named for real).
+        self.codec_name = resolve_codec(opts.http_codec)
+        self.codec = CODECS[self.codec_name]
+        if mesh.codec is not self.codec:  # the clusters' pools would speak another one
+            raise ValueError(f"the mesh's codec is not --http-codec {opts.http_codec}")
         self.socks = socks
         self.mesh = mesh
         self.reloader = reloader
@@ -121,6 +127,7 @@ class ProxyServer:
         if reloader.store.current.source != "none":
             self._serve_http()
         view = AdminView(_jsonable(opts), loop.LOOP_NAME, self.request_drain)
+        view.http_codec = self.codec_name
         view.cluster_report = mesh.clusters
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
@@ -143,8 +150,8 @@ class ProxyServer:
             return
         dispatcher = MeshDispatcher(self.mesh, observer=self.observer)
         limits = Limits(connect_timeout=self.opts.connect_timeout)
-        self.mesh_forwarder = MeshForwarder(dispatcher, limits)
-        engine = HttpProxy(self.mesh_forwarder, limits)
+        self.mesh_forwarder = MeshForwarder(dispatcher, limits, codec=self.codec)
+        engine = HttpProxy(self.mesh_forwarder, limits, codec=self.codec)
         self.outbound.http_handler = self.inbound.http_handler = engine
 
     def apply_config(self, loaded: Loaded) -> None:
@@ -191,7 +198,12 @@ class ProxyServer:
         self.readiness.listening = True
         self.telemetry.start()
         self.reloader.start()
-        log.info("listening (%s): %s", loop.LOOP_NAME, _describe(self.socks))
+        log.info(
+            "listening (%s, http codec %s): %s",
+            loop.LOOP_NAME,
+            self.codec_name,
+            _describe(self.socks),
+        )
         await stop.wait()
         await self.reloader.stop()
         self.drain()

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scripts.benchlib import h11floor, procstat, profile, render, report, results
+from scripts.benchlib import h11floor, llhttpfloor, procstat, profile, render, report, results
 from scripts.benchlib.setups import (
     ALL,
     FULL,
@@ -104,13 +104,17 @@ def rest_memory(stand: Stand) -> dict[str, float]:
     return out
 
 
-def _h11_floor(stand: Stand) -> float:
-    """h11's own CPU per exchange, in microseconds (= CPU-ms per 1,000), on the proxy core."""
+def _codec_floors(stand: Stand) -> dict[str, float]:
+    """Each parser's own CPU per exchange, in microseconds (= CPU-ms per 1,000), on the
+    proxy core: ``h11`` and ``llhttp`` alone."""
     request, response = stand.nginx_exchange()
     saved = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {int(PROXY_CORE)})
     try:
-        return round(h11floor.cpu_us_per_request(request, response), 1)
+        return {
+            "h11": round(h11floor.cpu_us_per_request(request, response), 1),
+            "llhttp": round(llhttpfloor.cpu_us_per_request(request, response), 1),
+        }
     finally:
         os.sched_setaffinity(0, saved)
 
@@ -151,7 +155,8 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
                 line = f"   rep {rep}/{plan.reps} {setup.name:<13} {rps:8.0f} req/s ({took:.1f}s)"
                 print(line, file=sys.stderr)
         rest = rest_memory(stand) if any(s.kind == "mesh" for s in setups) else {}
-        floor = _h11_floor(stand) if any(s.name.startswith("mesh-l7") for s in setups) else None
+        l7 = any(s.name.startswith("mesh-l7") or s.kind == "bare" for s in setups)
+        floors = _codec_floors(stand) if l7 else {}
     figures = results.aggregate(samples)
     results.add_latency_over(figures)
     ratios = results.ratios(figures)
@@ -167,7 +172,8 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
         "loadavg_after": os.getloadavg(),
         "seconds": round(time.monotonic() - started, 1),
         "rest_memory": rest,
-        "h11_floor_us": floor,
+        "h11_floor_us": floors.get("h11"),
+        "llhttp_floor_us": floors.get("llhttp"),
         "notes": [n for n in (results.l7_note(samples), BULK_NOTE) if n],
         **_versions(),
     }
@@ -192,13 +198,8 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
             f"{rest['rest_rss_mib_worker_max']:.1f} MiB "
             f"(parent {rest['rest_rss_mib_parent']:.1f} MiB)"
         )
-    if floor is not None:
-        http = figures.get("haproxy-http", {}).get("cpu_ms_per_1k")
-        versus = f" = {floor / http:.1f}x HAProxy http's whole cost" if http else ""
-        print(
-            f"\nh11 alone (the parse and serialize calls of one proxied exchange, no I/O, "
-            f"warm caches): {floor:.1f} CPU-ms per 1,000 requests{versus}"
-        )
+    if floors:
+        print(report.floor_lines(floors, figures.get("haproxy-http", {}).get("cpu_ms_per_1k")))
     print("\nratios (a/b):")
     print(report.ratio_lines(ratios))
     print("\ntargets:")

@@ -59,6 +59,26 @@ def ratio_lines(ratios: Mapping[str, Mapping[str, float | None]]) -> str:
     return "\n".join(out)
 
 
+FLOOR_WHAT = {
+    "h11": "the parse and serialize calls of one proxied exchange",
+    "llhttp": "httptools parsing one request and one response, the forwarded heads joined",
+}
+
+
+def floor_lines(floors: Mapping[str, float], haproxy_http: float | None) -> str:
+    """The codecs alone (no I/O, warm caches), next to HAProxy http's whole cost; the
+    bare llhttp forwarder is a row of the table (``llhttp-bare``)."""
+    out = []
+    for codec, us in floors.items():
+        versus = f" = {us / haproxy_http:.2f}x HAProxy http's whole cost" if haproxy_http else ""
+        what = FLOOR_WHAT.get(codec, "the codec calls of one proxied exchange")
+        out.append(
+            f"{codec} alone ({what}; no I/O, warm caches): "
+            f"{us:.1f} CPU-ms per 1,000 requests{versus}"
+        )
+    return "\n" + "\n".join(out)
+
+
 def target_lines(targets: Sequence[Target]) -> str:
     out = []
     for t in targets:

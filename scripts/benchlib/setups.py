@@ -1,17 +1,26 @@
-"""The configurations one bench run alternates between, and the run's timing plan."""
+"""The configurations one bench run alternates between, and the run's timing plan.
+
+The L7 sidecar runs once per codec in the registry (``mesh-l7-h11``,
+``mesh-l7-llhttp``); ``--workers 2`` and the targets use the codec ``auto`` picks.
+``llhttp-bare`` is the floor: a bare httptools forwarder in the same place.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy.http.codec import CODECS
+from proxy.process.options import resolve_codec
+
 
 @dataclass(frozen=True)
 class Setup:
     name: str
-    kind: str  # direct | mesh | haproxy
+    kind: str  # direct | mesh | haproxy | bare (the bare llhttp forwarder)
     mode: str  # tcp | http: what the proxy is told the destination speaks
     workers: int = 1
     bulk: bool = False  # also measure a 256 MiB transfer
+    codec: str | None = None  # mesh at L7: its --http-codec
 
     @property
     def proxied(self) -> bool:
@@ -20,11 +29,22 @@ class Setup:
 
 DIRECT = Setup("direct", "direct", "tcp", bulk=True)
 MESH_L4 = Setup("mesh-l4", "mesh", "tcp", bulk=True)
-MESH_L7 = Setup("mesh-l7", "mesh", "http")
-MESH_L7_W2 = Setup("mesh-l7-w2", "mesh", "http", workers=2)
+DEFAULT_CODEC = resolve_codec("auto")
+MESH_L7_BY_CODEC = {c: Setup(f"mesh-l7-{c}", "mesh", "http", codec=c) for c in sorted(CODECS)}
+MESH_L7 = MESH_L7_BY_CODEC[DEFAULT_CODEC]  # the sidecar as shipped: what targets read
+MESH_L7_W2 = Setup(f"mesh-l7-w2-{DEFAULT_CODEC}", "mesh", "http", workers=2, codec=DEFAULT_CODEC)
 HAPROXY_TCP = Setup("haproxy-tcp", "haproxy", "tcp", bulk=True)
 HAPROXY_HTTP = Setup("haproxy-http", "haproxy", "http")
-ALL = (DIRECT, MESH_L4, MESH_L7, MESH_L7_W2, HAPROXY_TCP, HAPROXY_HTTP)
+LLHTTP_BARE = Setup("llhttp-bare", "bare", "http")
+ALL = (
+    DIRECT,
+    MESH_L4,
+    *MESH_L7_BY_CODEC.values(),
+    MESH_L7_W2,
+    HAPROXY_TCP,
+    HAPROXY_HTTP,
+    LLHTTP_BARE,
+)
 
 
 @dataclass(frozen=True)

@@ -118,11 +118,22 @@ class Stand:
             )
             conf = self.write(f"{setup.name}.json", text)
             uid = str(render.PROXY_UID)
+            codec = ("--http-codec", setup.codec) if setup.codec else ()
             proc = self.pod.popen(
                 "taskset", "-c", PROXY_CORE, nt.PYTHON, "-m", "proxy", "run",
                 "--config", str(conf), "--uid", uid, "--gid", uid,
-                "--workers", str(setup.workers), "--drain-timeout", "1s",
+                "--workers", str(setup.workers), "--drain-timeout", "1s", *codec,
                 stdout=log, stderr=err, env=nt.python_env(), cwd="/",
+            )  # fmt: skip
+        elif setup.kind == "bare":
+            # The fixed upstream is the one the load dials; as uid 1337 its own upstream
+            # connections pass the capture rules, like the proxy's and HAProxy's.
+            up = self.upstream
+            proc = self.pod.popen(
+                "taskset", "-c", PROXY_CORE, nt.PYTHON, "-m", "scripts.benchlib.llhttpbare",
+                "--listen", f"0.0.0.0:{render.CAPTURE_PORT}",
+                "--upstream", f"{up.address}:{up.port}", "--uid", str(render.PROXY_UID),
+                stdout=log, stderr=err, env=nt.python_env(), cwd=str(nt.REPO),
             )  # fmt: skip
         else:
             conf = self.write(f"{setup.name}.cfg", render.haproxy(setup.mode))
@@ -150,7 +161,7 @@ class Stand:
                     f"{running.setup.name} exited {running.proc.returncode}: {self.log(running)}"
                 )
             with contextlib.suppress(OSError, IndexError, ValueError):
-                if running.setup.kind == "haproxy":
+                if running.setup.kind in ("haproxy", "bare"):
                     nt.wait_port(self.pod, render.CAPTURE_PORT, timeout=0.2)
                     return
                 if nsock.http_get(self.pod.name, "127.0.0.1", 15020, "/healthz/ready")[0] == 200:

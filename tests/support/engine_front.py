@@ -1,4 +1,8 @@
-"""Runs ``HttpProxy`` behind a plain 127.0.0.1:0 listener, as the L4 core would."""
+"""Runs ``HttpProxy`` behind a plain 127.0.0.1:0 listener, as the L4 core would.
+
+The codec is a required argument: every test through the engine takes the ``codec``
+fixture (tests/conftest.py), so it runs once per codec in the registry.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from proxy.http import (
     UpstreamError,
     UpstreamPool,
 )
+from proxy.http.codec import codec_named
 from proxy.http.passthrough import attempt_once
 from proxy.l4.conn import Direction, Intercepted
 
@@ -51,20 +56,24 @@ class Front:
 async def proxied(
     target: tuple[str, int],
     *,
+    codec: str,
     limits: Limits | None = None,
     pool: UpstreamPool | None = None,
     forwarder: Callable[[list[RequestRecord], UpstreamPool], Forwarder] | None = None,
 ) -> AsyncIterator[Front]:
-    """A listener whose connections the proxy serves as if headed to ``target``;
-    ``forwarder`` makes the engine's forwarder from the records list and the pool
-    (default: ``PassthroughForwarder``, to ``target``)."""
-    pool = pool or UpstreamPool()
+    """A listener whose connections the proxy serves as if headed to ``target``, with
+    the codec named ``codec`` on both sides; ``forwarder`` makes the engine's forwarder
+    from the records list and the pool (default: ``PassthroughForwarder``, to ``target``)."""
+    factory = codec_named(codec)
+    pool = pool or UpstreamPool(codec=factory)
+    if pool.codec is not factory:
+        raise ValueError(f"the pool given speaks another codec than {codec!r}")
     records: list[RequestRecord] = []
     if forwarder is not None:
         chosen = forwarder(records, pool)
     else:
         chosen = PassthroughForwarder(records.append, pool=pool)
-    proxy = HttpProxy(chosen, limits or Limits())
+    proxy = HttpProxy(chosen, limits or Limits(), codec=factory)
     handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -3,7 +3,8 @@
 ``Backend`` is the one test HTTP server answering its name, whose status and delay a
 test flips at will; it records every request (headers, peer). ``mesh_front`` runs
 ``HttpProxy`` + ``MeshForwarder`` behind a 127.0.0.1:0 listener whose
-connections look intercepted towards ``front.target``.
+connections look intercepted towards ``front.target``, on the codec a test names
+(the ``codec`` fixture: once per registered codec).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from proxy.config import MeshConfig, loads_config
 from proxy.http import HttpProxy, Limits, RequestHead, RequestRecord
+from proxy.http.codec import codec_named
 from proxy.l4.conn import Direction, Intercepted
 from proxy.mesh import Mesh, MeshDispatcher, MeshForwarder, Resolver
 from tests.support.engine_front import stop_serving
@@ -221,6 +223,7 @@ class Front:
 async def mesh_front(
     cfg: MeshConfig,
     *,
+    codec: str,
     clock: Clock | None = None,
     resolver: Resolver | None = None,
     inbound: bool = False,
@@ -231,13 +234,14 @@ async def mesh_front(
         kwargs["clock"] = clock
     if resolver is not None:
         kwargs["resolver"] = resolver
-    mesh = Mesh(cfg, **kwargs)
+    factory = codec_named(codec)  # both sides of the engine and every upstream pool
+    mesh = Mesh(cfg, codec=factory, **kwargs)
     await mesh.start()
     recorder = Recorder()
     dispatcher = MeshDispatcher(mesh, observer=recorder, rng=random.Random(seed))
     limits = Limits(connect_timeout=2.0)
-    forwarder = MeshForwarder(dispatcher, limits)
-    proxy = HttpProxy(forwarder, limits)
+    forwarder = MeshForwarder(dispatcher, limits, codec=factory)
+    proxy = HttpProxy(forwarder, limits, codec=factory)
     handlers: set[asyncio.Task[None]] = set()
     front: Front
 

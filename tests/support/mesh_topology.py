@@ -163,13 +163,15 @@ def mesh(
     config: Mapping[str, Any],
     endpoints: Sequence[tuple[str, str, int]],
     *,
+    codec: str,
     refusing: Sequence[str] = (),
     app_port: int | None = None,
     dns: Mapping[str, str] | None = None,
     proxy_args: Sequence[str] = ("--connect-timeout", "1s"),
 ) -> Iterator[Mesh]:
     """``endpoints`` are (name, ip, port) in the service namespace; ``app_port`` adds an
-    ``app`` endpoint inside the pod; ``dns`` maps host names to addresses for dnsmasq."""
+    ``app`` endpoint inside the pod; ``dns`` maps host names to addresses for dnsmasq;
+    the sidecar runs ``--http-codec codec``."""
     workdir = Path(tempfile.mkdtemp(prefix="pt-l7-"))
     workdir.chmod(0o755)  # the proxy (uid 1337) reads its config from here
     etc: Path | None = None
@@ -201,7 +203,9 @@ def mesh(
             conf = workdir / "mesh.json"
             conf.write_text(json.dumps(config, indent=2))
             conf.chmod(0o644)
-            proxy = capture.start_proxy(pod, workdir, "--config", str(conf), *proxy_args)
+            proxy = capture.start_proxy(
+                pod, workdir, "--config", str(conf), "--http-codec", codec, *proxy_args
+            )
             yield Mesh(pod, svc, proxy, loop, servers, workdir, hosts, dnsmasq)
             assert proxy.proc.poll() is None, f"the proxy died: {proxy.log()[-3000:]}"
             # Misbehaving endpoints are the proxy's daily bread, never a crash in its log.

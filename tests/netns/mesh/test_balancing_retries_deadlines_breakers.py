@@ -35,8 +35,8 @@ pytestmark = pytest.mark.netns
 
 
 @pytest.fixture(scope="module")
-def m() -> Iterator[Mesh]:
-    with mesh("pt", CONFIG, ENDPOINTS, refusing=REFUSING) as topo:
+def m(codec: str) -> Iterator[Mesh]:
+    with mesh("pt", CONFIG, ENDPOINTS, codec=codec, refusing=REFUSING) as topo:
         for name, mode in MODES.items():
             topo.endpoints[name].mode = mode
         yield topo

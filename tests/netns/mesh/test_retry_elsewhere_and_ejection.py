@@ -27,8 +27,8 @@ netns = pytest.mark.netns
 
 
 @pytest.fixture(scope="module")
-def m() -> Iterator[Mesh]:
-    with mesh("pa", sc.CONFIG, sc.ENDPOINTS, refusing=sc.REFUSING) as topo:
+def m(codec: str) -> Iterator[Mesh]:
+    with mesh("pa", sc.CONFIG, sc.ENDPOINTS, codec=codec, refusing=sc.REFUSING) as topo:
         for name, mode in sc.MODES.items():
             topo.endpoints[name].mode = mode
         yield topo
@@ -283,10 +283,12 @@ def test_body_up_to_64kib_is_replayed_larger_is_not_retried(m: Mesh, size: int) 
 
 
 @netns
-def test_keep_alive_connection_survives_a_response_slower_than_the_client_watch() -> None:
+def test_keep_alive_connection_survives_a_response_slower_than_the_client_watch(
+    codec: str,
+) -> None:
     """A response slower than watch_client_after (1 s), then the next request on the
     same client connection. Own mesh: the failure is a Traceback in the proxy's log."""
-    with mesh("pa", sc.CONFIG, sc.ENDPOINTS, refusing=sc.REFUSING) as topo:
+    with mesh("pa", sc.CONFIG, sc.ENDPOINTS, codec=codec, refusing=sc.REFUSING) as topo:
 
         async def two() -> list[int]:
             conn = Client(topo.pod.name, vip(53), PORT)

@@ -70,12 +70,14 @@ def _config(svc_ip: str) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[nt.Link, capture.Proxy]]:
+def pod(
+    tmp_path_factory: pytest.TempPathFactory, codec: str
+) -> Iterator[tuple[nt.Link, capture.Proxy]]:
     tmp = tmp_path_factory.mktemp("meshpod")
     path = Path(tmp) / "mesh.json"
     path.write_text(json.dumps(_config("10.77.0.1")))
     path.chmod(0o644)
-    with capture.mesh("pw", tmp, "--config", str(path)) as (link, proxy):
+    with capture.mesh("pw", tmp, "--config", str(path), "--http-codec", codec) as (link, proxy):
         assert link.b4 == "10.77.0.1"
         yield link, proxy
         assert proxy.proc.poll() is None, proxy.log()

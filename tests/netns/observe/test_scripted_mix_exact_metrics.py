@@ -75,8 +75,8 @@ def send_mix(link: nt.Link, proxy: capture.Proxy, workers: int) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_scripted_mix_gives_exact_metrics(tmp_path: Path, workers: int) -> None:
-    with mix_mesh(tmp_path, "--workers", str(workers)) as (link, proxy):
+def test_scripted_mix_gives_exact_metrics(tmp_path: Path, workers: int, codec: str) -> None:
+    with mix_mesh(tmp_path, "--workers", str(workers), "--http-codec", codec) as (link, proxy):
         ejecting = send_mix(link, proxy, workers)
         closed = "istio_tcp_connections_closed_total"
         wait(lambda: proxy.total(closed) >= 5, "5 closed tcp connections")

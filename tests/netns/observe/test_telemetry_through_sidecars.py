@@ -69,10 +69,11 @@ services:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> None:
+def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int, codec: str) -> None:
     config = tmp_path / "mesh.yaml"
     config.write_text(SERVICE)
     args = ["--workers", str(workers), "--workload", "front", "--config", str(config)]
+    args += ["--http-codec", codec]
     with (
         capture.mesh("po", tmp_path, *args) as (link, proxy),
         serving(_app(link.b.name)),
@@ -117,7 +118,7 @@ def test_exact_request_counts_per_label_set(tmp_path: Path, workers: int) -> Non
     assert all(len(x["trace_id"]) == 32 and x["direction"] == "outbound" for x in http)
 
 
-def _pod(ns: nt.Netns, tmp: Path, name: str) -> capture.Proxy:
+def _pod(ns: nt.Netns, tmp: Path, name: str, codec: str) -> capture.Proxy:
     """A pod whose sidecar posts every span to a collector on its own loopback."""
     config = tmp / f"{name}.yaml"
     config.write_text(
@@ -126,20 +127,21 @@ def _pod(ns: nt.Netns, tmp: Path, name: str) -> capture.Proxy:
     capture.install_capture(ns)
     pod_tmp = tmp / name
     pod_tmp.mkdir()
-    return capture.start_proxy(ns, pod_tmp, "--config", str(config), "--workload", name)
+    args = ("--config", str(config), "--workload", name, "--http-codec", codec)
+    return capture.start_proxy(ns, pod_tmp, *args)
 
 
 def _collector(ns: nt.Netns) -> HttpServer:
     return HttpServer(f"zipkin-{ns.name}", ns.name, "127.0.0.1", 9411, reply="collect")
 
 
-def test_traces_chain_across_two_sidecars(tmp_path: Path) -> None:
+def test_traces_chain_across_two_sidecars(tmp_path: Path, codec: str) -> None:
     with nt.netns("po") as pod_a, nt.netns("po") as pod_b:
         link = nt.connect(pod_a, pod_b)
         collector_a, collector_b, app = _collector(pod_a), _collector(pod_b), _app(pod_b.name)
         with serving(collector_a, collector_b, app):
-            proxy_a = _pod(pod_a, tmp_path, "a")
-            proxy_b = _pod(pod_b, tmp_path, "b")
+            proxy_a = _pod(pod_a, tmp_path, "a", codec)
+            proxy_b = _pod(pod_b, tmp_path, "b", codec)
             status = _request(pod_a.name, link.b4, "/ok", f"traceparent: 00-{TRACE}-{APP_SPAN}-01")
             assert status == 200
             _wait(lambda: bool(collector_a.requests and collector_b.requests), "spans from both")

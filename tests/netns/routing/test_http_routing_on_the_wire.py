@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import nsock
 from tests.support import pod_clients as client
 from tests.support.http_client import Response, read_response
 from tests.support.http_server import pattern_chunks, pattern_digest
@@ -91,11 +92,12 @@ CONFIG: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def m() -> Iterator[Mesh]:
+def m(codec: str) -> Iterator[Mesh]:
     with mesh(
         "pt",
         CONFIG,
         ENDPOINTS,
+        codec=codec,
         app_port=APP_PORT,
         dns={DNS_NAME: "10.77.1.21"},
     ) as topo:
@@ -111,6 +113,14 @@ def body(result: client.Result) -> dict[str, Any]:
     data = json.loads(result.response.body)
     assert isinstance(data, dict)
     return data
+
+
+def test_the_sidecar_runs_the_codec_it_was_given_and_says_so(m: Mesh, codec: str) -> None:
+    status, raw = nsock.http_get(m.pod.name, "127.0.0.1", 15000, "/config_dump")
+    assert status == 200
+    dump = json.loads(raw)
+    assert (dump["http_codec"], dump["options"]["http_codec"]) == (codec, codec)
+    assert f"http codec {codec})" in m.proxy.log()  # the startup line
 
 
 def test_header_match_sends_staging_only_to_v2(m: Mesh) -> None:

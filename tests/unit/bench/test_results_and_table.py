@@ -67,13 +67,16 @@ def test_ratios_divide_mesh_by_haproxy_and_by_direct() -> None:
 
 def test_targets_pass_fail_and_not_measured() -> None:
     figs: dict[str, results.Figures] = {
-        "mesh-l7": {"cpu_ms_per_1k": 250.0, "added_p99_ms": 0.4},
-        "haproxy-http": {"cpu_ms_per_1k": 50.0},
+        setups.MESH_L7.name: {"cpu_ms_per_1k": 250.0, "added_p99_ms": 0.4, "rps": 4000.0},
+        "haproxy-http": {"cpu_ms_per_1k": 50.0, "rps": 20000.0},
+        "llhttp-bare": {"cpu_ms_per_1k": 125.0},
         "mesh-l4": {"cpu_ms_per_1k": 11.0, "bulk_mib_s": 900.0, "added_p99_ms": 1.5},
         "haproxy-tcp": {"cpu_ms_per_1k": 10.0, "bulk_mib_s": 1000.0},
     }
     verdicts = {t.name: (t.verdict, t.value) for t in results.targets(figs)}
     assert verdicts["L7 CPU/request ÷ HAProxy http"] == ("FAIL", 5.0)
+    assert verdicts["L7 CPU/request ÷ bare llhttp forwarder"] == ("PASS", 2.0)
+    assert verdicts["L7 req/s ÷ HAProxy http"] == ("FAIL", 0.2)
     assert verdicts["L7 CPU-ms per 1,000 requests"] == ("FAIL", 250.0)
     assert verdicts["L7 p99 added at 1,000 req/s (ms)"] == ("PASS", 0.4)
     assert verdicts["L4 p99 added at 1,000 req/s (ms)"] == ("FAIL", 1.5)
@@ -136,3 +139,33 @@ def test_rest_memory_target_takes_the_largest_worker() -> None:
     assert target.verdict == "PASS"
     (target,) = [t for t in results.targets({}) if t.name.startswith("RSS")]
     assert target.verdict == "not measured"
+
+
+def test_every_l7_codec_is_compared_with_haproxy_the_bare_forwarder_and_direct() -> None:
+    names = ["direct", "mesh-l7-h11", "mesh-l7-llhttp", "llhttp-bare", "haproxy-http"]
+    figs: dict[str, results.Figures] = {n: {"rps": 1000.0 * (i + 1)} for i, n in enumerate(names)}
+    r = results.ratios(figs)
+    for codec in ("h11", "llhttp"):
+        for other in ("haproxy-http", "llhttp-bare", "direct"):
+            assert f"mesh-l7-{codec}/{other}" in r
+    assert r["mesh-l7-h11/llhttp-bare"]["rps"] == pytest.approx(0.5)
+    assert r["llhttp-bare/haproxy-http"]["rps"] == pytest.approx(0.8)
+    assert "mesh-l4/haproxy-tcp" not in r  # not run
+
+
+def test_l7_stands_run_once_per_registered_codec_and_the_floor_is_selectable() -> None:
+    from proxy.http.codec import CODECS
+
+    l7 = [s for s in setups.ALL if s.name.startswith("mesh-l7-") and s.workers == 1]
+    assert sorted(s.codec or "" for s in l7) == sorted(CODECS)
+    assert all(s.name == f"mesh-l7-{s.codec}" for s in l7)
+    assert setups.MESH_L7.codec == setups.MESH_L7_W2.codec == setups.DEFAULT_CODEC
+    assert [s.name for s in setups.select(["llhttp-bare"])] == ["direct", "llhttp-bare"]
+
+
+def test_floor_lines_name_each_codec_and_compare_with_haproxy() -> None:
+    text = report.floor_lines({"h11": 60.0, "llhttp": 4.0}, 20.0)
+    h11, llhttp = text.strip().splitlines()
+    assert h11.startswith("h11 alone") and "60.0 CPU-ms per 1,000" in h11 and "3.00x" in h11
+    assert llhttp.startswith("llhttp alone") and "4.0 CPU-ms" in llhttp and "0.20x" in llhttp
+    assert "HAProxy" not in report.floor_lines({"llhttp": 4.0}, None)

@@ -39,12 +39,12 @@ def _post(path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-def test_body_within_the_retry_buffer_is_replayed_to_the_next_endpoint() -> None:
+def test_body_within_the_retry_buffer_is_replayed_to_the_next_endpoint(codec: str) -> None:
     async def main() -> None:
         good = await Upstream().start()
         retry = _retry_once(("127.0.0.1", good.port))
         body = pattern_body(60_000)
-        async with proxied(("127.0.0.1", _refused_port()), forwarder=retry) as front:
+        async with proxied(("127.0.0.1", _refused_port()), forwarder=retry, codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(_post("/echo", body))
             resp = await read_response(reader)
@@ -62,11 +62,11 @@ def test_body_within_the_retry_buffer_is_replayed_to_the_next_endpoint() -> None
     run(main())
 
 
-def test_reset_after_a_small_body_is_retried_but_a_large_one_is_not() -> None:
+def test_reset_after_a_small_body_is_retried_but_a_large_one_is_not(codec: str) -> None:
     async def main() -> None:
         bad, good = await Upstream().start(), await Upstream().start()
         retry = _retry_once(("127.0.0.1", good.port))
-        async with proxied(("127.0.0.1", bad.port), forwarder=retry) as front:
+        async with proxied(("127.0.0.1", bad.port), forwarder=retry, codec=codec) as front:
             statuses = []
             for size in (1000, 200_000):
                 reader, writer = await front.connect()

@@ -41,11 +41,11 @@ async def _still_serves(front: Front) -> None:
     await writer.wait_closed()
 
 
-def test_oversized_head_gets_431_and_the_proxy_serves_the_next_connection() -> None:
+def test_oversized_head_gets_431_and_the_proxy_serves_the_next_connection(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(max_request_head_bytes=4096)
-        async with proxied(("127.0.0.1", up.port), limits=limits) as front:
+        async with proxied(("127.0.0.1", up.port), limits=limits, codec=codec) as front:
             status, body, rest = await _exchange(front, get("/hello", "X-Big: " + "a" * 3000 * 3))
             assert (status, rest) == (431, b"")
             assert b"431" in body and b"too large" in body
@@ -59,10 +59,10 @@ def test_oversized_head_gets_431_and_the_proxy_serves_the_next_connection() -> N
     run(main())
 
 
-def test_malformed_request_gets_400_and_connection_closed() -> None:
+def test_malformed_request_gets_400_and_connection_closed(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             status, body, rest = await _exchange(front, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
             assert (status, rest) == (400, b"")
             assert b"DPE" in body
@@ -74,10 +74,10 @@ def test_malformed_request_gets_400_and_connection_closed() -> None:
     run(main())
 
 
-def test_unsupported_transfer_coding_gets_501() -> None:
+def test_unsupported_transfer_coding_gets_501(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             status, body, rest = await _exchange(
                 front, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"
             )
@@ -90,9 +90,9 @@ def test_unsupported_transfer_coding_gets_501() -> None:
     run(main())
 
 
-def test_expect_100_with_a_refused_upstream_gets_503_without_the_body() -> None:
+def test_expect_100_with_a_refused_upstream_gets_503_without_the_body(codec: str) -> None:
     async def main() -> None:
-        async with proxied(("127.0.0.1", _free_port())) as front:
+        async with proxied(("127.0.0.1", _free_port()), codec=codec) as front:
             status, body, rest = await _exchange(
                 front,
                 b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n",
@@ -103,11 +103,11 @@ def test_expect_100_with_a_refused_upstream_gets_503_without_the_body() -> None:
     run(main())
 
 
-def test_body_over_the_limit_gets_413_for_both_framings() -> None:
+def test_body_over_the_limit_gets_413_for_both_framings(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(max_request_body_bytes=1000)
-        async with proxied(("127.0.0.1", up.port), limits=limits) as front:
+        async with proxied(("127.0.0.1", up.port), limits=limits, codec=codec) as front:
             status, _, rest = await _exchange(
                 front, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n"
             )
@@ -133,9 +133,9 @@ def _free_port() -> int:
     return port  # closed again: connecting there is refused
 
 
-def test_refused_upstream_gets_503_uf_and_keeps_the_client_connection() -> None:
+def test_refused_upstream_gets_503_uf_and_keeps_the_client_connection(codec: str) -> None:
     async def main() -> None:
-        async with proxied(("127.0.0.1", _free_port())) as front:
+        async with proxied(("127.0.0.1", _free_port()), codec=codec) as front:
             reader, writer = await front.connect()
             for _ in range(2):
                 writer.write(get("/hello"))
@@ -149,10 +149,10 @@ def test_refused_upstream_gets_503_uf_and_keeps_the_client_connection() -> None:
     run(main())
 
 
-def test_upstream_dying_mid_response_closes_the_client_and_records_ur() -> None:
+def test_upstream_dying_mid_response_closes_the_client_and_records_ur(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/cut"))
             head = await reader.readuntil(b"\r\n\r\n")
@@ -169,11 +169,11 @@ def test_upstream_dying_mid_response_closes_the_client_and_records_ur() -> None:
     run(main())
 
 
-def test_slow_upstream_gets_504_ut() -> None:
+def test_slow_upstream_gets_504_ut(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(upstream_timeout=0.2)
-        async with proxied(("127.0.0.1", up.port), limits=limits) as front:
+        async with proxied(("127.0.0.1", up.port), limits=limits, codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/slow?s=3"))
             resp = await asyncio.wait_for(read_response(reader), 2)
@@ -201,10 +201,10 @@ def _no_route(records: list[RequestRecord], pool: UpstreamPool) -> Planned:
     return Planned(records, plan)
 
 
-def test_local_reply_names_its_flag_and_keeps_the_connection() -> None:
+def test_local_reply_names_its_flag_and_keeps_the_connection(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port), forwarder=_no_route) as front:
+        async with proxied(("127.0.0.1", up.port), forwarder=_no_route, codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/missing"))
             resp = await read_response(reader)
@@ -223,10 +223,10 @@ def test_local_reply_names_its_flag_and_keeps_the_connection() -> None:
     run(main())
 
 
-def test_client_leaving_mid_upload_is_recorded_dc() -> None:
+def test_client_leaving_mid_upload_is_recorded_dc(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             _, writer = await front.connect()
             writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nabc")
             await asyncio.sleep(0.05)
@@ -244,11 +244,11 @@ def test_client_leaving_mid_upload_is_recorded_dc() -> None:
     run(main())
 
 
-def test_client_hanging_up_on_a_slow_response_is_recorded_dc_and_abandoned() -> None:
+def test_client_hanging_up_on_a_slow_response_is_recorded_dc_and_abandoned(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(watch_client_after=0.05)
-        async with proxied(("127.0.0.1", up.port), limits=limits) as front:
+        async with proxied(("127.0.0.1", up.port), limits=limits, codec=codec) as front:
             _, writer = await front.connect()
             writer.write(get("/slow?s=5"))
             await asyncio.sleep(0.2)
@@ -267,11 +267,11 @@ def test_client_hanging_up_on_a_slow_response_is_recorded_dc_and_abandoned() -> 
     run(main())
 
 
-def test_pipelined_request_arriving_during_a_slow_response_is_kept() -> None:
+def test_pipelined_request_arriving_during_a_slow_response_is_kept(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(watch_client_after=0.01)
-        async with proxied(("127.0.0.1", up.port), limits=limits) as front:
+        async with proxied(("127.0.0.1", up.port), limits=limits, codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/slow?s=0.2"))
             await asyncio.sleep(0.1)  # the watcher is reading by now
@@ -286,7 +286,7 @@ def test_pipelined_request_arriving_during_a_slow_response_is_kept() -> None:
     run(main())
 
 
-def test_route_timeout_overrides_the_default_and_zero_disables_it() -> None:
+def test_route_timeout_overrides_the_default_and_zero_disables_it(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(upstream_timeout=0.1)
@@ -298,7 +298,7 @@ def test_route_timeout_overrides_the_default_and_zero_disables_it() -> None:
             ) -> PassthroughForwarder:
                 return PassthroughForwarder(records.append, timeout=t, pool=pool)
 
-            async with proxied(endpoint, limits=limits, forwarder=make) as front:
+            async with proxied(endpoint, limits=limits, forwarder=make, codec=codec) as front:
                 reader, writer = await front.connect()
                 writer.write(get("/slow?s=0.3"))
                 assert (await read_response(reader)).status == expected

@@ -16,10 +16,10 @@ def _request(*lines: str, body: bytes = b"") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def test_hop_by_hop_headers_never_reach_the_upstream_and_casing_is_kept() -> None:
+def test_hop_by_hop_headers_never_reach_the_upstream_and_casing_is_kept(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(
                 _request(
@@ -65,10 +65,10 @@ def test_hop_by_hop_headers_never_reach_the_upstream_and_casing_is_kept() -> Non
     run(main())
 
 
-def test_x_request_id_is_generated_when_absent_and_reported() -> None:
+def test_x_request_id_is_generated_when_absent_and_reported(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(_request("GET /echo HTTP/1.1", "Host: a"))
             resp = await read_response(reader)
@@ -84,10 +84,10 @@ def test_x_request_id_is_generated_when_absent_and_reported() -> None:
     run(main())
 
 
-def test_te_trailers_survives_and_response_hop_by_hop_is_removed() -> None:
+def test_te_trailers_survives_and_response_hop_by_hop_is_removed(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(_request("GET /close HTTP/1.1", "Host: a", "TE: trailers, deflate"))
             resp = await read_response(reader)

@@ -7,15 +7,18 @@ import hashlib
 
 from proxy.core.flags import Flag
 from proxy.http import UpstreamPool
+from proxy.http.codec import codec_named
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import get, read_response
 from tests.support.http_server import Upstream
 
 
-def test_thousand_requests_on_one_client_connection_reuse_one_upstream_connection() -> None:
+def test_thousand_requests_on_one_client_connection_reuse_one_upstream_connection(
+    codec: str,
+) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             for i in range(1000):
                 writer.write(get(f"/hello?i={i}"))
@@ -32,10 +35,10 @@ def test_thousand_requests_on_one_client_connection_reuse_one_upstream_connectio
     run(main())
 
 
-def test_sequential_client_connections_share_pooled_upstream_connections() -> None:
+def test_sequential_client_connections_share_pooled_upstream_connections(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             for _ in range(20):
                 reader, writer = await front.connect()
                 writer.write(get("/hello"))
@@ -49,10 +52,10 @@ def test_sequential_client_connections_share_pooled_upstream_connections() -> No
     run(main())
 
 
-def test_client_connection_close_is_honoured_and_upstream_stays_pooled() -> None:
+def test_client_connection_close_is_honoured_and_upstream_stays_pooled(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             for _ in range(3):
                 reader, writer = await front.connect()
                 writer.write(get("/hello", "Connection: close"))
@@ -70,10 +73,10 @@ def test_client_connection_close_is_honoured_and_upstream_stays_pooled() -> None
     run(main())
 
 
-def test_upstream_connection_close_is_not_reused_and_client_keeps_alive() -> None:
+def test_upstream_connection_close_is_not_reused_and_client_keeps_alive(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             for path in ("/close", "/close", "/hello"):
                 writer.write(get(path))
@@ -88,10 +91,10 @@ def test_upstream_connection_close_is_not_reused_and_client_keeps_alive() -> Non
     run(main())
 
 
-def test_http10_client_gets_close_delimited_body_and_connection_closed() -> None:
+def test_http10_client_gets_close_delimited_body_and_connection_closed(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(b"GET /download?n=5000&chunked=1 HTTP/1.0\r\n\r\n")
             resp = await read_response(reader)
@@ -110,11 +113,11 @@ def test_http10_client_gets_close_delimited_body_and_connection_closed() -> None
     run(main())
 
 
-def test_pool_caps_connections_per_endpoint_and_queues_the_rest() -> None:
+def test_pool_caps_connections_per_endpoint_and_queues_the_rest(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        pool = UpstreamPool(max_per_endpoint=2)
-        async with proxied(("127.0.0.1", up.port), pool=pool) as front:
+        pool = UpstreamPool(max_per_endpoint=2, codec=codec_named(codec))
+        async with proxied(("127.0.0.1", up.port), pool=pool, codec=codec) as front:
 
             async def one() -> int:
                 reader, writer = await front.connect()
@@ -132,10 +135,10 @@ def test_pool_caps_connections_per_endpoint_and_queues_the_rest() -> None:
     run(main())
 
 
-def test_pipelined_requests_are_answered_in_order() -> None:
+def test_pipelined_requests_are_answered_in_order(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/download?n=3") + get("/hello") + get("/download?n=7&chunked=1"))
             bodies = [(await read_response(reader)).body for _ in range(3)]
@@ -152,14 +155,16 @@ def test_pipelined_requests_are_answered_in_order() -> None:
     run(main())
 
 
-def test_a_held_response_goes_out_before_the_next_pipelined_answer_and_the_close() -> None:
+def test_a_held_response_goes_out_before_the_next_pipelined_answer_and_the_close(
+    codec: str,
+) -> None:
     """The relayed response waits in the outbox for the loop's pass to end; the 400 for
     a bad pipelined request behind it is written at once and the connection closed:
     the client must still see them in order, both complete."""
 
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/hello") + b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
             first = await read_response(reader)
@@ -175,10 +180,10 @@ def test_a_held_response_goes_out_before_the_next_pipelined_answer_and_the_close
     run(main())
 
 
-def test_concurrent_clients_with_mixed_requests_all_get_their_own_answers() -> None:
+def test_concurrent_clients_with_mixed_requests_all_get_their_own_answers(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
 
             async def client(n: int) -> list[bytes]:
                 reader, writer = await front.connect()

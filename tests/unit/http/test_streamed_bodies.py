@@ -23,10 +23,10 @@ def _expected_digest(n: int) -> str:
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_50mib_upload_arrives_hash_equal(chunked: bool) -> None:
+def test_50mib_upload_arrives_hash_equal(chunked: bool, codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {BIG}"
             writer.write(f"POST /echo HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n".encode())
@@ -50,10 +50,10 @@ def test_50mib_upload_arrives_hash_equal(chunked: bool) -> None:
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_50mib_download_arrives_hash_equal(chunked: bool) -> None:
+def test_50mib_download_arrives_hash_equal(chunked: bool, codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             flag = "&chunked=1" if chunked else ""
             writer.write(f"GET /download?n={BIG}{flag} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
@@ -73,10 +73,10 @@ def test_50mib_download_arrives_hash_equal(chunked: bool) -> None:
     run(main())
 
 
-def test_small_bodies_both_framings_round_trip() -> None:
+def test_small_bodies_both_framings_round_trip(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             body = pattern_body(100_000)
             writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + body)
@@ -93,10 +93,10 @@ def test_small_bodies_both_framings_round_trip() -> None:
     run(main())
 
 
-def test_expect_100_continue_gets_100_then_the_final_response() -> None:
+def test_expect_100_continue_gets_100_then_the_final_response(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(
                 b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
@@ -115,10 +115,10 @@ def test_expect_100_continue_gets_100_then_the_final_response() -> None:
     run(main())
 
 
-def test_upgrade_relays_raw_bytes_both_ways_after_101() -> None:
+def test_upgrade_relays_raw_bytes_both_ways_after_101(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             # the first frame rides in the same packet as the request head
             writer.write(
@@ -145,10 +145,10 @@ def test_upgrade_relays_raw_bytes_both_ways_after_101() -> None:
     run(main())
 
 
-def test_early_response_without_reading_the_body_closes_the_client() -> None:
+def test_early_response_without_reading_the_body_closes_the_client(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(b"POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
             writer.write(b"x" * 1000)

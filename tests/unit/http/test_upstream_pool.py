@@ -9,15 +9,16 @@ import uvloop
 
 from proxy.core.flags import Flag
 from proxy.http import Limits, UpstreamPool
+from proxy.http.codec import codec_named
 from tests.support.engine_front import proxied, run
 from tests.support.http_client import get, read_head, read_response
 from tests.support.http_server import Upstream
 
 
-def test_stale_pooled_connection_is_retried_once_on_a_fresh_one() -> None:
+def test_stale_pooled_connection_is_retried_once_on_a_fresh_one(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/hello"))
             assert (await read_response(reader)).status == 200
@@ -34,10 +35,10 @@ def test_stale_pooled_connection_is_retried_once_on_a_fresh_one() -> None:
     run(main())
 
 
-def test_upstream_closing_an_idle_connection_is_noticed() -> None:
+def test_upstream_closing_an_idle_connection_is_noticed(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/silent-close"))
             assert (await read_response(reader)).body == b"bye"
@@ -53,10 +54,10 @@ def test_upstream_closing_an_idle_connection_is_noticed() -> None:
     run(main())
 
 
-def test_connection_with_bytes_beyond_the_response_is_not_reused() -> None:
+def test_connection_with_bytes_beyond_the_response_is_not_reused(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/extra"))
             assert (await read_response(reader)).body == b"ok"
@@ -70,12 +71,12 @@ def test_connection_with_bytes_beyond_the_response_is_not_reused() -> None:
     run(main())
 
 
-def test_idle_upstream_connections_expire() -> None:
+def test_idle_upstream_connections_expire(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        pool = UpstreamPool(idle_timeout=0.1)
+        pool = UpstreamPool(idle_timeout=0.1, codec=codec_named(codec))
         endpoint = ("127.0.0.1", up.port)
-        async with proxied(endpoint, pool=pool) as front:
+        async with proxied(endpoint, pool=pool, codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/hello"))
             await read_response(reader)
@@ -93,11 +94,11 @@ def test_idle_upstream_connections_expire() -> None:
     run(main())
 
 
-def test_idle_client_connection_is_closed_after_the_idle_timeout() -> None:
+def test_idle_client_connection_is_closed_after_the_idle_timeout(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
         limits = Limits(downstream_idle_timeout=0.1)
-        async with proxied(("127.0.0.1", up.port), limits=limits) as front:
+        async with proxied(("127.0.0.1", up.port), limits=limits, codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(get("/hello"))
             await read_response(reader)
@@ -109,11 +110,11 @@ def test_idle_client_connection_is_closed_after_the_idle_timeout() -> None:
     run(main())
 
 
-def test_full_pool_with_no_queue_overflows_503_uo() -> None:
+def test_full_pool_with_no_queue_overflows_503_uo(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        pool = UpstreamPool(max_per_endpoint=1, max_pending=0)
-        async with proxied(("127.0.0.1", up.port), pool=pool) as front:
+        pool = UpstreamPool(max_per_endpoint=1, max_pending=0, codec=codec_named(codec))
+        async with proxied(("127.0.0.1", up.port), pool=pool, codec=codec) as front:
 
             async def one(path: str) -> int:
                 reader, writer = await front.connect()
@@ -133,10 +134,10 @@ def test_full_pool_with_no_queue_overflows_503_uo() -> None:
     run(main())
 
 
-def test_head_response_keeps_content_length_and_has_no_body() -> None:
+def test_head_response_keeps_content_length_and_has_no_body(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             writer.write(b"HEAD /download?n=1234 HTTP/1.1\r\nHost: a\r\n\r\n")
             status, raw, _ = await read_head(reader)
@@ -152,10 +153,10 @@ def test_head_response_keeps_content_length_and_has_no_body() -> None:
     run(main())
 
 
-def test_the_engine_runs_on_uvloop() -> None:
+def test_the_engine_runs_on_uvloop(codec: str) -> None:
     async def main() -> None:
         up = await Upstream().start()
-        async with proxied(("127.0.0.1", up.port)) as front:
+        async with proxied(("127.0.0.1", up.port), codec=codec) as front:
             reader, writer = await front.connect()
             for _ in range(50):
                 writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")

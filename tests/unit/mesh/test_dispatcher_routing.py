@@ -10,7 +10,7 @@ from tests.support.engine_front import run
 from tests.support.mesh_front import VIP, Backend, config, mesh_front, service
 
 
-def test_service_by_original_destination_then_by_host() -> None:
+def test_service_by_original_destination_then_by_host(codec: str) -> None:
     async def main() -> None:
         a, b = await Backend("a").start(), await Backend("b").start()
         cfg = config(
@@ -19,7 +19,7 @@ def test_service_by_original_destination_then_by_host() -> None:
                 service("svc-b", [b.endpoint], addresses=[], hosts=["b.test"]),
             ]
         )
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             by_vip = await front.request("/x", host="whatever")
             front.target = ("10.1.2.3", 80)  # not a VIP: the Host header decides
             by_host = await front.request("/y", host="b.test:80")
@@ -33,7 +33,7 @@ def test_service_by_original_destination_then_by_host() -> None:
     run(main())
 
 
-def test_routes_pick_subsets_first_match_wins_and_record_the_version() -> None:
+def test_routes_pick_subsets_first_match_wins_and_record_the_version(codec: str) -> None:
     async def main() -> None:
         v1, v2 = await Backend("v1").start(), await Backend("v2").start()
         staging = {"headers": {"x-env": {"exact": "staging"}}}
@@ -56,7 +56,7 @@ def test_routes_pick_subsets_first_match_wins_and_record_the_version() -> None:
                 )
             ]
         )
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             bodies = [
                 (await front.request("/", headers=["X-Env: staging"])).body,
                 (await front.request("/api/items")).body,
@@ -71,12 +71,12 @@ def test_routes_pick_subsets_first_match_wins_and_record_the_version() -> None:
     run(main())
 
 
-def test_no_matching_route_is_404_nr_and_reaches_no_endpoint() -> None:
+def test_no_matching_route_is_404_nr_and_reaches_no_endpoint(codec: str) -> None:
     async def main() -> None:
         a = await Backend("a").start()
         routes = [{"match": {"path": {"exact": "/only"}}, "destinations": [{}]}]
         cfg = config([service("svc", [a.endpoint], routes=routes)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             miss = await front.request("/elsewhere")
             hit = await front.request("/only")
         await a.close()
@@ -88,15 +88,15 @@ def test_no_matching_route_is_404_nr_and_reaches_no_endpoint() -> None:
     run(main())
 
 
-def test_allow_any_passes_unknown_destinations_through_registry_only_refuses() -> None:
+def test_allow_any_passes_unknown_destinations_through_registry_only_refuses(codec: str) -> None:
     async def main() -> None:
         a, outside = await Backend("a").start(), await Backend("outside").start()
         allow = config([service("svc", [a.endpoint])])
         strict = config([service("svc", [a.endpoint])], mesh={"outbound_policy": "registry_only"})
-        async with mesh_front(allow) as front:
+        async with mesh_front(allow, codec=codec) as front:
             front.target = ("127.0.0.1", outside.port)
             passed = await front.request("/p", host="unknown.test")
-        async with mesh_front(strict) as strict_front:
+        async with mesh_front(strict, codec=codec) as strict_front:
             strict_front.target = ("127.0.0.1", outside.port)
             refused = await strict_front.request("/r", host="unknown.test")
         await a.close()
@@ -111,11 +111,11 @@ def test_allow_any_passes_unknown_destinations_through_registry_only_refuses() -
     run(main())
 
 
-def test_observer_sees_every_request_once_and_adds_headers_to_each_attempt() -> None:
+def test_observer_sees_every_request_once_and_adds_headers_to_each_attempt(codec: str) -> None:
     async def main() -> None:
         a = await Backend("a").start()
         cfg = config([service("svc", [a.endpoint])], mesh={"outbound_policy": "registry_only"})
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             ok = await front.request("/ok")
             front.target = ("10.9.9.9", 80)
             nr = await front.request("/nr", host="nobody")
@@ -142,11 +142,11 @@ async def _raw(port: int, data: bytes) -> int:
     return int(line.split()[1])
 
 
-def test_inbound_goes_to_the_local_app_from_127_0_0_6_with_the_service_name() -> None:
+def test_inbound_goes_to_the_local_app_from_127_0_0_6_with_the_service_name(codec: str) -> None:
     async def main() -> None:
         app = await Backend("app").start()
         cfg = config([service("reviews", [{**app.endpoint, "labels": {"version": "v3"}}])])
-        async with mesh_front(cfg, inbound=True) as front:
+        async with mesh_front(cfg, inbound=True, codec=codec) as front:
             front.target = ("127.0.0.1", app.port)
             resp = await front.request("/in", headers=["x-mesh-timeout-ms: 5000"])
         await app.close()
@@ -161,10 +161,10 @@ def test_inbound_goes_to_the_local_app_from_127_0_0_6_with_the_service_name() ->
     run(main())
 
 
-def test_a_deadline_already_spent_is_504_dl_before_any_attempt() -> None:
+def test_a_deadline_already_spent_is_504_dl_before_any_attempt(codec: str) -> None:
     async def main() -> None:
         a = await Backend("a").start()
-        async with mesh_front(config([service("svc", [a.endpoint])])) as front:
+        async with mesh_front(config([service("svc", [a.endpoint])]), codec=codec) as front:
             spent = await front.request("/late", headers=["x-mesh-timeout-ms: 0"])
             front.target = ("127.0.0.1", a.port)  # passthrough honours it too
             passthrough = await front.request(
@@ -179,7 +179,7 @@ def test_a_deadline_already_spent_is_504_dl_before_any_attempt() -> None:
     run(main())
 
 
-def test_a_leading_catch_all_route_takes_slash_targets_only() -> None:
+def test_a_leading_catch_all_route_takes_slash_targets_only(codec: str) -> None:
     """The shortcut for a first route matching everything keeps match_route's answers."""
 
     async def main() -> None:
@@ -194,7 +194,7 @@ def test_a_leading_catch_all_route_takes_slash_targets_only() -> None:
         ]
         subsets = {"v1": {"version": "v1"}, "v2": {"version": "v2"}}
         cfg = config([service("reviews", endpoints, subsets=subsets, routes=routes)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             slash = await front.request("/any/path?q=1")
             star = await front.request("*", method="OPTIONS")
         await v1.close()

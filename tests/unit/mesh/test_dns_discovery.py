@@ -11,7 +11,7 @@ from tests.support.engine_front import run
 from tests.support.mesh_front import Backend, config, mesh_front, service
 
 
-def test_dns_endpoints_follow_the_answers_and_removed_ones_drain() -> None:
+def test_dns_endpoints_follow_the_answers_and_removed_ones_drain(codec: str) -> None:
     async def main() -> None:
         a = await Backend("a").start()
         b = await Backend("b", host="127.0.0.2", port=a.port).start()  # same port, other IP
@@ -28,7 +28,7 @@ def test_dns_endpoints_follow_the_answers_and_removed_ones_drain() -> None:
         svc = service("svc", [])
         del svc["endpoints"]
         cfg = config([{**svc, "dns": dns}])
-        async with mesh_front(cfg, resolver=resolver) as front:
+        async with mesh_front(cfg, resolver=resolver, codec=codec) as front:
             first = await front.request("/1")
             a.delay = 0.4
             in_flight = asyncio.create_task(front.request("/slow"))
@@ -61,7 +61,7 @@ def test_the_default_resolver_asks_getaddrinfo() -> None:
     assert len(addresses) == len(set(addresses))
 
 
-def test_a_service_with_no_endpoint_yet_answers_503_uh() -> None:
+def test_a_service_with_no_endpoint_yet_answers_503_uh(codec: str) -> None:
     async def main() -> None:
         async def resolver(host: str, port: int) -> Sequence[str]:
             raise OSError("NXDOMAIN")
@@ -69,7 +69,7 @@ def test_a_service_with_no_endpoint_yet_answers_503_uh() -> None:
         svc = service("svc", [])
         del svc["endpoints"]
         cfg = config([{**svc, "dns": "nowhere.test"}])
-        async with mesh_front(cfg, resolver=resolver) as front:
+        async with mesh_front(cfg, resolver=resolver, codec=codec) as front:
             resp = await front.request("/x")
         assert resp.status == 503 and b"UH" in resp.body
         assert front.records[0].flag is Flag.NO_HEALTHY_UPSTREAM

@@ -35,11 +35,11 @@ def _state() -> RequestState:
     return RequestState(NULL_WATCH, Deadline(None), "GET")
 
 
-def test_abort_on_every_request_answers_the_status_with_fi_and_sends_nothing() -> None:
+def test_abort_on_every_request_answers_the_status_with_fi_and_sends_nothing(codec: str) -> None:
     async def main() -> None:
         up = await Backend("up").start()
         cfg = config([_routed({"abort": {"http_status": 418, "percent": 100}}, up.endpoint)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             got = [await front.request("/x") for _ in range(3)]
             records = front.records
         await up.close()
@@ -53,11 +53,11 @@ def test_abort_on_every_request_answers_the_status_with_fi_and_sends_nothing() -
     run(main())
 
 
-def test_delay_holds_the_request_then_forwards_it_with_di() -> None:
+def test_delay_holds_the_request_then_forwards_it_with_di(codec: str) -> None:
     async def main() -> None:
         up = await Backend("up").start()
         fault = {"delay": {"fixed": "150ms", "percent": 100}}
-        async with mesh_front(config([_routed(fault, up.endpoint)])) as front:
+        async with mesh_front(config([_routed(fault, up.endpoint)]), codec=codec) as front:
             started = time.monotonic()
             got = await front.request("/slow")
             took = time.monotonic() - started
@@ -71,14 +71,14 @@ def test_delay_holds_the_request_then_forwards_it_with_di() -> None:
     run(main())
 
 
-def test_delay_and_abort_together_answer_the_abort_after_the_delay() -> None:
+def test_delay_and_abort_together_answer_the_abort_after_the_delay(codec: str) -> None:
     async def main() -> None:
         up = await Backend("up").start()
         fault = {
             "delay": {"fixed": "100ms", "percent": 100},
             "abort": {"http_status": 503, "percent": 100},
         }
-        async with mesh_front(config([_routed(fault, up.endpoint)])) as front:
+        async with mesh_front(config([_routed(fault, up.endpoint)]), codec=codec) as front:
             started = time.monotonic()
             got = await front.request("/")
             took = time.monotonic() - started
@@ -92,14 +92,16 @@ def test_delay_and_abort_together_answer_the_abort_after_the_delay() -> None:
     run(main())
 
 
-def test_zero_percent_never_fires_and_a_route_without_fault_has_only_the_arrival_check() -> None:
+def test_zero_percent_never_fires_and_a_route_without_fault_has_only_the_arrival_check(
+    codec: str,
+) -> None:
     async def main() -> None:
         up = await Backend("up").start()
         fault = {
             "abort": {"http_status": 500, "percent": 0},
             "delay": {"fixed": "5s", "percent": 0},
         }
-        async with mesh_front(config([_routed(fault, up.endpoint)])) as front:
+        async with mesh_front(config([_routed(fault, up.endpoint)]), codec=codec) as front:
             got = [await asyncio.wait_for(front.request("/"), 2) for _ in range(5)]
         await up.close()
         assert [r.status for r in got] == [200] * 5

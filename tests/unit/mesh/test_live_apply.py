@@ -22,11 +22,11 @@ def _two_versions(a: Backend, b: Backend, to: str) -> dict[str, object]:
     )
 
 
-def test_apply_swaps_routing_while_in_flight_requests_finish_on_the_old_state() -> None:
+def test_apply_swaps_routing_while_in_flight_requests_finish_on_the_old_state(codec: str) -> None:
     async def main() -> None:
         a, b = await Backend("a").start(), await Backend("b").start()
         old, new = config([_two_versions(a, b, "a")]), config([_two_versions(a, b, "b")])
-        async with mesh_front(old, clock=Clock()) as front:
+        async with mesh_front(old, clock=Clock(), codec=codec) as front:
             mesh = front.mesh
             await front.request("/warm")
             cluster = mesh.state.clusters["svc"]
@@ -52,13 +52,13 @@ def test_apply_swaps_routing_while_in_flight_requests_finish_on_the_old_state() 
     run(main())
 
 
-def test_apply_with_a_new_policy_builds_a_new_cluster_and_removes_gone_services() -> None:
+def test_apply_with_a_new_policy_builds_a_new_cluster_and_removes_gone_services(codec: str) -> None:
     async def main() -> None:
         a = await Backend("a").start()
         gone = service("gone", [a.endpoint], addresses=["10.96.0.30"])
         first = config([service("svc", [a.endpoint]), gone])
         second = config([service("svc", [a.endpoint], policy={"load_balancer": "random"})])
-        async with mesh_front(first) as front:
+        async with mesh_front(first, codec=codec) as front:
             before = front.mesh.state.clusters["svc"]
             front.mesh.apply(second)
             after = front.mesh.state.clusters["svc"]

@@ -24,12 +24,12 @@ async def _until_seen(front: Front, backend: Backend, most: int) -> int:
     raise AssertionError(f"{backend.name} got none of {most} requests")
 
 
-def test_ejection_after_consecutive_failures_then_probe_on_return() -> None:
+def test_ejection_after_consecutive_failures_then_probe_on_return(codec: str) -> None:
     async def main() -> None:
         bad, good = await Backend("bad", status=503).start(), await Backend("good").start()
         clock = Clock(1000.0)
         cfg = config([service("svc", [bad.endpoint, good.endpoint], policy=POLICY)])
-        async with mesh_front(cfg, clock=clock) as front:
+        async with mesh_front(cfg, clock=clock, codec=codec) as front:
             statuses = [(await front.request(f"/{i}")).status for i in range(8)]
             ejected = front.row("svc", bad)
             assert len(bad.seen) == 2  # requests 1 and 3; nothing after the ejection
@@ -58,11 +58,11 @@ def test_ejection_after_consecutive_failures_then_probe_on_return() -> None:
     run(main())
 
 
-def test_clusters_report_shows_ewma_in_flight_and_weight() -> None:
+def test_clusters_report_shows_ewma_in_flight_and_weight(codec: str) -> None:
     async def main() -> None:
         slow = await Backend("slow", delay=0.1).start()
         cfg = config([service("svc", [{**slow.endpoint, "weight": 3}])])
-        async with mesh_front(cfg, clock=Clock()) as front:
+        async with mesh_front(cfg, clock=Clock(), codec=codec) as front:
             before = front.row("svc", slow)
             pending = asyncio.create_task(front.request("/a"))
             await asyncio.sleep(0.05)

@@ -17,12 +17,12 @@ def _policy(**retries: Any) -> dict[str, Any]:
     return {"load_balancer": "round_robin", "retries": {"attempts": 2, **retries}}
 
 
-def test_refused_connect_is_retried_on_another_endpoint() -> None:
+def test_refused_connect_is_retried_on_another_endpoint(codec: str) -> None:
     async def main() -> None:
         good = await Backend("good").start()
         dead = {"address": "127.0.0.1", "port": refused_port()}
         cfg = config([service("svc", [dead, good.endpoint], policy=_policy())])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             resp = await front.request("/r")
             post = await front.request("/p", method="POST", body=b"data")
         await good.close()
@@ -36,13 +36,13 @@ def test_refused_connect_is_retried_on_another_endpoint() -> None:
     run(main())
 
 
-def test_503_is_retried_elsewhere_for_get_but_not_for_post() -> None:
+def test_503_is_retried_elsewhere_for_get_but_not_for_post(codec: str) -> None:
     async def main() -> None:
         bad, good = await Backend("bad", status=503).start(), await Backend("good").start()
         cfg = config([service("svc", [bad.endpoint, good.endpoint], policy=_policy())])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             get = await front.request("/g")
-        async with mesh_front(cfg) as fresh:  # round robin starts over: bad first
+        async with mesh_front(cfg, codec=codec) as fresh:  # round robin starts over: bad first
             post = await fresh.request("/p", method="POST", body=b"x")
         await bad.close()
         await good.close()
@@ -58,12 +58,12 @@ def test_503_is_retried_elsewhere_for_get_but_not_for_post() -> None:
     run(main())
 
 
-def test_503_not_listed_in_retry_on_is_final() -> None:
+def test_503_not_listed_in_retry_on_is_final(codec: str) -> None:
     async def main() -> None:
         bad, good = await Backend("bad", status=503).start(), await Backend("good").start()
         policy = _policy(retry_on=["connect-failure", "reset"])
         cfg = config([service("svc", [bad.endpoint, good.endpoint], policy=policy)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             resp = await front.request("/g")
         await bad.close()
         await good.close()
@@ -73,13 +73,13 @@ def test_503_not_listed_in_retry_on_is_final() -> None:
     run(main())
 
 
-def test_an_empty_budget_stops_retries() -> None:
+def test_an_empty_budget_stops_retries(codec: str) -> None:
     async def main() -> None:
         good = await Backend("good").start()
         dead = {"address": "127.0.0.1", "port": refused_port()}
         policy = _policy(budget={"ratio": 0, "min_per_second": 0})
         cfg = config([service("svc", [dead, good.endpoint], policy=policy)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             resp = await front.request("/r")
         await good.close()
         assert resp.status == 503 and b"UF" in resp.body
@@ -90,12 +90,12 @@ def test_an_empty_budget_stops_retries() -> None:
     run(main())
 
 
-def test_deadline_from_the_caller_ends_in_504_dl_without_another_attempt() -> None:
+def test_deadline_from_the_caller_ends_in_504_dl_without_another_attempt(codec: str) -> None:
     async def main() -> None:
         slow, other = await Backend("slow", delay=1.0).start(), await Backend("other").start()
         policy = _policy(retry_on=["5xx", "timeout", "reset"])
         cfg = config([service("svc", [slow.endpoint, other.endpoint], policy=policy)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             started = time.monotonic()
             resp = await front.request("/d", headers=["x-mesh-timeout-ms: 300"])
             took = time.monotonic() - started
@@ -110,7 +110,7 @@ def test_deadline_from_the_caller_ends_in_504_dl_without_another_attempt() -> No
     run(main())
 
 
-def test_a_timeout_that_fires_a_few_ms_early_against_the_deadline_is_still_dl() -> None:
+def test_a_timeout_that_fires_a_few_ms_early_against_the_deadline_is_still_dl(codec: str) -> None:
     """Timers run on the loop's coarse clock, deadlines on the monotonic one: when the
     timer wins by a few ms, the request has still run out of time (no UT, no retry)."""
     base = time.monotonic()
@@ -122,7 +122,7 @@ def test_a_timeout_that_fires_a_few_ms_early_against_the_deadline_is_still_dl() 
         slow, other = await Backend("slow", delay=1.0).start(), await Backend("other").start()
         policy = _policy(retry_on=["5xx", "timeout", "reset"])
         cfg = config([service("svc", [slow.endpoint, other.endpoint], policy=policy)])
-        async with mesh_front(cfg, clock=lagging) as front:
+        async with mesh_front(cfg, clock=lagging, codec=codec) as front:
             resp = await front.request("/d", headers=["x-mesh-timeout-ms: 300"])
         await slow.close()
         await other.close()
@@ -133,12 +133,12 @@ def test_a_timeout_that_fires_a_few_ms_early_against_the_deadline_is_still_dl() 
     run(main())
 
 
-def test_remaining_budget_sent_upstream_shrinks_across_attempts() -> None:
+def test_remaining_budget_sent_upstream_shrinks_across_attempts(codec: str) -> None:
     async def main() -> None:
         bad = await Backend("bad", status=503, delay=0.2).start()
         good = await Backend("good").start()
         cfg = config([service("svc", [bad.endpoint, good.endpoint], policy=_policy())])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             resp = await front.request("/d", headers=["grpc-timeout: 2S"])
         await bad.close()
         await good.close()
@@ -151,7 +151,7 @@ def test_remaining_budget_sent_upstream_shrinks_across_attempts() -> None:
     run(main())
 
 
-def test_per_try_timeout_moves_on_and_without_retries_answers_504_ut() -> None:
+def test_per_try_timeout_moves_on_and_without_retries_answers_504_ut(codec: str) -> None:
     async def main() -> None:
         slow, fast = await Backend("slow", delay=1.0).start(), await Backend("fast").start()
         endpoints = [slow.endpoint, fast.endpoint]
@@ -159,11 +159,15 @@ def test_per_try_timeout_moves_on_and_without_retries_answers_504_ut() -> None:
         single = _policy(per_try_timeout="200ms", retry_on=["timeout"]) | {
             "retries": {"attempts": 0, "per_try_timeout": "200ms"}
         }
-        async with mesh_front(config([service("svc", endpoints, policy=retrying)])) as front:
+        async with mesh_front(
+            config([service("svc", endpoints, policy=retrying)]), codec=codec
+        ) as front:
             started = time.monotonic()
             resp = await front.request("/t")
             took = time.monotonic() - started
-        async with mesh_front(config([service("svc", endpoints, policy=single)])) as lone:
+        async with mesh_front(
+            config([service("svc", endpoints, policy=single)]), codec=codec
+        ) as lone:
             timed_out = await lone.request("/t")
         await slow.close()
         await fast.close()
@@ -176,13 +180,13 @@ def test_per_try_timeout_moves_on_and_without_retries_answers_504_ut() -> None:
     run(main())
 
 
-def test_pool_overflow_is_503_uo() -> None:
+def test_pool_overflow_is_503_uo(codec: str) -> None:
     async def main() -> None:
         slow = await Backend("slow", delay=0.4).start()
         breaker = {"max_connections": 1, "max_pending_requests": 1}
         policy = {"circuit_breaker": breaker, "retries": {"attempts": 0}}
         cfg = config([service("svc", [slow.endpoint], policy=policy)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             first = asyncio.create_task(front.request("/1"))
             await asyncio.sleep(0.1)
             queued = asyncio.create_task(front.request("/2"))  # waits for the connection
@@ -202,12 +206,12 @@ def test_pool_overflow_is_503_uo() -> None:
     run(main())
 
 
-def test_max_requests_breaker_is_503_uo() -> None:
+def test_max_requests_breaker_is_503_uo(codec: str) -> None:
     async def main() -> None:
         slow = await Backend("slow", delay=0.4).start()
         policy = {"circuit_breaker": {"max_requests": 1}}
         cfg = config([service("svc", [slow.endpoint], policy=policy)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             first = asyncio.create_task(front.request("/1"))
             await asyncio.sleep(0.1)
             second = await front.request("/2")
@@ -221,13 +225,13 @@ def test_max_requests_breaker_is_503_uo() -> None:
     run(main())
 
 
-def test_a_full_retry_breaker_hands_the_upstream_response_to_the_client() -> None:
+def test_a_full_retry_breaker_hands_the_upstream_response_to_the_client(codec: str) -> None:
     async def main() -> None:
         bad, good = await Backend("bad", status=503).start(), await Backend("good").start()
         dead = {"address": "127.0.0.1", "port": refused_port()}
         policy = _policy() | {"circuit_breaker": {"max_retries": 0}}
         cfg = config([service("svc", [bad.endpoint, good.endpoint, dead], policy=policy)])
-        async with mesh_front(cfg) as front:
+        async with mesh_front(cfg, codec=codec) as front:
             answered = await front.request("/s")  # round robin: bad first, 503
             refused = await front.request("/r")  # then good, then the dead one
             refused = await front.request("/r")
@@ -243,11 +247,11 @@ def test_a_full_retry_breaker_hands_the_upstream_response_to_the_client() -> Non
     run(main())
 
 
-def test_a_503_to_a_body_too_large_to_replay_goes_to_the_client() -> None:
+def test_a_503_to_a_body_too_large_to_replay_goes_to_the_client(codec: str) -> None:
     async def main() -> None:
         bad, good = await Backend("bad", status=503).start(), await Backend("good").start()
         cfg = config([service("svc", [bad.endpoint, good.endpoint], policy=_policy())])
-        async with mesh_front(cfg) as front:  # round robin: bad first
+        async with mesh_front(cfg, codec=codec) as front:  # round robin: bad first
             resp = await front.request("/big", method="PUT", body=b"x" * (70 * 1024))
         await bad.close()
         await good.close()

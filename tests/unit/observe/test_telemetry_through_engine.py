@@ -99,7 +99,7 @@ def _post(path: str, body: bytes) -> bytes:
     )
 
 
-def test_scripted_mix_gives_exact_counts_and_sums_per_label_set() -> None:
+def test_scripted_mix_gives_exact_counts_and_sums_per_label_set(codec: str) -> None:
     reg = CollectorRegistry()
     metrics = Metrics(reg)
     observer = Observer(ME, metrics, rng=random.Random(1))
@@ -110,6 +110,7 @@ def test_scripted_mix_gives_exact_counts_and_sums_per_label_set() -> None:
         async with proxied(
             ("127.0.0.1", upstream.port),
             forwarder=observing(observer, upstream.port),
+            codec=codec,
         ) as front:
             for raw in (
                 [_get("/hello")] * 5 + [_get("/down")] * 3 + [_post("/echo", b"x" * 1000)] * 2
@@ -138,7 +139,7 @@ def test_scripted_mix_gives_exact_counts_and_sums_per_label_set() -> None:
     assert inf[tuple(sorted({**dict(ok), "le": "+Inf"}.items()))] == 7.0
 
 
-def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span() -> None:
+def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span(codec: str) -> None:
     reg = CollectorRegistry()
     metrics = Metrics(reg)
     observer = Observer(ME, metrics, sample_rate=0.0, rng=random.Random(2))
@@ -150,6 +151,7 @@ def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span() -> Non
             async with proxied(
                 ("127.0.0.1", upstream.port),
                 forwarder=observing(observer, upstream.port),
+                codec=codec,
             ) as front:
                 await _request(front, _get("/hello", f"traceparent: 00-{TRACE}-{SPAN}-01"))
                 b3 = [f"X-B3-TraceId: {TRACE}", f"X-B3-SpanId: {SPAN}", "X-B3-Sampled: 1"]
@@ -185,7 +187,7 @@ def test_spans_reach_the_collector_and_the_upstream_sees_the_child_span() -> Non
     assert samples(reg, "mesh_tracing_spans_exported_total") == {(): 2.0}
 
 
-def test_collector_down_or_hanging_costs_nothing_but_counters() -> None:
+def test_collector_down_or_hanging_costs_nothing_but_counters(codec: str) -> None:
     async def measure(collector_port: int, metrics: Metrics, upstream: Upstream) -> float:
         observer = Observer(ME, metrics, sample_rate=1.0, rng=random.Random(3))
         # A queue above the observer's batch: finished requests reach it 32 at a time.
@@ -194,6 +196,7 @@ def test_collector_down_or_hanging_costs_nothing_but_counters() -> None:
             async with proxied(
                 ("127.0.0.1", upstream.port),
                 forwarder=observing(observer, upstream.port),
+                codec=codec,
             ) as front:
                 times = [(await _request(front, _get("/hello")))[1] for _ in range(40)]
             await asyncio.sleep(0.6)  # let the exporter's attempts time out
@@ -225,7 +228,7 @@ def test_collector_down_or_hanging_costs_nothing_but_counters() -> None:
     assert posts >= 1  # the hanging collector was tried, and timed out
 
 
-def test_access_log_lines_match_the_requests() -> None:
+def test_access_log_lines_match_the_requests(codec: str) -> None:
     r, w = os.pipe()
     reg = CollectorRegistry()
 
@@ -236,6 +239,7 @@ def test_access_log_lines_match_the_requests() -> None:
         async with proxied(
             ("127.0.0.1", upstream.port),
             forwarder=observing(observer, upstream.port),
+            codec=codec,
         ) as front:
             await _request(
                 front, _get("/hello", "x-request-id: abc-1", f"traceparent: 00-{TRACE}-{SPAN}-00")
