@@ -1,10 +1,15 @@
 """Endpoint health gauges and ejection counts, sampled from the mesh's cluster reports.
 
-Once a second each worker reads the same report the admin ``/clusters`` page shows
-and sets ``mesh_upstream_endpoints{service,health}`` (livesum over workers); the growth
-of each cluster's ``ejections_total`` and ``overflows`` (per breaker threshold) is added
-to ``mesh_outlier_ejections_total`` and ``mesh_circuit_breaker_overflows_total``.
-Off the request path, and the mesh needs no reference to the metrics.
+A worker reads the same report the admin ``/clusters`` page shows and sets
+``mesh_upstream_endpoints{service,health}`` (livesum over workers); the growth of each
+cluster's ``ejections_total`` and ``overflows`` (per breaker threshold) is added to
+``mesh_outlier_ejections_total`` and ``mesh_circuit_breaker_overflows_total``. Off the
+request path, and the mesh needs no reference to the metrics.
+
+It samples when there is something to see, never on an idle timer: at start, before
+each scrape this worker answers, on a config change, and at most once a second while
+traffic flows (``poke``, from the observer's batches and closed TCP connections). An
+idle sidecar wakes for nothing (most sidecars of a mesh are idle most of the time).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class ClusterSampler:
         self.metrics = metrics
         self._totals: dict[tuple[str, str], int] = {}  # (service, what) → last total
         self._healths: dict[str, set[str]] = {}  # so a state that empties is set to 0
+        self._timer: asyncio.TimerHandle | None = None
 
     def sample(self) -> None:
         seen: set[str] = set()
@@ -57,7 +63,20 @@ class ClusterSampler:
             self._healths.setdefault(name, set()).update(counts)
         self.metrics.endpoint_health(name, counts)
 
-    async def run(self, every: float = SAMPLE_EVERY) -> None:
-        while True:
-            self.sample()
-            await asyncio.sleep(every)
+    def poke(self) -> None:
+        """Something happened: sample within ``SAMPLE_EVERY`` (one timer at a time)."""
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop, no traffic: the next scrape samples
+            self._timer = loop.call_later(SAMPLE_EVERY, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.sample()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

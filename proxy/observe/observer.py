@@ -105,6 +105,7 @@ class Observer:
         self._pending: list[tuple[Watch, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False  # a full batch's flush is scheduled for the loop's next pass
+        self.on_flush: Callable[[], None] | None = None  # told after each recorded batch
 
     def set_tracing(self, exporter: ZipkinExporter | None, sample_rate: float) -> None:
         """A config reload changed ``mesh.tracing``; the caller runs/stops the exporter."""
@@ -199,6 +200,8 @@ class Observer:
             except Exception:  # one bad record must not cost the others their metrics
                 log.exception("could not record request %s", record.request_id)
         self.metrics.push()  # the batch's counts reach the registry together
+        if pending and self.on_flush is not None:
+            self.on_flush()
 
     def _record(self, watch: Watch, record: RequestRecord, finished: float) -> None:
         span = watch.span

@@ -54,15 +54,29 @@ class Telemetry:
         self._retired: set[asyncio.Task[None]] = set()  # replaced exporters still sending
         self._running = False
         self._sampler: ClusterSampler | None = None
-        self._sampling: asyncio.Task[None] | None = None
 
     def watch_clusters(self, report: ClusterReport) -> None:
         """Sample endpoint health and ejections from ``report`` (``Mesh.clusters``)."""
         self._sampler = ClusterSampler(report, self.metrics)
+        self.observer.on_flush = self._sampler.poke
+
+    def activity(self) -> None:
+        """Traffic the observer does not see (a TCP connection closed): the cluster
+        gauges may have moved."""
+        if self._sampler is not None:
+            self._sampler.poke()
+
+    def before_scrape(self) -> None:
+        """``/metrics`` is about to render: record what is held back and sample."""
+        self.observer.flush()
+        if self._sampler is not None:
+            self._sampler.sample()
 
     def apply_config(self, config: MeshConfig) -> None:
         """Follow ``mesh.tracing`` and ``mesh.access_log`` of the config in force."""
         self.observer.flush()  # what finished under the old config is recorded under it
+        if self._sampler is not None:
+            self._sampler.poke()  # services came or went
         self.logging = self.access_log is not None and config.mesh.access_log
         self.observer.access_log = self.access_log if self.logging else None
         tracing = config.mesh.tracing
@@ -88,10 +102,7 @@ class Telemetry:
         self._running = True
         self._start_exporter()
         if self._sampler is not None:
-            self._sampling = asyncio.get_running_loop().create_task(
-                self._sampler.run(), name="cluster-sampler"
-            )
-            self._sampling.add_done_callback(_report_failure)
+            self._sampler.sample()
 
     def _start_exporter(self) -> None:
         exporter = self.observer.exporter
@@ -110,9 +121,8 @@ class Telemetry:
 
     async def close(self) -> None:
         self.observer.flush()  # requests kept for the next batch are recorded now
-        if self._sampling is not None:
-            self._sampling.cancel()
-            await asyncio.wait([self._sampling])
+        if self._sampler is not None:
+            self._sampler.close()
         self._stop_exporter()
         self._running = False
         if self._retired:

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +138,12 @@ class ProxyServer:
         self.telemetry.apply_config(reloader.store.current.config)
         reloader.store.subscribe(self.apply_config)
         self.admin_endpoints = admin_endpoints(view)
-        flush = getattr(self.observer, "flush", None)  # requests recorded in batches
-        self.telemetry_endpoints = telemetry_endpoints(self.readiness, exposition, flush)
+        if self.observer is self.telemetry.observer:
+            before: Callable[[], None] | None = self.telemetry.before_scrape
+        else:  # a caller's own observer: record what it batches
+            before = getattr(self.observer, "flush", None)
+        self.telemetry_endpoints = telemetry_endpoints(self.readiness, exposition, before)
+        self.metrics.on_closed = self.telemetry.activity
 
     def _serve_http(self) -> None:
         """Route HTTP by the mesh from now on (new connections; open ones keep their path).

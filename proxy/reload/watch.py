@@ -5,6 +5,11 @@ Kubernetes ConfigMap swap (``..data`` re-pointed to a new timestamped directory)
 rename over the path shows up as a new inode, and is loaded at the next tick. A file
 rewritten in place (same inode, new mtime/size) may be caught half-written, so it is
 loaded only once two ticks agree. Reading and parsing happen in the store's thread.
+
+A tick happens when inotify says the path's directory (or the directory of the file
+it resolves to) changed, plus one more ``interval`` later while an in-place edit
+settles: an idle sidecar never wakes for its config. Where inotify is unavailable
+the watcher ticks every ``interval`` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from proxy.reload import inotify
 
 log = logging.getLogger("proxy.reload")
 
@@ -104,9 +111,55 @@ class FileWatcher:
         return action
 
     async def run(self) -> None:
+        watch = inotify.watch_dirs(self._directories())
+        if watch is None:
+            await self._poll()
+            return
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        loop.add_reader(watch.fd, woken.set)
+        woken.set()  # once now: a change made before the watch existed is seen too
+        first = True
+        try:
+            while True:
+                await woken.wait()
+                woken.clear()
+                if not self._concerns(watch.drain()) and not first:
+                    continue  # another file of a shared directory
+                first = False
+                action = await self._safe_tick()
+                while action is Action.WAIT:  # changed in place: settled next time?
+                    await asyncio.sleep(self.interval)
+                    action = await self._safe_tick()
+                for directory in self._directories():  # a swap may point elsewhere now
+                    watch.add(directory)
+        finally:
+            loop.remove_reader(watch.fd)
+            watch.close()
+
+    async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            try:
-                await self.tick()
-            except Exception:  # a bug in one reload must not end live reloading for good
-                log.exception("config %s: reload failed; watching on", self.path)
+            await self._safe_tick()
+
+    async def _safe_tick(self) -> Action:
+        try:
+            return await self.tick()
+        except Exception:  # a bug in one reload must not end live reloading for good
+            log.exception("config %s: reload failed; watching on", self.path)
+            return Action.NONE
+
+    def _concerns(self, names: set[str]) -> bool:
+        """Whether entries named ``names`` can change what ``path`` resolves to: the
+        path's own name, the name of the file it resolves to, a ConfigMap's ``..data``
+        link, or the directory itself (an empty name)."""
+        mine = {"", "..data", os.path.basename(self.path)}
+        mine.add(os.path.basename(os.path.realpath(self.path)))
+        return not names.isdisjoint(mine)
+
+    def _directories(self) -> list[str]:
+        """Where a change to the file at ``path`` shows: its directory, and the
+        directory of the file it resolves to (a ConfigMap's timestamped one)."""
+        here = os.path.dirname(os.path.abspath(self.path))
+        there = os.path.dirname(os.path.realpath(self.path))
+        return [d for d in dict.fromkeys((here, there)) if os.path.isdir(d)]

@@ -7,6 +7,7 @@ MultiProcessCollector instead, which sums the workers' files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
@@ -46,6 +47,8 @@ class ConnLabels:
 
 class TcpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Told when a connection closes (the cluster gauges may have moved).
+        self.on_closed: Callable[[], None] | None = None
         self.sent = Counter(
             "istio_tcp_sent_bytes_total",
             "Bytes sent to the downstream client (the response direction).",
@@ -118,3 +121,5 @@ class TcpMetrics:
 
     def connection_closed(self, labels: ConnLabels, flag: Flag) -> None:
         self._child(self.closed, labels, flag).inc()
+        if self.on_closed is not None:
+            self.on_closed()

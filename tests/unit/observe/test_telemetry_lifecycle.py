@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from proxy.config import loads_config
 from proxy.http.model import RequestHead
 from proxy.l4.conn import Direction, Intercepted
-from proxy.observe import Metrics, Observer, Telemetry, Workload
+from proxy.observe import Metrics, Observer, Telemetry, Workload, clusters
 from proxy.observe.clusters import ClusterSampler
 from tests.support.engine_front import run
 from tests.support.telemetry import Collector, record, samples
@@ -57,6 +59,53 @@ def test_cluster_sampler_sets_health_gauges_and_counts_ejection_growth() -> None
     assert overflows() == {"max_requests": 8.0, "max_retries": 0.0}
     sampler.sample()
     assert gauge() == {"healthy": 0.0, "ejected": 0.0}
+
+
+def test_the_sampler_wakes_only_after_activity_and_once_per_second_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(clusters, "SAMPLE_EVERY", 0.05)
+    calls: list[float] = []
+
+    def report() -> list[dict[str, Any]]:
+        calls.append(time.monotonic())
+        return [_cluster("reviews", ["healthy"], 0)]
+
+    sampler = ClusterSampler(report, Metrics(CollectorRegistry()))
+
+    async def main() -> list[int]:
+        seen = []
+        await asyncio.sleep(0.2)
+        seen.append(len(calls))  # idle: nothing
+        for _ in range(5):
+            sampler.poke()  # a burst of activity
+        await asyncio.sleep(0.2)
+        seen.append(len(calls))  # one sample for the burst
+        sampler.poke()
+        sampler.close()  # shutdown cancels what is pending
+        await asyncio.sleep(0.2)
+        seen.append(len(calls))
+        return seen
+
+    assert asyncio.run(main()) == [0, 1, 1]
+
+
+def test_a_scrape_records_pending_requests_and_samples_the_clusters() -> None:
+    reg = CollectorRegistry()
+    telemetry = Telemetry(reg, workload_flag="front", access_log=False, env={})
+    telemetry.watch_clusters(lambda: [_cluster("reviews", ["healthy", "ejected"], 2)])
+    conn = Intercepted(Direction.OUTBOUND, ("10.0.0.9", 1), ("10.96.0.20", 9080), 4)
+    head = RequestHead("GET", "/", "reviews", "1.1", "id", ())
+
+    async def main() -> tuple[float, float]:
+        telemetry.observer.start(conn, head).done(record())  # held for its batch
+        before = sum(samples(reg, "istio_requests_total").values())
+        telemetry.before_scrape()
+        return before, sum(samples(reg, "istio_requests_total").values())
+
+    assert asyncio.run(main()) == (0.0, 1.0)
+    healths = {dict(k)["health"]: v for k, v in samples(reg, "mesh_upstream_endpoints").items()}
+    assert healths == {"healthy": 1.0, "ejected": 1.0}
 
 
 def test_retries_are_counted_from_the_attempts_of_each_request() -> None:
