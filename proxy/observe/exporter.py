@@ -78,12 +78,17 @@ class ZipkinExporter:
             self.metrics.spans_dropped.labels("queue_full").inc()
             return
         self._queue.append(span)
-        if len(self._queue) >= self.batch:
-            self._wake.set()
+        if len(self._queue) == 1 or len(self._queue) >= self.batch:
+            self._wake.set()  # the first span ends the idle wait; a full batch goes now
 
     async def run(self) -> None:
-        """The exporter task: a batch every ``interval`` or as soon as one is full."""
+        """The exporter task: a batch ``interval`` after its first span or as soon as it
+        is full; with nothing queued it waits without a timer (an idle sidecar)."""
         while not self._closing or self._queue:
+            if not self._queue and not self._closing:
+                await self._wake.wait()
+                self._wake.clear()
+                continue
             if not self._closing and len(self._queue) < self.batch:
                 try:
                     async with asyncio.timeout(self.interval):
