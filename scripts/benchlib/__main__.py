@@ -26,6 +26,7 @@ from scripts.benchlib import h11floor, llhttpfloor, procstat, profile, render, r
 from scripts.benchlib.setups import (
     ALL,
     FULL,
+    HAPROXY_HTTP,
     MESH_L4,
     MESH_L7,
     MESH_L7_W2,
@@ -82,18 +83,36 @@ def measure(stand: Stand, setup: Setup, plan: Plan, rep: int) -> results.Sample:
 
 REST_SERVICES = 100
 REST_SETTLE_S = 2.0
+IDLE_S = 10.0  # seconds of nothing over which an idle sidecar's CPU is measured
+
+
+def idle_cpu_us_per_s(pid: int, seconds: float = IDLE_S) -> float:
+    """CPU the process tree spends per second of nothing to do."""
+    before = procstat.cpu_ns(pid)
+    time.sleep(seconds)
+    return (procstat.cpu_ns(pid) - before) / 1000.0 / seconds
 
 
 def rest_memory(stand: Stand) -> dict[str, float]:
-    """Resident memory at rest with a 100-service config: one worker, and two workers."""
+    """At rest with a 100-service config: resident memory (one worker, and two workers)
+    and the CPU an idle sidecar spends, beside an idle HAProxy."""
     text = render.mesh_many(stand.upstream, REST_SERVICES)
     out: dict[str, float] = {}
+    haproxy = stand.start(HAPROXY_HTTP)
+    assert haproxy is not None
+    try:
+        time.sleep(REST_SETTLE_S)
+        out["idle_cpu_us_s_haproxy"] = idle_cpu_us_per_s(haproxy.pid)
+    finally:
+        stand.stop(haproxy)
     for setup in (MESH_L7, MESH_L7_W2):
         running = stand.start(setup, config=text)
         assert running is not None
         try:
             time.sleep(REST_SETTLE_S)
             rss = procstat.rss_mib_by_pid(running.pid)
+            if setup.workers == 1:
+                out["idle_cpu_us_s"] = idle_cpu_us_per_s(running.pid)
         finally:
             stand.stop(running)
         if setup.workers == 1:
@@ -197,6 +216,11 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
             f"{rest['rest_rss_mib_1w']:.1f} MiB; --workers 2: largest worker "
             f"{rest['rest_rss_mib_worker_max']:.1f} MiB "
             f"(parent {rest['rest_rss_mib_parent']:.1f} MiB)"
+        )
+        print(
+            f"CPU at rest, {REST_SERVICES} services, over {IDLE_S:.0f} s: sidecar "
+            f"{rest['idle_cpu_us_s'] / 1000:.3f} ms/s; HAProxy "
+            f"{rest['idle_cpu_us_s_haproxy'] / 1000:.3f} ms/s"
         )
     if floors:
         print(report.floor_lines(floors, figures.get("haproxy-http", {}).get("cpu_ms_per_1k")))

@@ -108,6 +108,7 @@ def _ratio_of(figures: Mapping[str, Figures], a: str, b: str, metric: str) -> fl
 
 
 REST_RSS_LIMIT_MIB = 40.0  # per worker, at rest, with a 100-service config (issue 8)
+IDLE_CPU_LIMIT_MS_S = 0.2  # an idle sidecar's CPU per second (issue 14; HAProxy ~0.1)
 
 
 def rest_rss(rest: Mapping[str, float]) -> float | None:
@@ -152,6 +153,12 @@ def targets(
             "--workers 2 CPU/request ÷ 1 worker",
             _ratio_of(figures, MESH_L7_W2.name, l7, cpu),
             1.1,
+            True,
+        ),
+        Target(
+            "idle sidecar CPU, 100 services (ms per second)",
+            None if rest is None or "idle_cpu_us_s" not in rest else rest["idle_cpu_us_s"] / 1000,
+            IDLE_CPU_LIMIT_MS_S,
             True,
         ),
         Target(

@@ -116,7 +116,11 @@ class Stand:
                 if setup.mode == "tcp"
                 else render.mesh_l7(self.upstream)
             )
-            conf = self.write(f"{setup.name}.json", text)
+            # A directory of its own, as a ConfigMap mount is: the watcher's inotify
+            # would otherwise wake on every write of the logs next to it.
+            (self.work / setup.name).mkdir(exist_ok=True)
+            (self.work / setup.name).chmod(0o755)
+            conf = self.write(f"{setup.name}/mesh.json", text)
             uid = str(render.PROXY_UID)
             codec = ("--http-codec", setup.codec) if setup.codec else ()
             proc = self.pod.popen(

@@ -169,3 +169,30 @@ def test_floor_lines_name_each_codec_and_compare_with_haproxy() -> None:
     assert h11.startswith("h11 alone") and "60.0 CPU-ms per 1,000" in h11 and "3.00x" in h11
     assert llhttp.startswith("llhttp alone") and "4.0 CPU-ms" in llhttp and "0.20x" in llhttp
     assert "HAProxy" not in report.floor_lines({"llhttp": 4.0}, None)
+
+
+def test_idle_cpu_target_reads_microseconds_per_second_as_ms() -> None:
+    def idle(rest: dict[str, float] | None) -> tuple[float | None, str]:
+        (target,) = [t for t in results.targets({}, rest) if t.name.startswith("idle")]
+        return target.value, target.verdict
+
+    assert idle({"idle_cpu_us_s": 150.0}) == (0.15, "PASS")
+    assert idle({"idle_cpu_us_s": 500.0}) == (0.5, "FAIL")
+    assert idle(None)[1] == "not measured"
+
+
+def test_idle_cpu_is_summed_over_every_thread_of_the_tree(tmp_path: Path) -> None:
+    from scripts.benchlib.procstat import cpu_ns
+
+    def task(pid: int, ppid: int, threads: dict[int, int]) -> None:
+        (tmp_path / str(pid)).mkdir()
+        fields = ["S", str(ppid)] + ["0"] * 20
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (python) {' '.join(fields)}\n")
+        for tid, ns in threads.items():
+            (tmp_path / str(pid) / "task" / str(tid)).mkdir(parents=True)
+            (tmp_path / str(pid) / "task" / str(tid) / "schedstat").write_text(f"{ns} 5 7\n")
+
+    task(10, 1, {10: 1_000, 11: 250})  # the parent and a thread of it
+    task(12, 10, {12: 4_000})  # a worker
+    task(99, 1, {99: 10**9})  # someone else's
+    assert cpu_ns(10, tmp_path) == 5_250
