@@ -58,10 +58,13 @@ async def serve_measured(proxy: Any, upstream_port: int) -> None:
 def _serve(upstream_port: int) -> None:
     import uvloop
 
-    from proxy.http import HttpProxy, Limits, PassthroughForwarder
+    from proxy.http import HttpProxy, Limits, PassthroughForwarder, UpstreamPool
+    from proxy.http.codec import codec_named
 
     async def main() -> None:
-        proxy = HttpProxy(PassthroughForwarder(), Limits())
+        codec = codec_named(os.environ.get("MESH_HTTP_CODEC", "auto"))
+        forwarder = PassthroughForwarder(pool=UpstreamPool(codec=codec))
+        proxy = HttpProxy(forwarder, Limits(), codec=codec)
         await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())

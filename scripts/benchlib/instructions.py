@@ -1,7 +1,8 @@
 """Instructions per proxied request, counted by callgrind (not a test; run by hand).
 
     apt-get install -y valgrind
-    python -m scripts.benchlib.instructions [mesh|bare] [--env NOOBS=1 ...]
+    python -m scripts.benchlib.instructions [mesh|bare] [--codec llhttp] [--env NOOBS=1 ...]
+    python -m scripts.benchlib.instructions --layers [--codec llhttp]
 
 Timings on this shared machine drift by several per cent from hour to hour, so a
 change worth 1 % cannot be seen in them. Instruction counts are exact: the same code
@@ -81,16 +82,42 @@ async def _count(child: list[str], requests: int, env: dict[str, str], out: Path
     return int(found.group(1))
 
 
+def per_request(child: str, env: dict[str, str]) -> int:
+    """Instructions per request of ``child`` (``mesh`` or ``bare``) run with ``env``."""
+    with tempfile.TemporaryDirectory(prefix="instructions.") as work:
+        small = asyncio.run(_count(CHILDREN[child], SMALL, env, Path(work) / "small"))
+        large = asyncio.run(_count(CHILDREN[child], LARGE, env, Path(work) / "large"))
+    return (large - small) // (LARGE - SMALL)
+
+
+# (what the step adds, child, env): each row runs what the one above ran, plus one layer.
+LAYERS = (
+    ("engine + codec (passthrough)", "bare", {}),
+    ("+ routing, balancing, retries", "mesh", {"NOOBS": "1"}),
+    ("+ metrics and tracing", "mesh", {"NOLOG": "1"}),
+    ("+ access log (the realistic sidecar)", "mesh", {}),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("child", choices=sorted(CHILDREN), nargs="?", default="mesh")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the child")
+    parser.add_argument("--codec", help="the HTTP codec (MESH_HTTP_CODEC) of the child")
+    parser.add_argument("--layers", action="store_true", help="count each layer in turn")
     args = parser.parse_args(argv)
-    env = dict(item.split("=", 1) for item in args.env)
-    with tempfile.TemporaryDirectory(prefix="instructions.") as work:
-        small = asyncio.run(_count(CHILDREN[args.child], SMALL, env, Path(work) / "small"))
-        large = asyncio.run(_count(CHILDREN[args.child], LARGE, env, Path(work) / "large"))
-    print(f"{args.child}: {(large - small) // (LARGE - SMALL):,} instructions per request")
+    # A fixed hash seed: set and dict orders, and so the counts, repeat from run to run.
+    env = {"PYTHONHASHSEED": "0", **dict(item.split("=", 1) for item in args.env)}
+    if args.codec:
+        env["MESH_HTTP_CODEC"] = args.codec
+    if not args.layers:
+        print(f"{args.child}: {per_request(args.child, env):,} instructions per request")
+        return 0
+    previous = 0
+    for what, child, extra in LAYERS:
+        total = per_request(child, {**env, **extra})
+        print(f"{what:40} {total:>11,} per request  ({total - previous:+,})")
+        previous = total
     return 0
 
 

@@ -6,7 +6,8 @@ The same load and CPU accounting as ``enginebench.py``, but the child runs the h
 server installs with ``--config``: ``MeshForwarder`` routing to a subset, retries
 with a budget, outlier detection, peak-EWMA, the ``Observer`` recording Istio metrics
 and an access log line per request (to /dev/null, through the same buffered writer).
-To attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the observer;
+``MESH_HTTP_CODEC`` picks the codec (default ``auto``, as the sidecar's flag does). To
+attribute costs, ``NOLOG=1`` turns the access log off and ``NOOBS=1`` the observer;
 ``BENCH_LINES`` sets how many rows of a ``BENCH_PROFILE=1`` profile are printed.
 """
 
@@ -32,6 +33,7 @@ def _serve(upstream_port: int, *more_ports: int) -> None:
 
     from proxy.config import loads_config
     from proxy.http import HttpProxy, Limits
+    from proxy.http.codec import codec_named
     from proxy.mesh import MeshDispatcher, MeshForwarder
     from proxy.mesh.runtime import Mesh
     from proxy.observe.runtime import Telemetry
@@ -43,10 +45,12 @@ def _serve(upstream_port: int, *more_ports: int) -> None:
         telemetry.apply_config(config)
         if os.environ.get("NOLOG"):
             telemetry.observer.access_log = None
-        mesh = Mesh(config)
+        codec = codec_named(os.environ.get("MESH_HTTP_CODEC", "auto"))
+        mesh = Mesh(config, codec=codec)
         observer = None if os.environ.get("NOOBS") else telemetry.observer
-        forwarder = MeshForwarder(MeshDispatcher(mesh, observer=observer), Limits())
-        proxy = HttpProxy(forwarder, Limits())
+        dispatcher = MeshDispatcher(mesh, observer=observer)
+        forwarder = MeshForwarder(dispatcher, Limits(), codec=codec)
+        proxy = HttpProxy(forwarder, Limits(), codec=codec)
         await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())
