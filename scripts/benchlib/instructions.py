@@ -91,7 +91,7 @@ def per_request(child: str, env: dict[str, str]) -> int:
 
 
 # (what the step adds, child, env): each row runs what the one above ran, plus one layer.
-LAYERS = (
+LAYERS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("engine + codec (passthrough)", "bare", {}),
     ("+ routing, balancing, retries", "mesh", {"NOOBS": "1"}),
     ("+ metrics and tracing", "mesh", {"NOLOG": "1"}),
