@@ -83,3 +83,36 @@ def disagreement(case: dict[str, Any]) -> dict[str, Any] | None:
         if any(other != first for other in others):
             return {"case": case, "chunking": how, "verdicts": verdicts}
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scripts/fuzz``: mutate corpus cases for a time budget; print what disagrees."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="scripts/fuzz", description=main.__doc__)
+    parser.add_argument("--seconds", type=float, default=300.0, help="time budget")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
+    parser.add_argument("--stop-after", type=int, default=10, help="disagreements to report")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else time.time_ns()
+    rng = random.Random(seed)
+    pool = seeds(load_corpus())
+    tried = found = 0
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline and found < args.stop_after:
+        case = apply(rng.choice(pool), random_edits(rng, len(pool)), pool)
+        tried += 1
+        try:
+            different = disagreement(case)
+        except Exception as exc:  # a crash is a finding too: report it, keep going
+            different = {"case": case, "exception": repr(exc)}
+        if different is not None:
+            found += 1
+            print(json.dumps(different, default=str))
+    print(f"seed {seed}: {tried} inputs tried, {found} disagreements")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

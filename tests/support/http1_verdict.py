@@ -127,15 +127,15 @@ def verdict(factory: CodecFactory, case: dict[str, Any], how: str = "whole") -> 
                     break
             elif type(event) is Request or type(event) is Response:
                 if type(event) is Response and event.status < 200 and event.status != 101:
-                    message.setdefault("informational", []).append(_head(event))
+                    result.setdefault("informational", []).append(_head(event))
                     continue
                 message = {"head": _head(event), "body": ""}
                 if server:
                     message["continue"] = esc(codec.send_continue())
                 messages.append(message)
-                if type(event) is Response and event.status == 101:
+                if type(event) is Response and codec.switched:  # a 101, or a CONNECT's 2xx
                     feeder.rest()
-                    result["end"] = "switched" if codec.switched else "not-switched"
+                    result["end"] = "switched"
                     result["trailing"] = esc(codec.trailing())
                     break
             elif type(event) is bytes or type(event) is bytearray:

@@ -55,13 +55,14 @@ _EOF_ERRORS = (
 class H11Codec:
     """One connection's h11 state in one role, speaking the seam's events."""
 
-    __slots__ = ("_conn", "_scan", "feed", "role")
+    __slots__ = ("_conn", "_max", "_scan", "feed", "role")
 
     name: Final = "h11"
 
     def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
         self.role = role
         self._conn = h11.Connection(_ROLE[role], max_incomplete_event_size=max_head)
+        self._max = max_head
         self._scan = 0  # where ``h11strict.raw_fault`` resumes looking for a head's end
         # ``feed`` is h11's own method: one call per read, no wrapper around it.
         self.feed: Callable[[bytes], None] = self._conn.receive_data
@@ -71,7 +72,7 @@ class H11Codec:
     def next_event(self) -> Event:
         conn = self._conn
         if _STRICT and conn.their_state in _HEAD_STATES:
-            fault, self._scan = h11strict.raw_fault(conn, self._scan)
+            fault, self._scan = h11strict.raw_fault(conn, self._scan, self._max)
             if fault is not None:
                 raise fault
         try:

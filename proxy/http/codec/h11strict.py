@@ -32,15 +32,19 @@ def _shape() -> bool:
 SHAPE = _shape()
 
 
-def raw_fault(conn: Any, scan: int) -> tuple[ProtocolError | None, int]:
+def raw_fault(conn: Any, scan: int, max_head: int) -> tuple[ProtocolError | None, int]:
     """Pass 1 of the grammar on the complete head waiting in ``conn``'s buffer, if any;
-    and where to resume the search for its end next time (``h1grammar.head_end``)."""
+    and where to resume the search for its end next time (``h1grammar.head_end``).
+    A complete head longer than ``max_head`` is refused too (h11 bounds only what it
+    buffers while a head is incomplete, so the verdict would depend on the reads)."""
     data: bytearray = conn._receive_buffer._data
     if not data:
         return None, 0
     end = h1grammar.head_end(data, 0, scan)
     if end < 0:
         return None, len(data) - 2
+    if end > max_head:
+        return ProtocolError("head too long", 431), 0
     return h1grammar.raw_error(data[:end]), 0
 
 

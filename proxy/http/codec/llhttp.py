@@ -161,6 +161,8 @@ class LlhttpCodec:
             self._scan = len(buf) - 2
             return None
         self._scan = 0
+        if end > self._max:  # h11 checks only what it buffers: a whole head, too
+            raise ProtocolError("head too long", 431)
         if end == len(buf):
             head, self._buf = buf, b""
         else:
