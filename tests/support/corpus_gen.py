@@ -1,10 +1,11 @@
 """Writes tests/data/http1_corpus.json: HTTP/1 byte streams, valid, edge and hostile.
 
 Run ``python -m tests.support.corpus_gen`` from the repository root after a deliberate
-change of verdict. Every case is built here from a few templates and one variation
-each, grouped by class (issue 14's list); its ``expect`` is the h11 codec's verdict,
-and the script refuses to write the file while any codec in ``CODECS`` disagrees on
-any chunking, so the checked-in verdicts are always the shared ones.
+change of verdict; it also writes docs/http1-verdicts.md, the cases by class with
+their verdicts (the README's section). Every case is built here from a few templates
+and one variation each, grouped by class (issue 14's list); its ``expect`` is the h11
+codec's verdict, and the script refuses to write the file while any codec in
+``CODECS`` disagrees on any chunking, so the checked-in verdicts are the shared ones.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.support.http1_fuzz import CORPUS
 from tests.support.http1_verdict import esc, verdict
 
 Case = dict[str, Any]
+DOC = CORPUS.parents[2] / "docs" / "http1-verdicts.md"
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 POST = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
 CHUNKED = b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -474,11 +476,53 @@ def expected(case: Case, how: str) -> Any:
     return case.get(f"expect_{how}", case["expect"])
 
 
+def summary(result: dict[str, Any]) -> str:
+    """A verdict in a few words, for the table."""
+    if result["end"] == "error":
+        return f"refused {result['status']}" + (" (cut short)" if result["truncated"] else "")
+    kept = [m.get("keep_alive") for m in result["messages"]]
+    words = f"accepted, {len(kept)} message" + ("s" if len(kept) != 1 else "")
+    return f"{words}; then {result['end']}"
+
+
+DOC_HEAD = """# HTTP/1 verdicts: what both codecs accept and refuse
+
+Both HTTP/1 codecs (`llhttp`, `h11`) give every input the same verdict; the
+stricter rule wins (`proxy/http/codec/h1grammar.py` states the grammar). Refused with
+400: bare CR or LF line ends, obs-fold, control characters in a head, whitespace
+before a colon, repeated or listed `Content-Length`, both `Content-Length` and
+`Transfer-Encoding`, `Transfer-Encoding` from an HTTP/1.0 peer, versions other than
+HTTP/1.0 and 1.1, methods llhttp does not know, `*` except for OPTIONS, a CONNECT
+target that is not `host:port`, a missing or repeated Host. Refused with 501: a
+`Transfer-Encoding` other than one `chunked`. A head over the limit: 431. Chunk
+lines and trailers keep h11's rules (extensions up to the line end are dropped; an
+incomplete line longer than the limit is 431). This table is generated from
+`tests/data/http1_corpus.json` by `python -m tests.support.corpus_gen`; the suite
+checks each case on both codecs, whole, byte by byte and in random pieces.
+"""
+
+
+def markdown(built: list[Case]) -> str:
+    out = [DOC_HEAD]
+    classes: dict[str, list[Case]] = {}
+    for case in built:
+        classes.setdefault(case["class"], []).append(case)
+    for klass, group in classes.items():
+        refused = sum(case["expect"]["end"] == "error" for case in group)
+        out.append(f"\n## {klass} ({len(group)} cases, {refused} refused)\n")
+        out.append("| case | role | verdict |\n|---|---|---|")
+        for case in group:
+            name = case["id"].replace("|", "\\|")
+            out.append(f"| {name} | {case['role']} | {summary(case['expect'])} |")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     built = build()
     lines = ",\n".join(json.dumps(case, ensure_ascii=False) for case in built)
     CORPUS.write_text("[\n" + lines + "\n]\n")
-    print(f"{len(built)} cases written to {CORPUS}")
+    DOC.write_text(markdown(built))
+    print(f"{len(built)} cases written to {CORPUS} and {DOC}")
 
 
 if __name__ == "__main__":

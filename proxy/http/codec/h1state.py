@@ -36,6 +36,10 @@ class State(enum.Enum):
     SWITCHED_PROTOCOL = "SWITCHED_PROTOCOL"
     ERROR = "ERROR"
 
+    # Identity hashing in C: Enum's own __hash__ is Python code, and the transition
+    # tables are looked up several times per message.
+    __hash__ = object.__hash__
+
 
 class Ev(enum.Enum):
     REQUEST = "Request"
@@ -45,7 +49,13 @@ class Ev(enum.Enum):
     END = "EndOfMessage"
     CLOSED = "ConnectionClosed"
 
+    __hash__ = object.__hash__
 
+
+_REQUEST: Final = Ev.REQUEST
+_INFORMATIONAL: Final = Ev.INFORMATIONAL
+_RESPONSE: Final = Ev.RESPONSE
+_NOTHING: dict[Ev, State] = {}
 IDLE: Final = State.IDLE
 SEND_RESPONSE: Final = State.SEND_RESPONSE
 SEND_BODY: Final = State.SEND_BODY
@@ -98,28 +108,28 @@ class Machine:
 
     def client_event(self, event: Ev) -> None:
         """The client sent ``event`` (a Request moves the server on too)."""
-        new = _CLIENT.get(self.client, {}).get(event)
+        new = _CLIENT.get(self.client, _NOTHING).get(event)
         if new is None:
             state = self.client.value
             raise ProtocolError(f"can't handle {event.value} when the client is {state}")
         self.client = new
-        if event is Ev.REQUEST:
+        if event is _REQUEST:
             self.server = SEND_RESPONSE if self.server is IDLE else self._refuse(event)
         self.settle()
 
     def server_event(self, event: Ev, status: int = 0) -> None:
         """The server sent ``event``; ``status`` decides whether a proposal is taken."""
         state = self.server
-        if event is Ev.INFORMATIONAL and status == 101:
+        if event is _INFORMATIONAL and status == 101:
             if not self.upgrade:
                 raise ProtocolError("a 101 without an Upgrade proposal")
             new: State | None = SWITCHED if state is SEND_RESPONSE else None
-        elif event is Ev.RESPONSE and self.connect and 200 <= status < 300:
+        elif event is _RESPONSE and self.connect and 200 <= status < 300:
             new = SWITCHED if state is SEND_RESPONSE else None
         else:
-            if event is Ev.RESPONSE:
+            if event is _RESPONSE:
                 self.upgrade = self.connect = False
-            new = _SERVER.get(state, {}).get(event)
+            new = _SERVER.get(state, _NOTHING).get(event)
         if new is None:
             raise ProtocolError(f"can't handle {event.value} when the server is {state.value}")
         self.server = new
@@ -141,6 +151,9 @@ class Machine:
 
     def settle(self) -> None:
         """Fire the state-triggered transitions until nothing moves (h11's loop)."""
+        quiet = self.keep_alive and not (self.upgrade or self.connect)
+        if quiet and self.client is not MIGHT_SWITCH and (self.client, self.server) not in _JOINT:
+            return  # the usual case: nothing can move
         while True:
             client, server = self.client, self.server
             pending = self.upgrade or self.connect

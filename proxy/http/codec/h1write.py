@@ -52,6 +52,10 @@ def final_headers(
     keep_alive: bool,
 ) -> HeaderItems:
     """A final response's headers as h11 would send them (see the module docstring)."""
+    if keep_alive:
+        for _, lower, _ in items:
+            if lower == b"content-length":
+                return items  # the usual case: a known length, kept alive, nothing to do
     kind, _ = framing(b"GET" if method == b"HEAD" else method, status, items)
     close = not keep_alive
     if kind != "length":
@@ -82,6 +86,23 @@ def framing(method: bytes | None, status: int, items: HeaderItems) -> tuple[str,
     if lengths:
         return "length", int(lengths[0])
     return ("length", 0) if not status else ("close", 0)
+
+
+def scan(method: bytes | None, status: int, items: HeaderItems) -> tuple[str, int, bool]:
+    """``framing`` and whether ``Connection`` says close, in one pass for the usual head."""
+    length = -1
+    other = False
+    for _, lower, value in items:
+        if lower == b"content-length" and length < 0 and value.isdigit():
+            length = int(value)
+        elif lower == b"transfer-encoding" or lower == b"connection":
+            other = True
+    if other or length < 0:  # anything unusual: h11's own rules, step by step
+        kind, length = framing(method, status, items)
+        return kind, length, b"close" in comma_values(items, b"connection")
+    if status in (204, 304) or method == b"HEAD" or (method == b"CONNECT" and status < 300):
+        return "length", 0, False
+    return "length", length, False
 
 
 def checked(headers: RawHeaders) -> HeaderItems:

@@ -42,6 +42,8 @@ from proxy.http.codec.h1state import (
 from proxy.http.codec.llhttp_head import HeadParser
 
 _LENGTH, _CHUNKED, _UNTIL_CLOSE = 0, 1, 2
+_REQUEST, _INFORMATIONAL, _RESPONSE = Ev.REQUEST, Ev.INFORMATIONAL, Ev.RESPONSE
+_DATA, _END, _CLOSED = Ev.DATA, Ev.END, Ev.CLOSED
 _CONTINUE: Final = b"HTTP/1.1 100 \r\n\r\n"  # h11's, byte for byte
 
 
@@ -59,6 +61,7 @@ class LlhttpCodec:
         "_max",
         "_method",
         "_scan",
+        "_server",
         "_version",
         "_waiting",
         "_writer",
@@ -70,6 +73,7 @@ class LlhttpCodec:
 
     def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
         self.role = role
+        self._server = role is Role.SERVER  # read per event: a plain bool is quicker
         self._max = max_head
         self._m = Machine()
         self._buf: bytes | bytearray = b""
@@ -101,7 +105,7 @@ class LlhttpCodec:
 
     def next_event(self) -> Event:
         m = self._m
-        client_peer = self.role is Role.SERVER
+        client_peer = self._server
         their = m.client if client_peer else m.server
         if their is ERROR:
             raise ProtocolError("can't receive data when peer state is ERROR")
@@ -146,7 +150,7 @@ class LlhttpCodec:
                 "peer closed connection without sending complete message body", truncated=True
             )
         try:
-            self._m.client_event(Ev.CLOSED) if client_peer else self._m.server_event(Ev.CLOSED)
+            self._m.client_event(_CLOSED) if client_peer else self._m.server_event(_CLOSED)
         except ProtocolError as exc:
             exc.truncated = True
             raise
@@ -176,7 +180,7 @@ class LlhttpCodec:
             parser = self._heads
             if parser.upgrade:
                 m.upgrade = True
-            m.client_event(Ev.REQUEST)
+            m.client_event(_REQUEST)
             self._method = method
             self._version = request.version
             if parser.close or request.version != b"1.1":
@@ -187,11 +191,11 @@ class LlhttpCodec:
         response = self._heads.response(bytes(head))
         status = response.status
         if status < 200:
-            m.server_event(Ev.INFORMATIONAL, status)
+            m.server_event(_INFORMATIONAL, status)
             self._version = response.version
             self._waiting = False
             return response
-        m.server_event(Ev.RESPONSE, status)
+        m.server_event(_RESPONSE, status)
         self._version = response.version
         parser = self._heads
         if parser.close or response.version != b"1.1":
@@ -213,7 +217,7 @@ class LlhttpCodec:
             self._body, self._left = _LENGTH, max(length, 0)
 
     def _read_body(self) -> Event | None:
-        client_peer = self.role is Role.SERVER
+        client_peer = self._server
         body = self._body
         buf = self._buf
         data: bytes | bytearray
@@ -249,9 +253,9 @@ class LlhttpCodec:
     def _end(self, end: End, client_peer: bool) -> End:
         if client_peer:
             self._waiting = False
-            self._m.client_event(Ev.END)
+            self._m.client_event(_END)
         else:
-            self._m.server_event(Ev.END)
+            self._m.server_event(_END)
         return end
 
     @property
@@ -264,12 +268,12 @@ class LlhttpCodec:
 
     @property
     def waiting_for_continue(self) -> bool:
-        return self._waiting and self.role is Role.SERVER
+        return self._waiting and self._server
 
     @property
     def switched(self) -> bool:
         m = self._m
-        return (m.server if self.role is Role.SERVER else m.client) is SWITCHED
+        return (m.server if self._server else m.client) is SWITCHED
 
     def trailing(self) -> bytes:
         return bytes(self._buf)
@@ -279,18 +283,18 @@ class LlhttpCodec:
     def _our_event(self, event: Ev, status: int = 0) -> None:
         m = self._m
         try:
-            if self.role is Role.SERVER:
+            if self._server:
                 m.server_event(event, status)
             else:
                 m.client_event(event)
         except ProtocolError as exc:
-            m.fail(self.role is Role.CLIENT)
+            m.fail(not self._server)
             raise ProtocolError(f"cannot send this now: {exc}", 500) from exc
 
     def send_continue(self) -> bytes:
         if not self.waiting_for_continue:
             return b""
-        self._our_event(Ev.INFORMATIONAL, 100)
+        self._our_event(_INFORMATIONAL, 100)
         self._waiting = False
         return _CONTINUE
 
@@ -310,7 +314,7 @@ class LlhttpCodec:
             m.connect = True
         if h1write.comma_values(items, b"upgrade"):
             m.upgrade = True
-        self._our_event(Ev.REQUEST)
+        self._our_event(_REQUEST)
         self._method = method
         if b"close" in h1write.comma_values(items, b"connection"):
             m.no_keep_alive()
@@ -325,14 +329,14 @@ class LlhttpCodec:
     ) -> None:
         """A response head (1xx included) from parsed or proxy-made ``items``."""
         if status < 200:
-            self._our_event(Ev.INFORMATIONAL, status)
+            self._our_event(_INFORMATIONAL, status)
         else:
             m = self._m
             items = h1write.final_headers(items, status, self._method, self._version, m.keep_alive)
-            self._our_event(Ev.RESPONSE, status)
-            if b"close" in h1write.comma_values(items, b"connection"):
+            self._our_event(_RESPONSE, status)
+            kind, length, close = h1write.scan(self._method, status, items)
+            if close:
                 m.no_keep_alive()
-            kind, length = h1write.framing(self._method, status, items)
             self._writer = h1write.writer(kind, length)
         self._waiting = False
         out.append(h1write.head(b"HTTP/1.1 %d %s\r\n" % (status, reason), items))
@@ -344,11 +348,11 @@ class LlhttpCodec:
         self.send_response(status, reason, h1write.checked(headers), out)
 
     def send_data(self, data: bytes | bytearray, out: list[bytes]) -> None:
-        self._our_event(Ev.DATA)
+        self._our_event(_DATA)
         self._write(data, None, out)
 
     def send_end(self, end: End, out: list[bytes]) -> None:
-        self._our_event(Ev.END)
+        self._our_event(_END)
         self._write(None, end.trailers, out)
 
     def _write(
@@ -362,13 +366,13 @@ class LlhttpCodec:
             else:
                 writer.end(trailers, out)
         except ProtocolError:
-            self._m.fail(self.role is Role.CLIENT)
+            self._m.fail(not self._server)
             raise
 
     # -- keep-alive ----------------------------------------------------------------
 
     def next_message(self) -> bool:
-        if self.role is Role.CLIENT and self._buf and self._m.client is DONE:
+        if not self._server and self._buf and self._m.client is DONE:
             return False  # bytes beyond the response: the upstream is confused
         if not self._m.next_cycle():
             return False
