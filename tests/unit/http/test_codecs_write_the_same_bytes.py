@@ -19,6 +19,7 @@ from proxy.http.codec.h1grammar import METHODS
 from proxy.http.codec.llhttp import LlhttpCodec
 
 Script = Callable[[Codec, list[bytes]], None]
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 CL = (b"Content-Length", b"content-length", b"3")
 TYPE = (b"Content-Type", b"content-type", b"text/plain")
 
@@ -88,7 +89,6 @@ def keep_alive_after(codec: Codec, out: list[bytes]) -> None:
     out.append(b"next:%d" % codec.next_message())
 
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 CASES = {
     "unknown length, HTTP/1.1 client: chunked": (GET, unknown_length),
     "unknown length, HTTP/1.0 client: close": (b"GET / HTTP/1.0\r\n\r\n", unknown_length),
@@ -96,7 +96,10 @@ CASES = {
     "trailers to HTTP/1.0: refused": (b"GET / HTTP/1.0\r\n\r\n", with_trailers),
     "HEAD, unknown length": (b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", unknown_length),
     "HEAD, known length": (b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", known_length),
-    "client asked to close": (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", known_length),
+    "client asked to close": (
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        known_length,
+    ),
     "keep-alive": (GET, keep_alive_after),
     "HTTP/1.0 is not kept alive": (b"GET / HTTP/1.0\r\n\r\n", keep_alive_after),
     "too much body": (GET, too_much),
