@@ -26,11 +26,18 @@ from proxy.http.codec.h11codec import H11Codec
 
 CODECS: dict[str, CodecFactory] = {"h11": H11Codec}
 
+try:  # httptools is optional at run time: without it, h11 serves alone
+    from proxy.http.codec.llhttp import LlhttpCodec
+except ImportError:  # pragma: no cover - exercised only where httptools is missing
+    pass
+else:
+    CODECS["llhttp"] = LlhttpCodec
+
 
 def codec_named(name: str) -> CodecFactory:
     """The codec called ``name``; ``auto`` is the fastest one installed."""
     if name == "auto":
-        name = "h11"
+        name = "llhttp" if "llhttp" in CODECS else "h11"
     try:
         return CODECS[name]
     except KeyError:

@@ -5,6 +5,8 @@ sides and refuses what is ambiguous. This adapter only translates: h11 events to
 the neutral ones (a body chunk is its bytes, the end without trailers is ``END``),
 h11's errors to ``ProtocolError`` with the status h11 suggests, and outgoing heads
 to h11 events built by ``h11fast`` (no second grammar check for parsed values).
+Incoming heads are also held to the grammar shared with the llhttp codec
+(``h11strict``), where h11 alone would let a head through that llhttp refuses.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Final
 
 import h11
 
-from proxy.http.codec import h11fast
+from proxy.http.codec import h11fast, h11strict
 from proxy.http.codec.base import (
     CLOSED,
     END,
@@ -39,27 +41,43 @@ _SWITCHED = h11.SWITCHED_PROTOCOL
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
 _NOT_FAST = not h11fast.FAST  # h11 changed shape: the public constructors, slower
 _ROLE = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
+_HEAD_STATES = h11strict.HEAD_STATES
+_STRICT = h11strict.SHAPE
+# h11's messages for the end of input in the middle of a message (rule 3's ``truncated``);
+# any other error is the bytes' own fault, whether or not the peer closed afterwards.
+_EOF_ERRORS = (
+    "peer unexpectedly closed",
+    "peer closed connection without",
+    "can't handle event type ConnectionClosed",
+)
 
 
 class H11Codec:
     """One connection's h11 state in one role, speaking the seam's events."""
 
-    __slots__ = ("_conn", "feed", "role")
+    __slots__ = ("_conn", "_max", "_scan", "feed", "role")
 
     name: Final = "h11"
 
     def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
         self.role = role
         self._conn = h11.Connection(_ROLE[role], max_incomplete_event_size=max_head)
+        self._max = max_head
+        self._scan = 0  # where ``h11strict.raw_fault`` resumes looking for a head's end
         # ``feed`` is h11's own method: one call per read, no wrapper around it.
         self.feed: Callable[[bytes], None] = self._conn.receive_data
 
     # -- receiving -----------------------------------------------------------------
 
     def next_event(self) -> Event:
+        conn = self._conn
+        if _STRICT and conn.their_state in _HEAD_STATES:
+            fault, self._scan = h11strict.raw_fault(conn, self._scan, self._max)
+            if fault is not None:
+                raise fault
         try:
             # Any: the checks below are ``type() is``, which mypy does not narrow on.
-            event: Any = self._conn.next_event()
+            event: Any = conn.next_event()
         except h11.RemoteProtocolError as exc:
             raise self._error(exc) from exc
         kind = type(event)
@@ -73,17 +91,22 @@ class H11Codec:
             return NEED_DATA
         if kind is h11.Request:
             items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
-            return Request(event.method, event.target, event.http_version, items)
-        if kind is h11.Response or kind is h11.InformationalResponse:
+            head: Request | Response = Request(
+                event.method, event.target, event.http_version, items
+            )
+        elif kind is h11.Response or kind is h11.InformationalResponse:
             items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
-            return Response(event.status_code, event.reason, event.http_version, items)
-        if event is h11.PAUSED:
-            return PAUSED
-        return CLOSED  # h11.ConnectionClosed
+            head = Response(event.status_code, event.reason, event.http_version, items)
+        else:
+            return PAUSED if event is h11.PAUSED else CLOSED  # h11.ConnectionClosed
+        fault = h11strict.head_fault(head)
+        if fault is not None:
+            raise fault
+        return head
 
     def _error(self, exc: h11.RemoteProtocolError) -> ProtocolError:
         status = exc.error_status_hint
-        if self._conn.trailing_data[1] and status != 431:  # the peer closed its side
+        if status != 431 and str(exc).startswith(_EOF_ERRORS):
             return ProtocolError(f"peer closed mid-message: {exc}", status, truncated=True)
         if status not in (400, 413, 431, 501):
             status = 400

@@ -1,0 +1,380 @@
+"""The llhttp codec: httptools (llhttp, Node.js's C parser) behind the seam (``codec.base``).
+
+llhttp parses and checks every head, the costly part of HTTP/1, in C; this adapter
+cuts the heads out of the stream at h11's blank line and frames bodies itself, because
+httptools reports no byte offsets and could not say where a pipelined message, a
+HEAD response's successor or an upgraded stream begins. Where llhttp objects, or a
+cheap check finds something llhttp lets through, ``h1grammar`` gives the verdict, so
+every input gets the h11 codec's verdict. Keep-alive, upgrade and error rules come
+from ``h1state`` (h11's machine); bytes out are what h11 writes (``h1write``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from proxy.http.codec import h1grammar, h1write
+from proxy.http.codec.base import (
+    CLOSED,
+    END,
+    NEED_DATA,
+    PAUSED,
+    End,
+    Event,
+    HeaderItems,
+    ProtocolError,
+    RawHeaders,
+    Role,
+)
+from proxy.http.codec.h1body import ChunkedReader
+from proxy.http.codec.h1state import (
+    DONE,
+    ERROR,
+    IDLE,
+    MIGHT_SWITCH,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SWITCHED,
+    Ev,
+    Machine,
+)
+from proxy.http.codec.llhttp_head import HeadParser
+
+_LENGTH, _CHUNKED, _UNTIL_CLOSE = 0, 1, 2
+_REQUEST, _INFORMATIONAL, _RESPONSE = Ev.REQUEST, Ev.INFORMATIONAL, Ev.RESPONSE
+_DATA, _END, _CLOSED = Ev.DATA, Ev.END, Ev.CLOSED
+_CONTINUE: Final = b"HTTP/1.1 100 \r\n\r\n"  # h11's, byte for byte
+
+
+class LlhttpCodec:
+    """One connection's HTTP/1 state in one role, heads parsed by llhttp."""
+
+    __slots__ = (
+        "_body",
+        "_buf",
+        "_chunks",
+        "_eof",
+        "_heads",
+        "_left",
+        "_m",
+        "_max",
+        "_method",
+        "_scan",
+        "_server",
+        "_version",
+        "_waiting",
+        "_writer",
+        "feed",
+        "role",
+    )
+
+    name: Final = "llhttp"
+
+    def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
+        self.role = role
+        self._server = role is Role.SERVER  # read per event: a plain bool is quicker
+        self._max = max_head
+        self._m = Machine()
+        self._buf: bytes | bytearray = b""
+        self._eof = False
+        self._scan = 0  # where the search for the head's end resumes
+        self._heads = HeadParser()
+        self._body = _LENGTH  # how the peer's current body is framed
+        self._left = 0  # bytes left of a Content-Length body
+        self._chunks: ChunkedReader | None = None
+        self._method: bytes | None = None  # this exchange's request method
+        self._version: bytes | None = None  # the version the peer spoke last
+        self._waiting = False  # a client waits for 100-continue
+        self._writer: h1write.Writer | None = None
+        self.feed: Callable[[bytes], None] = self._feed
+
+    def _feed(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+        elif self._eof:
+            raise RuntimeError("received close, then received more data?")
+        elif not self._buf:
+            self._buf = data
+        else:
+            if type(self._buf) is bytes:
+                self._buf = bytearray(self._buf)
+            self._buf += data
+
+    # -- receiving -----------------------------------------------------------------
+
+    def next_event(self) -> Event:
+        m = self._m
+        client_peer = self._server
+        their = m.client if client_peer else m.server
+        if their is ERROR:
+            raise ProtocolError("can't receive data when peer state is ERROR")
+        try:
+            return self._next(their, client_peer)
+        except ProtocolError:
+            m.fail(client_peer)
+            raise
+
+    def _next(self, their: object, client_peer: bool) -> Event:
+        buf = self._buf
+        if their is DONE and buf:
+            return PAUSED
+        if their is MIGHT_SWITCH or their is SWITCHED:
+            return PAUSED
+        event: Event | None
+        if their is SEND_BODY:
+            event = self._read_body()
+        elif their is IDLE or their is SEND_RESPONSE:
+            event = self._read_head(client_peer) if buf else None
+        elif buf:
+            raise ProtocolError("got data when expecting EOF")
+        else:
+            event = None
+        if event is None:
+            if not self._buf and self._eof:
+                return self._closed(their, client_peer)
+            if len(self._buf) > self._max:
+                raise ProtocolError("receive buffer too long", 431)
+            if self._eof:
+                raise ProtocolError("peer unexpectedly closed connection", truncated=True)
+            return NEED_DATA
+        return event
+
+    def _closed(self, their: object, client_peer: bool) -> Event:
+        if their is SEND_BODY:
+            if self._body == _UNTIL_CLOSE:
+                return self._end(END, client_peer)
+            if self._body == _CHUNKED:
+                raise ChunkedReader.eof()
+            raise ProtocolError(
+                "peer closed connection without sending complete message body", truncated=True
+            )
+        try:
+            self._m.client_event(_CLOSED) if client_peer else self._m.server_event(_CLOSED)
+        except ProtocolError as exc:
+            exc.truncated = True
+            raise
+        return CLOSED
+
+    def _read_head(self, client_peer: bool) -> Event | None:
+        buf = self._buf
+        end = h1grammar.head_end(buf, 0, self._scan)
+        if end < 0:
+            if buf[0] < 0x21:
+                raise ProtocolError("illegal request line")
+            self._scan = len(buf) - 2
+            return None
+        self._scan = 0
+        if end > self._max:  # h11 checks only what it buffers: a whole head, too
+            raise ProtocolError("head too long", 431)
+        if end == len(buf):
+            head, self._buf = buf, b""
+        else:
+            head, self._buf = buf[:end], buf[end:]
+        m = self._m
+        if client_peer:
+            request = self._heads.request(bytes(head))
+            method = request.method
+            if method == b"CONNECT":
+                m.connect = True
+            parser = self._heads
+            if parser.upgrade:
+                m.upgrade = True
+            m.client_event(_REQUEST)
+            self._method = method
+            self._version = request.version
+            if parser.close or request.version != b"1.1":
+                m.no_keep_alive()
+            self._waiting = parser.expect and request.version != b"1.0"
+            self._frame(parser.chunked, parser.length, False)
+            return request
+        response = self._heads.response(bytes(head))
+        status = response.status
+        if status < 200:
+            m.server_event(_INFORMATIONAL, status)
+            self._version = response.version
+            self._waiting = False
+            return response
+        m.server_event(_RESPONSE, status)
+        self._version = response.version
+        parser = self._heads
+        if parser.close or response.version != b"1.1":
+            m.no_keep_alive()
+        self._waiting = False
+        sent = self._method
+        if status in (204, 304) or sent == b"HEAD" or (sent == b"CONNECT" and status < 300):
+            self._frame(False, 0, False)
+        else:
+            self._frame(parser.chunked, parser.length, parser.length < 0)
+        return response
+
+    def _frame(self, chunked: bool, length: int, until_close: bool) -> None:
+        if chunked:
+            self._body, self._chunks = _CHUNKED, ChunkedReader()
+        elif until_close:
+            self._body = _UNTIL_CLOSE
+        else:
+            self._body, self._left = _LENGTH, max(length, 0)
+
+    def _read_body(self) -> Event | None:
+        client_peer = self._server
+        body = self._body
+        buf = self._buf
+        data: bytes | bytearray
+        if body == _LENGTH:
+            left = self._left
+            if not left:
+                return self._end(END, client_peer)
+            if not buf:
+                return None
+            if len(buf) <= left:
+                data, self._buf = buf, b""
+            else:
+                data, self._buf = buf[:left], buf[left:]
+            self._left = left - len(data)
+        elif body == _UNTIL_CLOSE:
+            if not buf:
+                return None
+            data, self._buf = buf, b""
+        else:
+            assert self._chunks is not None
+            event, used = self._chunks.read(buf)
+            if used:
+                self._buf = buf[used:]
+            if event is None:
+                return None
+            if isinstance(event, End):
+                return self._end(event, client_peer)
+            data = event
+        if client_peer:
+            self._waiting = False
+        return data
+
+    def _end(self, end: End, client_peer: bool) -> End:
+        if client_peer:
+            self._waiting = False
+            self._m.client_event(_END)
+        else:
+            self._m.server_event(_END)
+        return end
+
+    @property
+    def buffered(self) -> bool:
+        return bool(self._buf)
+
+    @property
+    def peer_version(self) -> bytes | None:
+        return self._version
+
+    @property
+    def waiting_for_continue(self) -> bool:
+        return self._waiting and self._server
+
+    @property
+    def switched(self) -> bool:
+        m = self._m
+        return (m.server if self._server else m.client) is SWITCHED
+
+    def trailing(self) -> bytes:
+        return bytes(self._buf)
+
+    # -- sending -------------------------------------------------------------------
+
+    def _our_event(self, event: Ev, status: int = 0) -> None:
+        m = self._m
+        try:
+            if self._server:
+                m.server_event(event, status)
+            else:
+                m.client_event(event)
+        except ProtocolError as exc:
+            m.fail(not self._server)
+            raise ProtocolError(f"cannot send this now: {exc}", 500) from exc
+
+    def send_continue(self) -> bytes:
+        if not self.waiting_for_continue:
+            return b""
+        self._our_event(_INFORMATIONAL, 100)
+        self._waiting = False
+        return _CONTINUE
+
+    def send_request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: RawHeaders,
+        out: list[bytes],
+        end: End | None = None,
+    ) -> None:
+        """A request head; ``method``/``target`` as parsed, one Host among ``headers``.
+        With ``end`` the message ends right there (no body), in the same call."""
+        items = [(name, name.lower(), value) for name, value in headers]
+        m = self._m
+        if method == b"CONNECT":
+            m.connect = True
+        if h1write.comma_values(items, b"upgrade"):
+            m.upgrade = True
+        self._our_event(_REQUEST)
+        self._method = method
+        if b"close" in h1write.comma_values(items, b"connection"):
+            m.no_keep_alive()
+        kind, length = h1write.framing(method, 0, items)
+        self._writer = h1write.writer(kind, length)
+        out.append(h1write.head(b"%s %s HTTP/1.1\r\n" % (method, target), items))
+        if end is not None:
+            self.send_end(end, out)
+
+    def send_response(
+        self, status: int, reason: bytes, items: HeaderItems, out: list[bytes]
+    ) -> None:
+        """A response head (1xx included) from parsed or proxy-made ``items``."""
+        if status < 200:
+            self._our_event(_INFORMATIONAL, status)
+        else:
+            m = self._m
+            items = h1write.final_headers(items, status, self._method, self._version, m.keep_alive)
+            self._our_event(_RESPONSE, status)
+            kind, length, close = h1write.scan(self._method, status, items)
+            if close:
+                m.no_keep_alive()
+            self._writer = h1write.writer(kind, length)
+        self._waiting = False
+        out.append(h1write.head(b"HTTP/1.1 %d %s\r\n" % (status, reason), items))
+
+    def send_local(self, status: int, reason: bytes, headers: RawHeaders, out: list[bytes]) -> None:
+        """A response head the proxy makes up, checked against the grammar first."""
+        if not 200 <= status < 1000:
+            raise ProtocolError(f"status {status} is not a final response", 500)
+        self.send_response(status, reason, h1write.checked(headers), out)
+
+    def send_data(self, data: bytes | bytearray, out: list[bytes]) -> None:
+        self._our_event(_DATA)
+        self._write(data, None, out)
+
+    def send_end(self, end: End, out: list[bytes]) -> None:
+        self._our_event(_END)
+        self._write(None, end.trailers, out)
+
+    def _write(
+        self, data: bytes | bytearray | None, trailers: RawHeaders | None, out: list[bytes]
+    ) -> None:
+        writer = self._writer
+        assert writer is not None  # the state machine allowed a body: a head went out
+        try:
+            if trailers is None:
+                writer.data(data or b"", out)
+            else:
+                writer.end(trailers, out)
+        except ProtocolError:
+            self._m.fail(not self._server)
+            raise
+
+    # -- keep-alive ----------------------------------------------------------------
+
+    def next_message(self) -> bool:
+        if not self._server and self._buf and self._m.client is DONE:
+            return False  # bytes beyond the response: the upstream is confused
+        if not self._m.next_cycle():
+            return False
+        self._method = None
+        return True

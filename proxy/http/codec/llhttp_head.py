@@ -1,0 +1,174 @@
+"""One head through llhttp, with the few checks llhttp does not make; the only httptools user.
+
+A whole head goes to a fresh httptools parser in one call (a parser costs 0.2 µs);
+its callbacks collect the items, lowercasing each name once and noting the headers
+that decide framing, keep-alive, 100-continue and upgrades. What llhttp accepts but
+the shared grammar does not (HTTP/0.9 and 2.0, extra spaces in the start line, ``*``
+for GET, a missing Host, TE other than chunked, ...) is flagged cheaply here, and a
+flagged or refused head is judged by ``h1grammar`` instead: it picks the status, so
+both codecs refuse with the same one, and it accepts what only llhttp's quirks refuse.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import httptools
+
+from proxy.http.codec import h1grammar
+from proxy.http.codec.base import HeaderItems, Request, Response
+
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+_SPECIAL = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
+)
+_REASON_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_OWS = b" \t"
+_Head = TypeVar("_Head", Request, Response)
+
+
+class HeadParser:
+    """Parses heads of one role; after each, its attributes describe the last one."""
+
+    __slots__ = (
+        "_items",
+        "_reason",
+        "_url",
+        "chunked",
+        "close",
+        "complete",
+        "expect",
+        "flagged",
+        "hosts",
+        "length",
+        "upgrade",
+    )
+
+    def __init__(self) -> None:
+        self._items: HeaderItems = []
+        self._url = b""
+        self._reason: bytes | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._items = []
+        self._reason = None
+        self.complete = False
+        self.flagged = False
+        self.hosts = 0
+        self.length = -1  # no Content-Length
+        self.chunked = False
+        self.close = False
+        self.expect = False
+        self.upgrade = False
+
+    # -- httptools callbacks (names fixed by its protocol) ---------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url = url
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason = reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lower = name.lower()
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(_OWS)  # llhttp keeps trailing whitespace, h11 drops it
+        if lower in _SPECIAL:
+            value = self._special(lower, value)
+        self._items.append((name, lower, value))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+    def _special(self, lower: bytes, value: bytes) -> bytes:
+        if lower == b"host":
+            self.hosts += 1
+        elif lower == b"content-length":
+            self.length = int(value)  # llhttp or the grammar checked the digits
+            if len(value) > 19:  # the grammar decides near uint64's end
+                self.flagged = True
+        elif lower == b"transfer-encoding":
+            value = value.lower()
+            if value != b"chunked" or self.chunked:
+                self.flagged = True
+            self.chunked = True
+        else:
+            tokens = [v.strip() for v in value.lower().split(b",")]
+            if lower == b"connection":
+                self.close = self.close or b"close" in tokens
+            elif lower == b"expect":
+                self.expect = self.expect or b"100-continue" in tokens
+            else:
+                self.upgrade = self.upgrade or any(tokens)
+        return value
+
+    # -- heads ---------------------------------------------------------------------
+
+    def request(self, head: bytes) -> Request:
+        self._reset()
+        parser = httptools.HttpRequestParser(self)
+        try:
+            parser.feed_data(head)
+        except httptools.HttpParserUpgrade:
+            pass  # CONNECT or Upgrade: the head is complete all the same
+        except httptools.HttpParserError:
+            return self._judged(h1grammar.parse_request(head))  # see ``_judged``
+        version = _VERSIONS.get(parser.get_http_version())
+        method: bytes = parser.get_method()
+        url = self._url
+        eol = head.find(b"\r\n")
+        if (
+            self.flagged
+            or not self.complete
+            or version is None
+            or eol != len(method) + len(url) + 10
+            or not head.startswith(b"HTTP/", eol - 8)
+            or url[:1] != b"/"
+            or method == b"CONNECT"
+            or self.hosts > 1
+            or (self.hosts == 0 and version == b"1.1")
+            or (self.chunked and (self.length >= 0 or version == b"1.0"))
+        ):
+            return self._judged(h1grammar.parse_request(head))
+        return Request(method, url, version, self._items)
+
+    def response(self, head: bytes) -> Response:
+        self._reset()
+        parser = httptools.HttpResponseParser(self)
+        try:
+            parser.feed_data(head)
+        except httptools.HttpParserUpgrade:
+            pass  # a 101: the head is complete
+        except httptools.HttpParserError:
+            return self._judged(h1grammar.parse_response(head))
+        version = _VERSIONS.get(parser.get_http_version())
+        status: int = parser.get_status_code()
+        reason = self._reason
+        eol = head.find(b"\r\n")
+        if (
+            self.flagged
+            or not self.complete
+            or version is None
+            or status < 100
+            or eol != (12 if reason is None else 13 + len(reason))
+            or not head.startswith(b"HTTP/")
+            or (reason and _REASON_BAD.search(reason) is not None)
+            or (self.chunked and (self.length >= 0 or version == b"1.0"))
+        ):
+            return self._judged(h1grammar.parse_response(head))
+        return Response(status, reason or b"", version, self._items)
+
+    def _judged(self, head: _Head) -> _Head:
+        """Take the grammar's parse, and recompute what the codec reads off the items.
+
+        The grammar is the arbiter both ways: it picks the status of a head llhttp
+        refused, and accepts one only llhttp's quirks refuse (a request whose
+        ``Transfer-Encoding: chunked`` ends in an HTAB: OWS is allowed there)."""
+        self._reset()
+        for _, lower, value in head.items:
+            if lower in _SPECIAL:
+                self._special(lower, value)
+        self._items = head.items
+        return head
