@@ -147,6 +147,19 @@ def _accept(
     return None
 
 
+def _reap(child: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """Wait for the child and return its stderr. It ends by itself (its connect has
+    ``timeout``), so waiting is enough: killing it needs CAP_KILL over another uid, which
+    an init container with only NET_ADMIN, NET_RAW, SETUID and SETGID does not have."""
+    try:
+        _, err = child.communicate(timeout=timeout + 1)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(PermissionError):
+            child.kill()
+        _, err = child.communicate(timeout=timeout)
+    return err or b""
+
+
 def probe(options: Options, target: Target, timeout: float = 3.0) -> str:
     """Dial ``target`` as an ordinary uid; succeed only if it lands on the capture port."""
     uid = probe_uid(options)
@@ -156,8 +169,7 @@ def probe(options: Options, target: Target, timeout: float = 3.0) -> str:
         try:
             conn = _accept(listener, child, timeout)
             if conn is None:
-                child.kill()
-                _, err = child.communicate(timeout=timeout)
+                err = _reap(child, timeout)
                 why = err.decode(errors="replace").strip() or "no connection arrived"
                 raise ValidationFailed(
                     f"IPv{target.family}: uid {uid} dialling {where} did not reach the "
@@ -177,9 +189,7 @@ def probe(options: Options, target: Target, timeout: float = 3.0) -> str:
                 with contextlib.suppress(TimeoutError, ConnectionError):
                     conn.recv(1)
         finally:
-            if child.poll() is None:
-                child.kill()
-            child.communicate(timeout=timeout)
+            _reap(child, timeout)
     if got != (target.address, target.port):
         raise ValidationFailed(
             f"IPv{target.family}: redirected, but SO_ORIGINAL_DST is [{got[0]}]:{got[1]}, "

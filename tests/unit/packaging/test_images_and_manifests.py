@@ -67,3 +67,16 @@ def test_the_distribution_ships_the_proxy_modules_the_interceptor_imports() -> N
     imported = {line.split()[1] for line in probe.splitlines() if line.startswith("from proxy")}
     assert "proxy.l4.origdst" in imported
     assert {name.rsplit(".", 1)[0] for name in imported} <= shipped
+
+
+@pytest.mark.parametrize("dockerfile", sorted((REPO / "docker").glob("*.Dockerfile")), ids=str)
+def test_dockerfile_takes_a_base_and_installs_only_from_the_contexts_wheels(
+    dockerfile: Path,
+) -> None:
+    """scripts/images builds offline: BASE swaps the public image for a local one, and
+    pip reads the wheels it put in the context, never an index."""
+    text = dockerfile.read_text()
+    assert "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}\n" in text
+    pips = [line for line in text.splitlines() if "pip install" in line]
+    assert pips and all("--no-index" in line for line in pips)
+    assert "COPY interceptor" not in text and "COPY proxy" not in text  # they come as a wheel
