@@ -76,6 +76,12 @@ RUN_FLAGS = (
     _Flag("access_log", _on_off, "on|off", "JSON access log on stdout (default on)"),
     _Flag("rules_file", o.parse_rules_file, "FILE", "the init container's rules copy: GET /rules"),
     _Flag(
+        "admin_max_body",
+        o.parse_size,
+        "SIZE",
+        "largest PUT /config body on the admin port; larger is answered 413 (64Mi)",
+    ),
+    _Flag(
         "http_codec",
         o.parse_codec,
         "|".join(["auto", *sorted(CODECS)]),

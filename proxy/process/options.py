@@ -55,6 +55,18 @@ def parse_rules_file(raw: str) -> str:
     return raw
 
 
+_SIZE = re.compile(r"^(\d+)\s*(Ki|Mi|Gi)?B?$")
+_SIZE_UNIT = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def parse_size(raw: str) -> int:
+    """Bytes: ``1048576``, ``64Mi``, ``64MiB``, ``512Ki``, ``1Gi`` (binary units)."""
+    m = _SIZE.match(raw.strip())
+    if m is None or int(m.group(1)) == 0:
+        raise UsageError(f"{raw!r} is not a size (bytes, or a number with Ki, Mi, Gi)")
+    return int(m.group(1)) * _SIZE_UNIT[m.group(2)]
+
+
 def parse_codec(raw: str) -> str:
     """``auto`` or a registered codec name (``proxy.http.codec.CODECS``), as given."""
     name = raw.strip()
@@ -91,6 +103,7 @@ class RunOptions:
     access_log: bool = True
     rules_file: str | None = None  # served on GET /rules (DESIGN.md §6)
     http_codec: str = "auto"  # as asked; ``resolve_codec`` names the one that runs
+    admin_max_body: int = 64 * 1024 * 1024  # PUT /config bodies (proxy.admin.admin_port)
 
     def __post_init__(self) -> None:
         ports = {

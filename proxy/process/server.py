@@ -132,6 +132,7 @@ class ProxyServer:
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
         view.rules_file = opts.rules_file
+        view.max_body = opts.admin_max_body
         self.admin_view = view
         self.telemetry.watch_clusters(mesh.clusters)
         self.telemetry.apply_config(reloader.store.current.config)
