@@ -99,6 +99,8 @@ class RunOptions:
     connect_timeout: float = 10.0
     idle_timeout: float = 3600.0
     drain_timeout: float = 5.0  # Istio's terminationDrainDuration
+    request_headers_timeout: float = 10.0  # first to last byte of a request head
+    stream_idle_timeout: float = 300.0  # Envoy's: a request body (or response) stalled
     workload: str = "unknown"
     access_log: bool = True
     rules_file: str | None = None  # served on GET /rules (DESIGN.md §6)
@@ -119,6 +121,12 @@ class RunOptions:
             seen[port] = flag
         if (self.uid is None) != (self.gid is None):
             raise UsageError("--uid and --gid go together (got only one)")
+        for flag, value in (
+            ("--request-headers-timeout", self.request_headers_timeout),
+            ("--stream-idle-timeout", self.stream_idle_timeout),
+        ):
+            if value <= 0:
+                raise UsageError(f"{flag} {value}s: must be more than 0")
         if self.protocol_detect_timeout > 10:
             raise UsageError(
                 f"--protocol-detect-timeout {self.protocol_detect_timeout}s is too long (max 10s)"

@@ -150,7 +150,11 @@ class ProxyServer:
         if self.mesh_forwarder is not None:
             return
         dispatcher = MeshDispatcher(self.mesh, observer=self.observer)
-        limits = Limits(connect_timeout=self.opts.connect_timeout)
+        limits = Limits(
+            connect_timeout=self.opts.connect_timeout,
+            request_headers_timeout=self.opts.request_headers_timeout,
+            stream_idle_timeout=self.opts.stream_idle_timeout,
+        )
         self.mesh_forwarder = MeshForwarder(dispatcher, limits, codec=self.codec)
         engine = HttpProxy(self.mesh_forwarder, limits, codec=self.codec)
         self.outbound.http_handler = self.inbound.http_handler = engine
