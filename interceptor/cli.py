@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn, TextIO
 
-from interceptor import dump, engine, options, probe, rulescopy
+from interceptor import dump, engine, options, probe, reservation, rulescopy
 from interceptor.backends import get_backend
 from interceptor.errors import BackendError, InterceptorError
 from interceptor.options import UsageError
 from interceptor.plan import PASSTHROUGH, Plan, build_plan
 from interceptor.render import render_plan
+from interceptor.sysctl import ProcSysctls, Sysctls
 
 PROG = "mesh-interceptor"
 COMMANDS = {
@@ -56,6 +57,10 @@ def _plan(opts: options.Options) -> Plan:
     return build_plan(opts, pod_facts())
 
 
+def _sysctls() -> Sysctls:
+    return ProcSysctls()  # this namespace's /proc/sys (tests put a MemorySysctls here)
+
+
 def _passthrough_on_lo(cidr: str) -> list[str]:
     from interceptor.netlink import ensure_on_loopback
 
@@ -68,23 +73,28 @@ def _passthrough_on_lo(cidr: str) -> list[str]:
 
 def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
     opts = options.from_args(ns, env)
+    sysctls = _sysctls()
     if ns.command == "plan":
-        out.write(render_plan(_plan(opts)))
+        out.write(render_plan(_plan(opts)) + "\n" + reservation.plan_text(opts, sysctls))
         return 0
     if ns.command == "dump":
         sections = dump.read_sections()
-        out.write(dump.as_json(sections) if ns.format == "json" else dump.as_text(sections))
+        if ns.format == "json":
+            out.write(dump.as_json(sections, reservation.dump_doc(opts, sysctls)))
+        else:
+            out.write(dump.as_text(sections) + reservation.dump_text(opts, sysctls))
         return 0
     backend = get_backend(opts.backend)
     if ns.command == "remove":
-        lines = list(engine.remove(backend).lines)
+        removed = engine.remove(backend)
+        lines = [*removed.lines, *reservation.remove(sysctls, removed.changed)]
         if opts.rules_file is not None and rulescopy.remove_copy(opts.rules_file):
             lines.append(f"rules copy {opts.rules_file} deleted")
         out.write("\n".join(lines) + "\n")
         return 0
     plan = _plan(opts)
     if ns.command == "verify":
-        drift = engine.verify(plan, backend)
+        drift = engine.verify(plan, backend) + reservation.verify(opts, sysctls)
         if drift:
             out.write(f"{backend.name}: live rules differ from the plan:\n")
             out.write("".join(f"  {line}\n" for line in drift))
@@ -93,7 +103,14 @@ def run(ns: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
         return 0
     if opts.rules_file is not None:
         rulescopy.prepare(opts.rules_file)  # a path we cannot write fails before any change
-    lines = list(engine.install(plan, backend).lines)
+    # The reservation goes first and is undone if the rules fail: all or nothing.
+    reserved = reservation.install(opts, sysctls)
+    try:
+        lines = list(engine.install(plan, backend).lines)
+    except InterceptorError:
+        reserved.undo()
+        raise
+    lines += reserved.lines
     if plan.for_family(6) is not None:
         lines += _passthrough_on_lo(PASSTHROUGH[6])
     if opts.rules_file is not None:

@@ -61,7 +61,7 @@ def as_text(sections: list[Section]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_json(sections: list[Section]) -> str:
+def as_json(sections: list[Section], sysctl: dict[str, object] | None = None) -> str:
     doc = []
     for s in sections:
         item: dict[str, object] = {"backend": s.variant, "family": s.family, "table": "nat"}
@@ -87,4 +87,7 @@ def as_json(sections: list[Section]) -> str:
                 for r in s.table.rules
             ]
         doc.append(item)
-    return json.dumps({"tables": doc}, indent=2) + "\n"
+    whole: dict[str, object] = {"tables": doc}
+    if sysctl is not None:
+        whole["reserved_ports"] = sysctl
+    return json.dumps(whole, indent=2) + "\n"

@@ -62,6 +62,8 @@ class Options:
     backend: str = "auto"
     ipv6: str = "auto"
     validate: bool = False
+    # Add the proxy's ports to net.ipv4.ip_local_reserved_ports (see interceptor.reserved).
+    reserve_ports: bool = True
     # Where install leaves a copy of what it applied (the proxy serves it on GET /rules)
     # and remove deletes it; not part of the plan.
     rules_file: str | None = None
@@ -215,6 +217,13 @@ _SPECS = (
     ),
     _Spec("validate", parse_bool, "", "after install, prove a connection is redirected"),
     _Spec(
+        "reserve_ports",
+        parse_bool,
+        "",
+        "add the proxy's ports to net.ipv4.ip_local_reserved_ports, so no outgoing "
+        "connection is handed one of them",
+    ),
+    _Spec(
         "rules_file",
         parse_rules_file,
         "FILE",
@@ -230,7 +239,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, spec.field)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         help_text = f"{spec.help} (env {env_of(spec.field)}; default {shown!r})"
-        if spec.field == "validate":
+        if isinstance(default, bool):
             parser.add_argument(
                 flag_of(spec.field),
                 dest=spec.field,
@@ -294,8 +303,9 @@ def _validate(v: Mapping[str, Any], origin: Callable[[str], str]) -> None:
             raise UsageError(f"{named(field)} mixes {ANY!r} with other values")
     _typed(v, "backend", origin, lambda x: x in BACKENDS, _choice(BACKENDS))
     _typed(v, "ipv6", origin, lambda x: x in IPV6_MODES, _choice(IPV6_MODES))
-    if not isinstance(v["validate"], bool):
-        raise UsageError(f"{named('validate')} is not a boolean")
+    for field in ("validate", "reserve_ports"):
+        if not isinstance(v[field], bool):
+            raise UsageError(f"{named(field)} is not a boolean")
     path = v["rules_file"]
     if path is not None and (
         not isinstance(path, str) or parse_rules_file(path, origin("rules_file")) != path

@@ -72,9 +72,27 @@ RUN_FLAGS = (
     _Flag("connect_timeout", o.parse_duration, "DUR", "upstream connect timeout (10s)"),
     _Flag("idle_timeout", o.parse_duration, "DUR", "close TCP connections idle this long (1h)"),
     _Flag("drain_timeout", o.parse_duration, "DUR", "on SIGTERM, wait this long (5s)"),
+    _Flag(
+        "request_headers_timeout",
+        o.parse_duration,
+        "DUR",
+        "a request head must arrive within this, first byte to last (10s)",
+    ),
+    _Flag(
+        "stream_idle_timeout",
+        o.parse_duration,
+        "DUR",
+        "close a request whose body (or response) stalls this long (5m, Envoy's)",
+    ),
     _Flag("workload", _workload, "NAME", "source_workload label for outbound metrics"),
     _Flag("access_log", _on_off, "on|off", "JSON access log on stdout (default on)"),
     _Flag("rules_file", o.parse_rules_file, "FILE", "the init container's rules copy: GET /rules"),
+    _Flag(
+        "admin_max_body",
+        o.parse_size,
+        "SIZE",
+        "largest PUT /config body on the admin port; larger is answered 413 (64Mi)",
+    ),
     _Flag(
         "http_codec",
         o.parse_codec,

@@ -16,6 +16,10 @@ from proxy.admin.httpmini import Endpoints, Handler, Reply, Request
 from proxy.core.names import PASSTHROUGH_CLUSTER
 
 JSON = "application/json"
+# The largest PUT /config body by default: far above any config the file path is given
+# in practice (a 10,000-service mesh is about 11 MB), still a bound on one request.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+MAX_BODY_HINT = "; raise it with --admin-max-body / MESH_ADMIN_MAX_BODY"
 MAX_RULES_COPY = 1024 * 1024  # a copy of a few nat rules; anything bigger is not ours
 
 
@@ -34,6 +38,8 @@ class AdminView:
     rules_file: str | None = None
     # The HTTP/1 codec that runs (``--http-codec auto`` resolved to a name).
     http_codec: str = ""
+    # The largest request body the port reads (--admin-max-body); larger gets 413.
+    max_body: int = DEFAULT_MAX_BODY
 
 
 def _json(data: object) -> Reply:
@@ -67,7 +73,7 @@ def admin_endpoints(view: AdminView) -> Endpoints:
     def rules(_: Request) -> Reply:
         return rules_reply(view.rules_file)
 
-    endpoints = Endpoints()
+    endpoints = Endpoints(max_body=view.max_body, too_large_hint=MAX_BODY_HINT)
     endpoints.add("GET", "/config_dump", config_dump)
     endpoints.add("GET", "/rules", rules)
     endpoints.add("GET", "/clusters", clusters)

@@ -1,9 +1,10 @@
 """A deliberately tiny HTTP/1.1 server for the admin and telemetry endpoints.
 
 One request per connection (``Connection: close``), request head capped at 16 KiB
-(a longer one is answered 431), body read by Content-Length only; enough for probes,
-scrapers and curl, and small enough to audit. Handlers are plain functions from
-(method, path, body) to Reply.
+(a longer one is answered 431), body read by Content-Length only, up to the endpoints'
+``max_body`` (a larger one is answered 413 before any of it is read, and a client that
+sent ``Expect: 100-continue`` never has to send it); enough for probes, scrapers and
+curl, and small enough to audit. Handlers are plain functions from a request to Reply.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from proxy.core.errors import ProxyError
 log = logging.getLogger("proxy.admin.httpmini")
 
 MAX_HEAD = 16 * 1024  # request line and headers, with their final CRLF CRLF
-MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024  # the default: telemetry takes no bodies, the admin port sets its own
 HEAD_TIMEOUT = 10.0  # seconds for the whole head to arrive
+BODY_IDLE_TIMEOUT = 10.0  # seconds a body may stall; a stalled upload is cut, not waited on
+BODY_CHUNK = 256 * 1024
 LINGER = 1.0  # seconds a refused request's unread bytes are read and dropped, see below
 _REASONS = {
     200: "OK",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    411: "Length Required",
     413: "Content Too Large",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
@@ -46,6 +50,7 @@ class Reply:
     status: int
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,43 +66,103 @@ Handler = Callable[[Request], Awaitable[Reply] | Reply]
 
 @dataclass
 class Endpoints:
-    """Routes by exact path; a path known under another method answers 405."""
+    """Routes by exact path; a path known under other methods answers 405 with ``Allow``.
+
+    ``HEAD`` is served wherever ``GET`` is (the same reply without its body).
+    ``max_body`` bounds a request body; ``too_large_hint`` is appended to the 413.
+    """
 
     routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    max_body: int = MAX_BODY
+    too_large_hint: str = ""
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.routes[(method, path)] = handler
 
+    def allowed(self, path: str) -> list[str]:
+        methods = {m for m, p in self.routes if p == path}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
+
+    def refusal(self, method: str, path: str) -> Reply | None:
+        """The 404 or 405 for a request no handler takes, decided from the head alone."""
+        allowed = self.allowed(path)
+        if not allowed:
+            return Reply(404, f"no endpoint {path}\n".encode())
+        if method in allowed:
+            return None
+        text = f"{method} not allowed on {path} (allowed: {', '.join(allowed)})\n"
+        return Reply(405, text.encode(), headers=(("Allow", ", ".join(allowed)),))
+
     async def dispatch(self, request: Request) -> Reply:
-        handler = self.routes.get((request.method, request.path))
-        if handler is None:
-            if any(p == request.path for _, p in self.routes):
-                return Reply(405, f"{request.method} not allowed on {request.path}\n".encode())
-            return Reply(404, f"no endpoint {request.path}\n".encode())
-        result = handler(request)
+        refused = self.refusal(request.method, request.path)
+        if refused is not None:
+            return refused
+        method = "GET" if request.method == "HEAD" else request.method
+        result = self.routes[(method, request.path)](request)
         if isinstance(result, Reply):
             return result
         return await result
 
 
-def _parse_head(head: bytes) -> tuple[str, str, str, int]:
+@dataclass(frozen=True)
+class Head:
+    method: str
+    path: str
+    query: str
+    length: int
+    expect_continue: bool
+
+
+def _parse_head(head: bytes) -> Head:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise AdminRequestError(f"bad request line {lines[0]!r}")
     method, target, _ = parts
     path, _, query = target.partition("?")
-    length = 0
+    length, expect = 0, False
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
+        name = name.strip().lower()
+        if name == "content-length":
             text = value.strip()
             if not text.isdigit():
                 raise AdminRequestError(f"bad content-length {text!r}")
             length = int(text)
-    if length > MAX_BODY:
-        raise AdminRequestError(f"bad content-length {length}")
-    return method, path, query, length
+        elif name == "transfer-encoding":
+            raise AdminRequestError("send the body with a Content-Length, not chunked", 411)
+        elif name == "expect":
+            expect = value.strip().lower() == "100-continue"
+    return Head(method, path, query, length, expect)
+
+
+def _too_large(length: int, endpoints: Endpoints) -> AdminRequestError:
+    limit = endpoints.max_body
+    return AdminRequestError(
+        f"request body of {length} bytes is over this port's limit of {limit} bytes "
+        f"({_mib(limit)}){endpoints.too_large_hint}",
+        413,
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+async def _read_body(reader: asyncio.StreamReader, length: int) -> bytes:
+    """``length`` bytes, each read given ``BODY_IDLE_TIMEOUT``: a slow upload is fine, a
+    stalled one is cut (other connections never wait on it: each has its own task)."""
+    body = bytearray()
+    while len(body) < length:
+        chunk = await asyncio.wait_for(
+            reader.read(min(BODY_CHUNK, length - len(body))), BODY_IDLE_TIMEOUT
+        )
+        if not chunk:
+            raise asyncio.IncompleteReadError(bytes(body), length)
+        body += chunk
+    return bytes(body)
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes:
@@ -124,20 +189,33 @@ async def serve_connection(
     endpoints: Endpoints, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     refused = False
+    method = ""
     try:
-        method, path, query, length = _parse_head(await _read_head(reader))
-        body = await reader.readexactly(length) if length else b""
-        reply = await endpoints.dispatch(Request(method, path, query, body))
+        head = _parse_head(await _read_head(reader))
+        method = head.method
+        early = endpoints.refusal(head.method, head.path)
+        if early is not None:
+            reply, refused = early, True
+        else:
+            if head.length > endpoints.max_body:
+                raise _too_large(head.length, endpoints)
+            if head.expect_continue and head.length:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            body = await _read_body(reader, head.length) if head.length else b""
+            reply = await endpoints.dispatch(Request(head.method, head.path, head.query, body))
     except (asyncio.IncompleteReadError, TimeoutError, OSError):
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
         return
     except AdminRequestError as e:
         reply, refused = Reply(e.status, f"{e}\n".encode()), True
     reason = _REASONS.get(reply.status, "Unknown")
+    extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
     writer.write(
         f"HTTP/1.1 {reply.status} {reason}\r\nContent-Type: {reply.content_type}\r\n"
-        f"Content-Length: {len(reply.body)}\r\nConnection: close\r\n\r\n".encode()
-        + reply.body
+        f"Content-Length: {len(reply.body)}\r\n{extra}Connection: close\r\n\r\n".encode()
+        + (b"" if method == "HEAD" else reply.body)
     )
     with contextlib.suppress(OSError):
         await writer.drain()

@@ -40,6 +40,7 @@ class Downstream:
         "codec",
         "deadline",
         "eof",
+        "head_timeout",
         "idle_timeout",
         "loop",
         "outbox",
@@ -59,6 +60,7 @@ class Downstream:
         max_head: int,
         read_size: int,
         idle_timeout: float,
+        head_timeout: float | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
@@ -70,6 +72,7 @@ class Downstream:
         self.codec: Codec = codec(Role.SERVER, max_head=max_head)
         self.read_size = read_size
         self.idle_timeout = idle_timeout
+        self.head_timeout = head_timeout
         self.eof = False
 
     def buffered_event(self) -> Event:
@@ -80,12 +83,17 @@ class Downstream:
             raise translate_protocol_error(exc) from exc
 
     async def next_event(self) -> Event:
-        """The next event, reading the socket as needed, closing after the idle timeout."""
+        """The rest of a request head whose first bytes are here, reading as needed;
+        closes after the idle timeout, or once the head has taken ``head_timeout``."""
+        timeout = self.idle_timeout
+        until = None if self.head_timeout is None else self.loop.time() + self.head_timeout
         while True:
             event = self.buffered_event()
             if event is not NEED_DATA:
                 return event
-            await self.receive(self.idle_timeout)
+            if until is not None:  # each read gets what is left, so trickling never resets it
+                timeout = min(self.idle_timeout, max(until - self.loop.time(), 0.0))
+            await self.receive(timeout)
 
     async def receive(self, timeout: float | None) -> None:
         if self.watch.stopping is not None:

@@ -141,6 +141,9 @@ class Limits:
     connect_timeout: float = 10.0  # Istio connectTimeout
     upstream_timeout: float = 15.0  # Envoy route timeout
     stream_idle_timeout: float = 300.0  # Envoy stream_idle_timeout
+    # From a request head's first byte to its last (Envoy request_headers_timeout, which
+    # Envoy leaves off; a sidecar cannot: a trickled head resets every idle timer).
+    request_headers_timeout: float = 10.0
     downstream_idle_timeout: float = 3600.0  # Envoy HCM idle_timeout
     # A response slower than this gets the client connection watched, so a client that
     # hangs up is noticed (DC) and the upstream request abandoned; quicker ones skip it.
@@ -159,6 +162,7 @@ class Limits:
             "connect_timeout",
             "upstream_timeout",
             "stream_idle_timeout",
+            "request_headers_timeout",
             "downstream_idle_timeout",
             "watch_client_after",
         ):

@@ -76,6 +76,7 @@ class HttpProxy:
             max_head=limits.max_request_head_bytes,
             read_size=limits.read_size,
             idle_timeout=limits.downstream_idle_timeout,
+            head_timeout=limits.request_headers_timeout,
         )
         codec = down.codec
         if initial:

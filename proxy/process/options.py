@@ -55,6 +55,18 @@ def parse_rules_file(raw: str) -> str:
     return raw
 
 
+_SIZE = re.compile(r"^(\d+)\s*(Ki|Mi|Gi)?B?$")
+_SIZE_UNIT = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def parse_size(raw: str) -> int:
+    """Bytes: ``1048576``, ``64Mi``, ``64MiB``, ``512Ki``, ``1Gi`` (binary units)."""
+    m = _SIZE.match(raw.strip())
+    if m is None or int(m.group(1)) == 0:
+        raise UsageError(f"{raw!r} is not a size (bytes, or a number with Ki, Mi, Gi)")
+    return int(m.group(1)) * _SIZE_UNIT[m.group(2)]
+
+
 def parse_codec(raw: str) -> str:
     """``auto`` or a registered codec name (``proxy.http.codec.CODECS``), as given."""
     name = raw.strip()
@@ -87,10 +99,13 @@ class RunOptions:
     connect_timeout: float = 10.0
     idle_timeout: float = 3600.0
     drain_timeout: float = 5.0  # Istio's terminationDrainDuration
+    request_headers_timeout: float = 10.0  # first to last byte of a request head
+    stream_idle_timeout: float = 300.0  # Envoy's: a request body (or response) stalled
     workload: str = "unknown"
     access_log: bool = True
     rules_file: str | None = None  # served on GET /rules (DESIGN.md §6)
     http_codec: str = "auto"  # as asked; ``resolve_codec`` names the one that runs
+    admin_max_body: int = 64 * 1024 * 1024  # PUT /config bodies (proxy.admin.admin_port)
 
     def __post_init__(self) -> None:
         ports = {
@@ -106,6 +121,12 @@ class RunOptions:
             seen[port] = flag
         if (self.uid is None) != (self.gid is None):
             raise UsageError("--uid and --gid go together (got only one)")
+        for flag, value in (
+            ("--request-headers-timeout", self.request_headers_timeout),
+            ("--stream-idle-timeout", self.stream_idle_timeout),
+        ):
+            if value <= 0:
+                raise UsageError(f"{flag} {value}s: must be more than 0")
         if self.protocol_detect_timeout > 10:
             raise UsageError(
                 f"--protocol-detect-timeout {self.protocol_detect_timeout}s is too long (max 10s)"

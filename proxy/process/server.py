@@ -133,6 +133,7 @@ class ProxyServer:
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
         view.rules_file = opts.rules_file
+        view.max_body = opts.admin_max_body
         self.admin_view = view
         self.telemetry.watch_clusters(mesh.clusters)
         self.telemetry.apply_config(reloader.store.current.config)
@@ -154,7 +155,11 @@ class ProxyServer:
         if self.mesh_forwarder is not None:
             return
         dispatcher = MeshDispatcher(self.mesh, observer=self.observer)
-        limits = Limits(connect_timeout=self.opts.connect_timeout)
+        limits = Limits(
+            connect_timeout=self.opts.connect_timeout,
+            request_headers_timeout=self.opts.request_headers_timeout,
+            stream_idle_timeout=self.opts.stream_idle_timeout,
+        )
         self.mesh_forwarder = MeshForwarder(dispatcher, limits, codec=self.codec)
         engine = HttpProxy(self.mesh_forwarder, limits, codec=self.codec)
         self.outbound.http_handler = self.inbound.http_handler = engine

@@ -8,11 +8,13 @@ each bind their own socket on the same port and the kernel spreads connections.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 
 from proxy.core.errors import ProxyError
 
 BACKLOG = 4096
+RESERVED_PORTS_SYSCTL = "net.ipv4.ip_local_reserved_ports"
 
 
 class ListenError(ProxyError):
@@ -48,7 +50,21 @@ def bind_listener(port: int, host: str | None = None, reuseport: bool = True) ->
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         return _listen(family, host, port, reuseport)
     except OSError as e:
-        raise ListenError(f"cannot listen on {host or '*'}:{port}: {e.strerror or e}") from e
+        why = f"cannot listen on {host or '*'}:{port}: {e.strerror or e}"
+        if e.errno == errno.EADDRINUSE:
+            why += in_use_hint(port)
+        raise ListenError(why) from e
+
+
+def in_use_hint(port: int) -> str:
+    """What to do when a sidecar port is taken: usually no listener holds it but an
+    outgoing connection that the kernel gave it as its ephemeral local port."""
+    return (
+        f". If nothing else listens on {port}, an outgoing connection was given it as "
+        f"its local port: reserve the sidecar's ports in the sysctl {RESERVED_PORTS_SYSCTL} "
+        f"(include {port}; `mesh-interceptor install` in the init container does it, "
+        "`mesh-interceptor verify` checks it)"
+    )
 
 
 def close_all(socks: list[socket.socket]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.config import ConfigError, MeshConfig, empty_config, load_config, loads_config
+from proxy.reload.gcpause import gc_paused
 
 log = logging.getLogger("proxy.reload")
 
@@ -68,8 +69,9 @@ Subscriber = Callable[[Loaded], None]
 
 def _hashed(parse: Callable[..., MeshConfig], *args: str) -> MeshConfig:
     """Parse, and compute the content hash in the same thread (it is not free either)."""
-    config = parse(*args)
-    _ = config.version  # a cached_property: computed once, here
+    with gc_paused():  # see proxy.reload.gcpause: the collector would stall the loop
+        config = parse(*args)
+        _ = config.version  # a cached_property: computed once, here
     return config
 
 
@@ -99,7 +101,8 @@ class ConfigStore:
         previous = self.current
         loaded = Loaded(config, config.version, source, self.clock(), origin)
         try:
-            self._publish(loaded)
+            with gc_paused():
+                self._publish(loaded)
         except Exception as e:  # a subscriber bug must not leave the proxy half-switched
             log.exception(
                 "config %s from %s: applying failed; restoring %s",

@@ -71,3 +71,47 @@ class ConfigMapDir:
         for f in (self.root / old).iterdir():
             f.unlink()
         (self.root / old).rmdir()
+
+
+def mesh_doc(services: int) -> str:
+    """A realistic mesh of ``services`` HTTP services as JSON (about 1.2 KB each, as a
+    generator indents it): VIP, hosts, two versioned endpoints, subsets, a header
+    route, a weighted canary."""
+    out = []
+    for i in range(services):
+        name = f"svc-{i:05d}"
+        eps = [
+            {
+                "address": f"10.244.{i // 125}.{2 * (i % 125) + n + 1}",
+                "port": 9080,
+                "labels": {"version": f"v{n + 1}", "app": name},
+            }
+            for n in range(2)
+        ]
+        out.append(
+            {
+                "name": name,
+                "port": 9080,
+                "addresses": [f"10.96.{i // 250}.{i % 250 + 1}"],
+                "hosts": [name, f"{name}.default.svc.cluster.local"],
+                "protocol": "http",
+                "endpoints": eps,
+                "subsets": {"v1": {"version": "v1"}, "v2": {"version": "v2"}},
+                "routes": [
+                    {
+                        "match": {"headers": {"x-env": {"exact": "staging"}}},
+                        "destinations": [{"subset": "v2"}],
+                    },
+                    {
+                        "match": {"path": {"prefix": "/api/"}},
+                        "destinations": [
+                            {"subset": "v1", "weight": 90},
+                            {"subset": "v2", "weight": 10},
+                        ],
+                        "policy": {"timeout": "2s", "retries": {"attempts": 3}},
+                    },
+                    {"destinations": [{"subset": "v1"}]},
+                ],
+            }
+        )
+    return json.dumps({"services": out}, indent=1)

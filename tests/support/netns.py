@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 _counter = itertools.count(1)
+RESERVED_PORTS_RECORDS = "/run/mesh-interceptor"  # interceptor.sysctl.RECORD_DIR
 
 
 def is_root() -> bool:
@@ -133,7 +134,15 @@ class Netns:
         deadline = time.monotonic() + 5
         while self.pids() and time.monotonic() < deadline:
             time.sleep(0.05)
+        self._forget_reserved_ports_record()
         subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True)
+
+    def _forget_reserved_ports_record(self) -> None:
+        """``mesh-interceptor install`` notes in /run what it added to the namespace's
+        reserved ports, keyed by the namespace's inode; the namespace dies here."""
+        with contextlib.suppress(OSError):
+            ino = os.stat(f"/run/netns/{self.name}").st_ino
+            os.unlink(f"{RESERVED_PORTS_RECORDS}/reserved-ports-netns-{ino}")
 
 
 def new_name(prefix: str) -> str:

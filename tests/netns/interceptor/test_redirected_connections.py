@@ -64,6 +64,14 @@ def test_proxy_uid_goes_straight_to_the_peer(pod: tuple[Netns, Netns]) -> None:
     assert [(g["name"], g["port"]) for g in got] == [("peer", 80), ("peer", 80)]
 
 
+def test_every_other_uid_is_redirected_and_only_1337_is_not(pod: tuple[Netns, Netns]) -> None:
+    uids = (1, 1000, PROXY - 1, PROXY + 1, 4242, 65533)
+    got = dial(pod[0], *[(uid, host, 80) for uid in uids for host in ("10.77.0.1", "fd77::1")])
+    assert got == [landed(15001, [host, 80]) for _ in uids for host in ("10.77.0.1", "fd77::1")]
+    got = dial(pod[0], (PROXY, "10.77.0.1", 9999), (PROXY, "fd77::1", 9999))
+    assert [(g["name"], g["port"]) for g in got] == [("peer", 9999), ("peer", 9999)]
+
+
 def test_excluded_port_and_cidrs_are_not_redirected(pod: tuple[Netns, Netns]) -> None:
     got = dial(
         pod[0],
