@@ -9,7 +9,6 @@ them keeps other clients waiting.
 
 from __future__ import annotations
 
-import importlib.util
 import select
 import socket
 import threading
@@ -29,10 +28,6 @@ from tests.support.loop_thread import serving
 pytestmark = pytest.mark.netns
 PORT = 8080
 HEAD = b"GET /slow HTTP/1.1\r\nHost: svc\r\n"
-# h11 alone unfolds obs-fold and drops Content-Length next to Transfer-Encoding; the
-# grammar both codecs keep (proxy/http/codec/h11strict.py, on main) refuses them.
-STRICT = importlib.util.find_spec("proxy.http.codec.h11strict") is not None
-NOT_YET = pytest.mark.xfail(not STRICT, reason="needs the shared HTTP/1 grammar", strict=True)
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +152,10 @@ def test_a_stalled_body_is_cut_and_a_slow_moving_one_is_not(
         (b"GET /h HTTP/1.1\r\nHost: svc\r\n" + b"X-Many: abcdefgh\r\n" * 4000 + b"\r\n", 431),
         pytest.param(
             b"POST /h HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, marks=NOT_YET,
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
         ),
         pytest.param(
-            b"GET /h HTTP/1.1\r\nHost: svc\r\nX-Folded: a\r\n b\r\n\r\n", 400, marks=NOT_YET
+            b"GET /h HTTP/1.1\r\nHost: svc\r\nX-Folded: a\r\n b\r\n\r\n", 400
         ),
         (b"POST /h HTTP/1.1\r\nHost: svc\r\nContent-Length: 1, 2\r\n\r\nx", 400),
     ],
