@@ -41,7 +41,6 @@ _SWITCHED = h11.SWITCHED_PROTOCOL
 _CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
 _NOT_FAST = not h11fast.FAST  # h11 changed shape: the public constructors, slower
 _ROLE = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
-_HEAD_STATES = h11strict.HEAD_STATES
 _STRICT = h11strict.SHAPE
 # h11's messages for the end of input in the middle of a message (rule 3's ``truncated``);
 # any other error is the bytes' own fault, whether or not the peer closed afterwards.
@@ -55,7 +54,7 @@ _EOF_ERRORS = (
 class H11Codec:
     """One connection's h11 state in one role, speaking the seam's events."""
 
-    __slots__ = ("_conn", "_max", "_scan", "feed", "role")
+    __slots__ = ("_conn", "_head_next", "_max", "_scan", "feed", "role")
 
     name: Final = "h11"
 
@@ -64,6 +63,9 @@ class H11Codec:
         self._conn = h11.Connection(_ROLE[role], max_incomplete_event_size=max_head)
         self._max = max_head
         self._scan = 0  # where ``h11strict.raw_fault`` resumes looking for a head's end
+        # A head comes next: h11's ``their_state`` is IDLE or SEND_RESPONSE, tracked
+        # here because that property costs a Python call on every event.
+        self._head_next = True
         # ``feed`` is h11's own method: one call per read, no wrapper around it.
         self.feed: Callable[[bytes], None] = self._conn.receive_data
 
@@ -71,7 +73,7 @@ class H11Codec:
 
     def next_event(self) -> Event:
         conn = self._conn
-        if _STRICT and conn.their_state in _HEAD_STATES:
+        if self._head_next and _STRICT:
             fault, self._scan = h11strict.raw_fault(conn, self._scan, self._max)
             if fault is not None:
                 raise fault
@@ -94,9 +96,11 @@ class H11Codec:
             head: Request | Response = Request(
                 event.method, event.target, event.http_version, items
             )
+            self._head_next = False
         elif kind is h11.Response or kind is h11.InformationalResponse:
             items = h11fast.items(event.headers) if _NOT_FAST else event.headers._full_items
             head = Response(event.status_code, event.reason, event.http_version, items)
+            self._head_next = kind is not h11.Response  # after a 1xx, the final head
         else:
             return PAUSED if event is h11.PAUSED else CLOSED  # h11.ConnectionClosed
         fault = h11strict.head_fault(head)
@@ -226,6 +230,7 @@ class H11Codec:
         if self.role is Role.CLIENT and conn.trailing_data[0]:
             return False  # bytes beyond the response: the upstream is confused
         conn.start_next_cycle()
+        self._head_next = True
         return True
 
 

@@ -18,9 +18,6 @@ import h11
 from proxy.http.codec import h1grammar
 from proxy.http.codec.base import ProtocolError, Request, Response
 
-# The states in which h11's reader for the peer expects a head next.
-HEAD_STATES = frozenset((h11.IDLE, h11.SEND_RESPONSE))
-
 
 def _shape() -> bool:
     conn = h11.Connection(h11.SERVER)
