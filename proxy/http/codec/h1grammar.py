@@ -77,14 +77,15 @@ def raw_error(head: bytes | bytearray) -> ProtocolError | None:
     # The head's CRs, LFs and other control bytes, in order: exactly "\r\n" repeated
     # when there is no bare CR or LF and no forbidden control byte.
     shape = head.translate(None, _NOT_CR_LF_CTL)
-    if (
-        shape.count(b"\r\n") * 2 != len(shape)
-        or head.find(b"\n ") >= 0
-        or head.find(b"\n\t") >= 0
-    ):
+    if shape.count(b"\r\n") * 2 != len(shape) or head.find(b"\n ") >= 0 or head.find(b"\n\t") >= 0:
         bad = _RAW_BAD.search(head)  # the rare refusal: name the bytes
         assert bad is not None
         return ProtocolError(f"forbidden byte sequence {bad.group()!r} in the head")
+    return content_length_error(head)
+
+
+def content_length_error(head: bytes | bytearray) -> ProtocolError | None:
+    """A repeated or comma-listed Content-Length (h11 would merge it away)."""
     lower = head.lower()
     first = lower.find(b"\ncontent-length:")
     if first >= 0:
