@@ -41,6 +41,7 @@ from proxy.observe.metrics import TcpMetrics
 from proxy.process import loop
 from proxy.process.options import RunOptions, resolve_codec
 from proxy.process.sockets import bind_listener, close_all
+from proxy.process.stats import process_stats
 from proxy.process.tasks import TaskKeeper
 from proxy.reload import Loaded, Reloader
 
@@ -133,6 +134,7 @@ class ProxyServer:
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
         view.rules_file = opts.rules_file
+        view.stats = lambda: process_stats(lambda: len(self.conns), mesh.pool_counts)
         view.max_body = opts.admin_max_body
         self.admin_view = view
         self.telemetry.watch_clusters(mesh.clusters)
