@@ -184,7 +184,8 @@ class HttpProxy:
                 await plan.run(exchange)
                 status = exchange.status
                 if status:
-                    keep, flag = exchange.keep_client, plan.flag
+                    # A body nobody read to its end: the client may still be sending it.
+                    keep, flag = exchange.keep_client and body.complete, plan.flag
                 else:  # no attempt: the forwarding chose to answer after all
                     reply = plan.reply
                     if reply is None:
