@@ -362,12 +362,18 @@ class Exchange:
         read_size, idle = self.limits.read_size, self.limits.stream_idle_timeout
         parts: list[bytes] = []
         due, loop = self.due, down.loop
+        # While the upstream is silent mid-body, notice a client that hangs up (DC) as
+        # while awaiting the head, instead of holding the upstream until the deadline.
+        watch, after = down.watch, self.limits.watch_client_after
+        abandon = functools.partial(self._abandon, up)
         while True:
             up.arm(min(idle, due - loop.time()) if due else idle)
+            watch.arm(after, abandon)
             try:
                 event = await up.next_event(read_size)
             finally:
                 up.disarm()
+                watch.disarm()
             done = self._forward_event(event, parts, trailers)
             down.write(b"".join(parts))
             parts.clear()
