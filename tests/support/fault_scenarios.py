@@ -26,7 +26,7 @@ def vip(n: int) -> str:
     return f"10.96.0.{n}"
 
 
-SILENT, STALLING, CUTTING, STALE, LOSSY = 70, 71, 72, 73, 74
+SILENT, STALLING, CUTTING, STALE, LOSSY, STUCK = 70, 71, 72, 73, 74, 75
 
 CONFIG: dict[str, Any] = {
     "mesh": {"outbound_policy": "registry_only"},
@@ -37,6 +37,8 @@ CONFIG: dict[str, Any] = {
         service("cutting", CUTTING, [ep(21), ep(22)], policy={"timeout": "800ms", **ROOMY}),
         service("stale", STALE, [ep(31)], policy=ROOMY),
         service("lossy", LOSSY, [ep(41), ep(42)], policy={"timeout": "2s", **ROOMY}),
+        # A long deadline: whatever ends a request here early, it is not the timeout.
+        service("stuck", STUCK, [ep(51)], policy={"timeout": "30s", **ROOMY}),
     ],
 }
 
@@ -49,5 +51,6 @@ ENDPOINTS = [
     ("stale", ep(31), PORT),
     ("lossy-a", ep(41), PORT),
     ("lossy-b", ep(42), PORT),
+    ("stuck", ep(51), PORT),
 ]
 LOSSY_ADDRESSES = (ep(41), ep(42))
