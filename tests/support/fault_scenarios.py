@@ -54,3 +54,26 @@ ENDPOINTS = [
     ("stuck", ep(51), PORT),
 ]
 LOSSY_ADDRESSES = (ep(41), ep(42))
+
+# -- an endpoint killed under load (its own pod: ejection state is the point) -----------
+KILLABLE = 76
+KILL_EJECTION_S = 1.0  # base_ejection_time; a failed probe doubles it (capped at 2 s)
+KILL_CONFIG: dict[str, Any] = {
+    "mesh": {"outbound_policy": "registry_only"},
+    "services": [
+        service(
+            "killable", KILLABLE, [ep(61), ep(62), ep(63)],
+            policy={
+                "load_balancer": "round_robin",  # the victim keeps its turn until ejected
+                "retries": {"attempts": 3, "budget": {"ratio": 1, "min_per_second": 100}},
+                "circuit_breaker": {"max_retries": 100},
+                "outlier_detection": {
+                    "consecutive_errors": 3, "interval": "1s", "base_ejection_time": "1s",
+                    "max_ejection_time": "2s", "max_ejection_percent": 50,
+                },
+            },
+        ),
+    ],
+}  # fmt: skip
+KILL_ENDPOINTS = [("steady-a", ep(61), PORT), ("steady-b", ep(62), PORT)]
+VICTIM = ep(63)  # served by a child process (``python -m tests.support.http_server``)
