@@ -319,6 +319,8 @@ class Exchange:
         codec = down.codec
         status = response.status
         headers, _ = rewrite_response(response.items, upgrade=status == 101)
+        if down.closing and status != 101:  # draining: the client must not send more here
+            headers.append((b"Connection", b"connection", b"close"))
         parts: list[bytes] = []  # joined below, once
         codec.send_response(status, response.reason, headers, parts)
         self.status = status
