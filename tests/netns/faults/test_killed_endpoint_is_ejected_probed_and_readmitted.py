@@ -9,20 +9,18 @@ restarted on the same address, a probe readmits it and it serves its share again
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support import fault_scenarios as sc
 from tests.support.l7_scenarios import PORT
 from tests.support.mesh_topology import Mesh, mesh
-from tests.support.pod_clients import Client, Req, Result
+from tests.support.pod_clients import Req, Result
+from tests.support.steady_load import SteadyLoad, wait_until
 
 VICTIM_BODY = f"port={PORT}".encode()  # what the child test server answers (``--reply port``)
 VICTIM_ROW = f"{sc.VICTIM}:{PORT}"
@@ -44,70 +42,38 @@ def start_victim(m: Mesh) -> subprocess.Popen[bytes]:
     return proc
 
 
-class SteadyLoad:
-    """``conns`` clients sending GETs back to back on the mesh's loop until stopped."""
-
-    def __init__(self, m: Mesh, conns: int) -> None:
-        self.m = m
-        self.results: list[Result] = []
-        self.stop = asyncio.Event()
-        self.future: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(
-            self._run(conns), m.loop.loop
-        )
-
-    async def _run(self, conns: int) -> None:
-        async def worker(n: int) -> None:
-            client = Client(self.m.pod.name, sc.vip(sc.KILLABLE), PORT)
-            i = 0
-            try:
-                while not self.stop.is_set():
-                    req = Req("GET", f"/k/{n}/{i}", (("x-test-id", f"k-{n}-{i}"),))
-                    self.results.append(await client.result(len(self.results), req))
-                    i += 1
-                    await asyncio.sleep(0.002)  # steady, not flat out: 2 cores are shared
-            finally:
-                client.close()
-
-        await asyncio.gather(*(worker(n) for n in range(conns)))
-
-    def victim_served(self, since: int = 0) -> int:
-        return sum(by_victim(r) for r in self.results[since:])
-
-    def finish(self) -> list[Result]:
-        self.m.loop.loop.call_soon_threadsafe(self.stop.set)
-        self.future.result(15)
-        return self.results
+def build(n: int, i: int) -> Req:
+    return Req("GET", f"/k/{n}/{i}", (("x-test-id", f"k-{n}-{i}"),))
 
 
 def by_victim(result: Result) -> bool:
     return result.response is not None and result.response.body == VICTIM_BODY
 
 
-def wait(what: str, check: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_sigkilled_endpoint_costs_no_request_is_ejected_and_readmitted(m: Mesh) -> None:
     victim = start_victim(m)
-    load = SteadyLoad(m, conns=4)
+    load = SteadyLoad(m.loop, m.pod.name, sc.vip(sc.KILLABLE), PORT, build, conns=4)
     try:
-        wait("the victim to serve", lambda: load.victim_served() >= 20)
+        wait_until("the victim to serve", lambda: load.count(by_victim) >= 20)
         os.kill(victim.pid, signal.SIGKILL)  # no goodbye: its connections just die
         victim.wait(5)
         killed_at = len(load.results)
-        wait("ejection", lambda: m.endpoint_row("killable", VICTIM_ROW)["health"] == "ejected")
+        wait_until(
+            "ejection", lambda: m.endpoint_row("killable", VICTIM_ROW)["health"] == "ejected"
+        )
         ejected = m.endpoint_row("killable", VICTIM_ROW)
         # Dead past one ejection time: probed, the probe refused, ejected again.
-        wait("a failed probe", lambda: m.endpoint_row("killable", VICTIM_ROW)["ejections"] >= 2)
+        wait_until(
+            "a failed probe", lambda: m.endpoint_row("killable", VICTIM_ROW)["ejections"] >= 2
+        )
         victim = start_victim(m)  # back, on the same address
         back_at = len(load.results)
-        wait("readmission", lambda: m.endpoint_row("killable", VICTIM_ROW)["health"] == "healthy")
-        wait("traffic again", lambda: load.victim_served(back_at) >= 20)
+        wait_until(
+            "readmission", lambda: m.endpoint_row("killable", VICTIM_ROW)["health"] == "healthy"
+        )
+        wait_until("traffic again", lambda: load.count(by_victim, back_at) >= 20)
     finally:
-        results = load.finish()
+        results = [t.result for t in load.finish()]
         if victim.stdin is not None:
             victim.stdin.close()  # the child serves until its stdin closes
         victim.wait(5)
