@@ -1,5 +1,5 @@
-"""The admin port (127.0.0.1:15000 only): /config_dump, /clusters, /rules, POST /drain,
-PUT /config.
+"""The admin port (127.0.0.1:15000 only): /config_dump, /clusters, /rules, /stats,
+POST /drain, PUT /config.
 
 The admin view is a small read model the server fills in; handlers only render it
 as JSON or call the drain action, so they stay trivial to test.
@@ -36,6 +36,8 @@ class AdminView:
     cluster_report: Callable[[], list[dict[str, Any]]] | None = None
     # The copy of its rules the init container left (--rules-file / MESH_RULES_FILE).
     rules_file: str | None = None
+    # What this process holds now: fds, tasks, connections, pool entries (GET /stats).
+    stats: Callable[[], Mapping[str, Any]] | None = None
     # The HTTP/1 codec that runs (``--http-codec auto`` resolved to a name).
     http_codec: str = ""
     # The largest request body the port reads (--admin-max-body); larger gets 413.
@@ -66,6 +68,11 @@ def admin_endpoints(view: AdminView) -> Endpoints:
             out += view.cluster_report()
         return _json({"clusters": out})
 
+    def stats(_: Request) -> Reply:
+        if view.stats is None:
+            return Reply(404, b"no stats in this process\n")
+        return _json(dict(view.stats()))
+
     def drain(_: Request) -> Reply:
         view.drain()
         return Reply(200, b"draining: listeners closed, /healthz/ready answers 503\n")
@@ -77,6 +84,7 @@ def admin_endpoints(view: AdminView) -> Endpoints:
     endpoints.add("GET", "/config_dump", config_dump)
     endpoints.add("GET", "/rules", rules)
     endpoints.add("GET", "/clusters", clusters)
+    endpoints.add("GET", "/stats", stats)
     endpoints.add("POST", "/drain", drain)
     if view.put_config is not None:
         endpoints.add("PUT", "/config", view.put_config)

@@ -37,10 +37,12 @@ class Downstream:
     """The client connection: reads feed the codec, timeouts close it, errors become typed."""
 
     __slots__ = (
+        "closing",
         "codec",
         "deadline",
         "eof",
         "head_timeout",
+        "idle",
         "idle_timeout",
         "loop",
         "outbox",
@@ -74,6 +76,10 @@ class Downstream:
         self.idle_timeout = idle_timeout
         self.head_timeout = head_timeout
         self.eof = False
+        # Draining (``HttpProxy.drain``): responses say ``Connection: close``, and the
+        # connection ends after the one in progress. ``idle``: waiting between requests.
+        self.closing = False
+        self.idle = False
 
     def buffered_event(self) -> Event:
         """The next event from bytes already received (``NEED_DATA`` if none)."""

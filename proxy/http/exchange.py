@@ -52,6 +52,7 @@ class Exchange:
         "client_gone",
         "committed",
         "down",
+        "due",
         "endpoint",
         "headers",
         "held",
@@ -94,6 +95,10 @@ class Exchange:
         self.pending = b""  # a 101 head not yet sent: it goes with the tunnel's first bytes
         self.relayed_all = False  # the whole response went to the client's transport
         self.held: _Held | None = None  # a response ``attempt`` held back for the caller
+        # Loop time by which the response must be complete (0: no deadline). Envoy's
+        # route timeout runs from the request's end to the response's: a body that
+        # stalls is cut then, not after the (much longer) stream idle timeout.
+        self.due = 0.0
 
     @property
     def can_retry(self) -> bool:
@@ -208,8 +213,9 @@ class Exchange:
         """End an attempt's connection: pooled only when its exchange finished cleanly.
         Returns the request body pump's failure, if it had one."""
         if pump is not None and not pump.done():
+            # The client may still be sending the body: a later attempt reads on from
+            # here; if none does, the body stays incomplete and ``HttpProxy`` closes.
             pump.cancel()
-            self.keep_client = False  # the client is still sending a body nobody reads
             finished = False
         if finished:
             pool.release(up)
@@ -250,10 +256,13 @@ class Exchange:
             if not bodiless:
                 codec.send_end(End(body.trailers) if body.trailers else END, parts)
             self.down.outbox.send(up.writer.transport, b"".join(parts))
+            self.due = 0.0
             if timeout > 0:
                 up.arm(timeout)
+                self.due = self.down.loop.time() + timeout
             return None
         up.writer.write(b"".join(parts))  # nothing is held for it: its last request was answered
+        self.due = 0.0
         return self.down.loop.create_task(self._pump(up, timeout))
 
     async def _pump(self, up: Upstream, timeout: float) -> None:
@@ -271,6 +280,7 @@ class Exchange:
             writer.write(b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
+                self.due = self.down.loop.time() + timeout
         except DownstreamError:
             # Make the pending response read fail now rather than at the timeout.
             writer.transport.abort()
@@ -309,6 +319,8 @@ class Exchange:
         codec = down.codec
         status = response.status
         headers, _ = rewrite_response(response.items, upgrade=status == 101)
+        if down.closing and status != 101:  # draining: the client must not send more here
+            headers.append((b"Connection", b"connection", b"close"))
         parts: list[bytes] = []  # joined below, once
         codec.send_response(status, response.reason, headers, parts)
         self.status = status
@@ -351,12 +363,19 @@ class Exchange:
         down = self.down
         read_size, idle = self.limits.read_size, self.limits.stream_idle_timeout
         parts: list[bytes] = []
+        due, loop = self.due, down.loop
+        # While the upstream is silent mid-body, notice a client that hangs up (DC) as
+        # while awaiting the head, instead of holding the upstream until the deadline.
+        watch, after = down.watch, self.limits.watch_client_after
+        abandon = functools.partial(self._abandon, up)
         while True:
-            up.arm(idle)
+            up.arm(min(idle, due - loop.time()) if due else idle)
+            watch.arm(after, abandon)
             try:
                 event = await up.next_event(read_size)
             finally:
                 up.disarm()
+                watch.disarm()
             done = self._forward_event(event, parts, trailers)
             down.write(b"".join(parts))
             parts.clear()

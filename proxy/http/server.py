@@ -55,6 +55,18 @@ class HttpProxy:
         self.limits = limits or Limits()
         self._new_request_id = new_request_id
         self.outbox: Outbox | None = None  # one per loop: a pass's writes go out together
+        self.draining = False
+        self._live: set[Downstream] = set()  # client connections being served
+
+    def drain(self) -> None:
+        """Graceful drain (Envoy's for HTTP/1): a connection idle between requests is
+        closed now; one with a request in progress ends after its response, which
+        says ``Connection: close`` so the client sends nothing more on it."""
+        self.draining = True
+        for down in list(self._live):
+            down.closing = True
+            if down.idle:
+                down.close()  # its pending read sees end-of-file: the loop ends
 
     async def __call__(
         self,
@@ -81,11 +93,18 @@ class HttpProxy:
         codec = down.codec
         if initial:
             codec.feed(initial)
+        down.closing = self.draining
+        live = self._live
+        live.add(down)
         try:
             while True:
                 try:
                     if not codec.buffered and not down.eof:
+                        if down.closing:
+                            return  # draining: no further request on this connection
+                        down.idle = True
                         await down.receive(limits.downstream_idle_timeout)  # skip a parse
+                        down.idle = False
                     try:  # usually the whole head is here
                         event = codec.next_event()
                     except ProtocolError as exc:
@@ -104,6 +123,7 @@ class HttpProxy:
                 if not codec.next_message():
                     return
         finally:
+            live.discard(down)
             down.close_timers()
             down.close()  # sends what is held and buffered, then FIN
             try:
@@ -184,7 +204,8 @@ class HttpProxy:
                 await plan.run(exchange)
                 status = exchange.status
                 if status:
-                    keep, flag = exchange.keep_client, plan.flag
+                    # A body nobody read to its end: the client may still be sending it.
+                    keep, flag = exchange.keep_client and body.complete, plan.flag
                 else:  # no attempt: the forwarding chose to answer after all
                     reply = plan.reply
                     if reply is None:
@@ -248,7 +269,8 @@ class HttpProxy:
             (b"Content-Type", b"text/plain; charset=utf-8"),
             (b"Content-Length", b"%d" % len(text)),
         ]
-        if close:
+        if close or down.closing:
+            close = True
             headers.append((b"Connection", b"close"))
         parts: list[bytes] = []
         try:

@@ -101,6 +101,15 @@ class Cluster:
             Resource.RETRIES.value: breakers.overflows(Resource.RETRIES),
         }
 
+    def pool_counts(self) -> dict[str, int]:
+        """Upstream connections of this cluster's pool: ``open`` (idle included), ``idle``."""
+        keys = {(e.address, e.port) for e in self.endpoints}
+        pool = self.pool
+        return {
+            "open": sum(pool.open_connections(k) for k in keys),
+            "idle": sum(pool.idle_connections(k) for k in keys),
+        }
+
     def report(self, now: float) -> dict[str, Any]:
         """This cluster as the admin ``/clusters`` page shows it."""
         rows = []

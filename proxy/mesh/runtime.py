@@ -141,6 +141,10 @@ class Mesh:
         """The routing config in force, for the admin ``/config_dump`` page."""
         return {"mesh": {"version": self.version, "config": self.config.to_dict()}}
 
+    def pool_counts(self) -> dict[str, dict[str, int]]:
+        """Each cluster's upstream connections, open and idle (admin ``/stats``)."""
+        return {name: c.pool_counts() for name, c in sorted(self._clusters.items())}
+
     def clusters(self) -> list[dict[str, Any]]:
         """Every cluster with its endpoints, for the admin ``/clusters`` page."""
         now = self.clock()

@@ -41,6 +41,7 @@ from proxy.observe.metrics import TcpMetrics
 from proxy.process import loop
 from proxy.process.options import RunOptions, resolve_codec
 from proxy.process.sockets import bind_listener, close_all
+from proxy.process.stats import process_stats
 from proxy.process.tasks import TaskKeeper
 from proxy.reload import Loaded, Reloader
 
@@ -107,6 +108,7 @@ class ProxyServer:
         )
         self.observer = observer or self.telemetry.observer
         self.mesh_forwarder: MeshForwarder | None = None  # plugged into the HTTP engine
+        self.http_engine: HttpProxy | None = None
         self.readiness = Readiness()
         self.conns = TaskKeeper()
         self.http_tasks = TaskKeeper()
@@ -133,6 +135,7 @@ class ProxyServer:
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
         view.rules_file = opts.rules_file
+        view.stats = lambda: process_stats(lambda: len(self.conns), mesh.pool_counts)
         view.max_body = opts.admin_max_body
         self.admin_view = view
         self.telemetry.watch_clusters(mesh.clusters)
@@ -161,7 +164,9 @@ class ProxyServer:
             stream_idle_timeout=self.opts.stream_idle_timeout,
         )
         self.mesh_forwarder = MeshForwarder(dispatcher, limits, codec=self.codec)
-        engine = HttpProxy(self.mesh_forwarder, limits, codec=self.codec)
+        engine = self.http_engine = HttpProxy(self.mesh_forwarder, limits, codec=self.codec)
+        if self.readiness.draining:
+            engine.drain()
         self.outbound.http_handler = self.inbound.http_handler = engine
 
     def apply_config(self, loaded: Loaded) -> None:
@@ -177,6 +182,8 @@ class ProxyServer:
         self.readiness.draining = True
         for server in self.capture:
             server.close()
+        if self.http_engine is not None:
+            self.http_engine.drain()  # HTTP/1 clients are told to close (Envoy's drain)
         log.info("draining: capture listeners closed, %d connections open", len(self.conns))
 
     def request_drain(self) -> None:

@@ -1,13 +1,16 @@
 """The test server's ``paths`` reply: the engine tests pick a behaviour by path.
 
-Each path is one way an upstream can answer or misbehave (stream, stall, die mid-body,
-close without saying so, send bytes past the body, switch protocols, answer before
-reading the body), so a test names what it provokes in its request line.
+Each path is one way an upstream can answer or misbehave (stream, stall before or
+after the head, die mid-body with a FIN or a reset, close without saying so, send bytes
+past the body, switch protocols, answer before reading the body), so a test names what
+it provokes in its request line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.http_wire import PATTERN, Seen, read_body, send
@@ -43,9 +46,19 @@ async def answer_by_path(
     elif path == "/slow":
         await asyncio.sleep(float(query.get("s", "1")))
         await send(writer, 200, b"slow")
-    elif path == "/cut":
+    elif path == "/cut":  # ``?rst=1``: a reset (RST) instead of a FIN after the first bytes
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
         await writer.drain()
+        if query.get("rst"):
+            await asyncio.sleep(0.05)  # the head and first bytes leave before the reset
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        return False
+    elif path == "/stall":  # the head and 1,000 of 100,000 bytes, then nothing, ever
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        await writer.drain()
+        await asyncio.sleep(3600)
         return False
     elif path == "/close":
         await send(writer, 200, b"bye", close=True)
