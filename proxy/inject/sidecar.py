@@ -69,7 +69,29 @@ def inject_pod(pod: PodTemplate, opts: InjectOptions) -> str:
     pod.spec["initContainers"] = [init_container(opts, env), proxy_container(opts), *init]
     volumes = pod.spec.get("volumes") or []
     pod.spec["volumes"] = [*volumes, *mesh_volumes(opts)]
+    reserve_ports(pod)
     return "injected"
+
+
+RESERVED_PORTS_SYSCTL = "net.ipv4.ip_local_reserved_ports"
+
+
+def reserve_ports(pod: PodTemplate) -> None:
+    """Keep the sidecar's ports out of the pod's ephemeral range with the pod-level
+    sysctl (safe in Kubernetes since 1.27), merged with one the pod sets already: the
+    init container cannot write /proc/sys unless privileged, and finds them reserved."""
+    security = pod.spec.get("securityContext") or {}
+    sysctls = list(security.get("sysctls") or [])
+    for item in sysctls:
+        if item.get("name") == RESERVED_PORTS_SYSCTL:
+            theirs = [p.strip() for p in str(item.get("value", "")).split(",") if p.strip()]
+            ours = [str(p) for p in PROXY_PORTS if str(p) not in theirs]
+            item["value"] = ",".join([*theirs, *ours])
+            break
+    else:
+        ports = ",".join(str(p) for p in PROXY_PORTS)
+        sysctls.append({"name": RESERVED_PORTS_SYSCTL, "value": ports})
+    pod.spec["securityContext"] = {**security, "sysctls": sysctls}
 
 
 def _containers(pod: PodTemplate, key: str) -> list[dict[str, Any]]:

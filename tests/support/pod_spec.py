@@ -56,6 +56,7 @@ class Pod:
     init_containers: tuple[Container, ...]
     containers: tuple[Container, ...]
     config_maps: dict[str, dict[str, str]]  # name → data
+    sysctls: dict[str, str]  # the pod's own (namespaced) sysctls, set on its namespace
 
     def container(self, name: str) -> Container:
         for c in (*self.init_containers, *self.containers):
@@ -75,6 +76,10 @@ def load(manifest: Path, volume_root: Path) -> Pod:
         "metadata.namespace": meta.get("namespace", "default"),
     }
     labels: dict[str, str] = dict(meta.get("labels", {}))
+    pod_security = dict(spec.get("securityContext", {}))
+    if set(pod_security) - {"sysctls"}:
+        raise ValueError(f"pod securityContext {sorted(pod_security)}: only sysctls translated")
+    sysctls = {s["name"]: str(s["value"]) for s in pod_security.get("sysctls", [])}
     volumes = {v["name"]: _volume(v, config_maps, volume_root) for v in spec.get("volumes", [])}
 
     def one(c: dict[str, Any]) -> Container:
@@ -104,6 +109,7 @@ def load(manifest: Path, volume_root: Path) -> Pod:
         tuple(one(c) for c in spec.get("initContainers", [])),
         tuple(one(c) for c in spec["containers"]),
         config_maps,
+        sysctls,
     )
 
 

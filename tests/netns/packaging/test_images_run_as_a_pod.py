@@ -127,6 +127,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPod]:
     (reviews,) = (s for s in mesh["services"] if s["name"] == "reviews")
     with nt.netns("img") as pod, nt.netns("img") as cluster, podman.session():
         link = nt.connect(pod, cluster)
+        for name, value in spec.sysctls.items():  # what the kubelet sets on the pod sandbox
+            pod.run("sysctl", "-q", "-w", f"{name}={value}")
         servers = {}
         for ep in reviews["endpoints"]:
             cluster.run("ip", "addr", "add", f"{ep['address']}/32", "dev", "lo")

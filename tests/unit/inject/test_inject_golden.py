@@ -128,10 +128,42 @@ def test_each_kind_gets_the_mesh_at_its_pod_template(kind: str, path: tuple[str,
     assert [c["name"] for c in spec["initContainers"]] == MESH_CONTAINERS
     assert [v["name"] for v in spec["volumes"]] == ["mesh-config", "mesh-rules"]
     assert spec["containers"] == _at(original, path)["containers"]
+    assert spec["securityContext"]["sysctls"] == [
+        {"name": "net.ipv4.ip_local_reserved_ports", "value": "15000,15001,15006,15020,15021,15090"}
+    ]
     # nothing else moved: remove what injection added and the object is the original
     stripped = copy.deepcopy(out)
     del _at(stripped, path)["initContainers"], _at(stripped, path)["volumes"]
+    del _at(stripped, path)["securityContext"]
     assert stripped == original
+
+
+def test_a_pods_own_reserved_ports_are_kept_and_ours_added() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "securityContext": {
+                "runAsUser": 1000,
+                "sysctls": [
+                    {"name": "net.ipv4.ip_local_reserved_ports", "value": "8080, 15020"},
+                    {"name": "net.ipv4.tcp_syncookies", "value": "1"},
+                ],
+            },
+            "containers": [{"name": "app", "image": "app:1"}],
+        },
+    }
+    (out,) = yaml.safe_load_all(inject_text(yaml.safe_dump(pod), "t", InjectOptions())[0])
+    security = out["spec"]["securityContext"]
+    assert security["runAsUser"] == 1000
+    assert security["sysctls"] == [
+        {
+            "name": "net.ipv4.ip_local_reserved_ports",
+            "value": "8080,15020,15000,15001,15006,15021,15090",
+        },
+        {"name": "net.ipv4.tcp_syncookies", "value": "1"},
+    ]
 
 
 PASSTHROUGH = [
