@@ -37,7 +37,7 @@ from proxy.http.errors import (
 from proxy.http.headers import rewrite_response, set_headers
 from proxy.http.model import Endpoint, Limits, Target
 from proxy.http.pool import Upstream, UpstreamPool
-from proxy.l4.relay import relay
+from proxy.l4.relay import from_stream, relay_handoffs
 
 _HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
 
@@ -328,12 +328,12 @@ class Exchange:
                 return False
             if self._forward_event(event_in, parts, trailers):
                 self.relayed_all = True
-                if not down.writer.transport.get_write_buffer_size():
+                if not down.transport.get_write_buffer_size():
                     down.send_soon(b"".join(parts))  # the client keeps up: the usual case
                     return True
                 down.write(b"".join(parts))
                 # Done, unless the client is far behind: then wait for it first.
-                return down.writer.transport.get_write_buffer_size() <= _HIGH_WATER
+                return down.transport.get_write_buffer_size() <= _HIGH_WATER
 
     async def _relay_rest(self, up: Upstream) -> bool:
         """After ``_relay_buffered``: True when the upstream ended the exchange cleanly."""
@@ -386,7 +386,8 @@ class Exchange:
         down.write(head + from_upstream)
         if from_client:
             up.writer.write(from_client)
-        to_client = (await relay((down.reader, down.writer), (up.reader, up.writer))).sent
+        upstream = from_stream((up.reader, up.writer))
+        to_client = (await relay_handoffs(down.wire.handoff(), upstream)).sent
         self.bytes_sent += len(from_upstream) + to_client
 
 

@@ -76,10 +76,9 @@ class HttpProxy:
             max_head=limits.max_request_head_bytes,
             read_size=limits.read_size,
             idle_timeout=limits.downstream_idle_timeout,
+            initial=initial,
         )
         codec = down.codec
-        if initial:
-            codec.feed(initial)
         try:
             while True:
                 try:
@@ -107,9 +106,9 @@ class HttpProxy:
             down.close()  # sends what is held and buffered, then FIN
             try:
                 async with asyncio.timeout(_CLOSE_GRACE):
-                    await writer.wait_closed()
+                    await down.wire.wait_closed()
             except (OSError, TimeoutError):
-                writer.transport.abort()  # a client that stopped reading gets a reset
+                down.transport.abort()  # a client that stopped reading gets a reset
 
     def _refuse(self, conn: Intercepted, down: Downstream, exc: DownstreamError) -> None:
         """Answer a request the codec refused, then the connection closes."""
