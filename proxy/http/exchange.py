@@ -37,7 +37,7 @@ from proxy.http.errors import (
 from proxy.http.headers import rewrite_response, set_headers
 from proxy.http.model import Endpoint, Limits, Target
 from proxy.http.pool import Upstream, UpstreamPool
-from proxy.l4.relay import from_stream, relay_handoffs
+from proxy.l4.relay import relay_handoffs
 
 _HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
 
@@ -130,13 +130,13 @@ class Exchange:
             pump = self._send_request(up, target, timeout)
             if pump is None:  # the client is silent now; notice if it hangs up
                 watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
-            # The common case reads the socket right here (nothing can be buffered
+            # The common case waits right here (nothing of a response was received
             # before the request went out) and finds the final response head.
-            try:
-                data = await up.reader.read(self.limits.read_size)
-            except OSError as exc:
-                raise up.read_failed(exc) from exc
-            response = up.feed(data)
+            if up.answered:  # bytes arrived while it was idle: the codec judges them
+                response = await up.next_event()
+            else:
+                await up.receive()
+                response = up.buffered_event()
             if type(response) is not Response or response.status < 200:
                 response = await self._response_head(up, response)  # 1xx, partial, odd
             watch.disarm()
@@ -223,7 +223,7 @@ class Exchange:
     def _abandon(self, up: Upstream) -> None:
         """The client hung up while waiting: fail the pending response read at once."""
         self.client_gone = True
-        up.writer.transport.abort()
+        up.transport.abort()
 
     def _send_request(
         self, up: Upstream, target: Target, timeout: float
@@ -249,31 +249,31 @@ class Exchange:
         if body.complete:
             if not bodiless:
                 codec.send_end(End(body.trailers) if body.trailers else END, parts)
-            self.down.outbox.send(up.writer.transport, b"".join(parts))
+            self.down.outbox.send(up.transport, b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
             return None
-        up.writer.write(b"".join(parts))  # nothing is held for it: its last request was answered
+        up.transport.write(b"".join(parts))  # nothing is held for it: its last request was answered
         return self.down.loop.create_task(self._pump(up, timeout))
 
     async def _pump(self, up: Upstream, timeout: float) -> None:
-        body, codec, writer = self.body, up.codec, up.writer
+        body, codec, transport = self.body, up.codec, up.transport
         idle = self.limits.stream_idle_timeout
         parts: list[bytes] = []
         try:
             while (chunk := await body.read(idle)) is not None:
                 codec.send_data(chunk, parts)
-                writer.write(b"".join(parts))
+                transport.write(b"".join(parts))
                 parts.clear()
-                if writer.transport.get_write_buffer_size() > _HIGH_WATER:
-                    await asyncio.wait_for(writer.drain(), idle)
+                if transport.get_write_buffer_size() > _HIGH_WATER:
+                    await asyncio.wait_for(up.wire.drain(), idle)
             codec.send_end(End(body.trailers) if body.trailers else END, parts)
-            writer.write(b"".join(parts))
+            transport.write(b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
         except DownstreamError:
             # Make the pending response read fail now rather than at the timeout.
-            writer.transport.abort()
+            transport.abort()
             raise
         except TimeoutError:
             up.expire()  # the upstream stopped reading the body: the response read fails UT
@@ -297,7 +297,7 @@ class Exchange:
                     down.write(b"".join(parts))
             else:
                 raise UpstreamResetError(f"unexpected {event!r} before a response")
-            event = await up.next_event(self.limits.read_size)
+            event = await up.next_event()
 
     def _relay_buffered(self, up: Upstream, response: Response) -> bool:
         """Commit: send the head and the body that already arrived, in one write.
@@ -349,12 +349,12 @@ class Exchange:
 
     async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
         down = self.down
-        read_size, idle = self.limits.read_size, self.limits.stream_idle_timeout
+        idle = self.limits.stream_idle_timeout
         parts: list[bytes] = []
         while True:
             up.arm(idle)
             try:
-                event = await up.next_event(read_size)
+                event = await up.next_event()
             finally:
                 up.disarm()
             done = self._forward_event(event, parts, trailers)
@@ -385,9 +385,8 @@ class Exchange:
         from_client = down.codec.trailing()
         down.write(head + from_upstream)
         if from_client:
-            up.writer.write(from_client)
-        upstream = from_stream((up.reader, up.writer))
-        to_client = (await relay_handoffs(down.wire.handoff(), upstream)).sent
+            up.transport.write(from_client)
+        to_client = (await relay_handoffs(down.wire.handoff(), up.wire.handoff())).sent
         self.bytes_sent += len(from_upstream) + to_client
 
 
