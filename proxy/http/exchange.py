@@ -7,7 +7,8 @@ drops it to try again, or relays it), or commits: from the response head on, a
 failure can only end the client connection (``ResponseAbortedError``). Small bodies
 are coalesced with their heads into one write each way; larger ones stream with
 backpressure. A request or response that is complete at once goes out with the other
-writes of the loop's pass (``proxy.http.outbox``).
+writes of the loop's pass (``proxy.http.outbox``). Writes go to the transports; a
+side waits for its peer only while that transport has paused it (``Wire.drain``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ from proxy.http.headers import rewrite_response, set_headers
 from proxy.http.model import Endpoint, Limits, Target
 from proxy.http.pool import Upstream, UpstreamPool
 from proxy.l4.relay import relay_handoffs
-
-_HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
 
 
 class Exchange:
@@ -257,7 +256,7 @@ class Exchange:
         return self.down.loop.create_task(self._pump(up, timeout))
 
     async def _pump(self, up: Upstream, timeout: float) -> None:
-        body, codec, transport = self.body, up.codec, up.transport
+        body, codec, transport, wire = self.body, up.codec, up.transport, up.wire
         idle = self.limits.stream_idle_timeout
         parts: list[bytes] = []
         try:
@@ -265,8 +264,8 @@ class Exchange:
                 codec.send_data(chunk, parts)
                 transport.write(b"".join(parts))
                 parts.clear()
-                if transport.get_write_buffer_size() > _HIGH_WATER:
-                    await asyncio.wait_for(up.wire.drain(), idle)
+                if wire.write_paused:  # the upstream is behind: the transport said so
+                    await asyncio.wait_for(wire.drain(), idle)
             codec.send_end(End(body.trailers) if body.trailers else END, parts)
             transport.write(b"".join(parts))
             if timeout > 0:
@@ -333,7 +332,7 @@ class Exchange:
                     return True
                 down.write(b"".join(parts))
                 # Done, unless the client is far behind: then wait for it first.
-                return down.transport.get_write_buffer_size() <= _HIGH_WATER
+                return not down.wire.write_paused
 
     async def _relay_rest(self, up: Upstream) -> bool:
         """After ``_relay_buffered``: True when the upstream ended the exchange cleanly."""
@@ -349,6 +348,7 @@ class Exchange:
 
     async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
         down = self.down
+        wire = down.wire
         idle = self.limits.stream_idle_timeout
         parts: list[bytes] = []
         while True:
@@ -360,7 +360,8 @@ class Exchange:
             done = self._forward_event(event, parts, trailers)
             down.write(b"".join(parts))
             parts.clear()
-            await down.drain()
+            if wire.write_paused or wire.lost:  # else there is nothing to wait for
+                await down.drain()
             if done:
                 return True
 
