@@ -131,10 +131,13 @@ class Exchange:
                 watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
             # The common case waits right here (nothing of a response was received
             # before the request went out) and finds the final response head.
-            if up.answered:  # bytes arrived while it was idle: the codec judges them
+            wire = up.wire
+            if wire.received != up.mark or wire.eof:  # it spoke while idle: the codec judges
                 response = await up.next_event()
             else:
-                await up.receive()
+                await wire.wait()  # (``Upstream.receive``, inline: once per request)
+                if wire.error is not None:
+                    raise up.read_failed(wire.error)
                 response = up.buffered_event()
             if type(response) is not Response or response.status < 200:
                 response = await self._response_head(up, response)  # 1xx, partial, odd

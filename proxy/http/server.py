@@ -78,11 +78,11 @@ class HttpProxy:
             idle_timeout=limits.downstream_idle_timeout,
             initial=initial,
         )
-        codec = down.codec
+        codec, wire = down.codec, down.wire
         try:
             while True:
                 try:
-                    if not codec.buffered and not down.eof:
+                    if not codec.buffered and not wire.eof:
                         await down.receive(limits.downstream_idle_timeout)  # skip a parse
                     try:  # usually the whole head is here
                         event = codec.next_event()
