@@ -47,7 +47,6 @@ class Downstream:
         "transport",
         "watch",
         "wire",
-        "writer",
     )
 
     def __init__(
@@ -62,7 +61,6 @@ class Downstream:
         idle_timeout: float,
         initial: bytes = b"",
     ) -> None:
-        self.writer = writer  # kept for its ``wait_closed`` (the wire tells it of the end)
         self.outbox = outbox  # responses held until the loop's pass is over
         self.loop = outbox.loop
         # Closing our side makes a pending wait see the end of input.
