@@ -1,7 +1,8 @@
 """The client side of one connection: a codec in the server role, and the request body.
 
-``Downstream`` turns socket reads into codec events and protocol errors into the
-engine's typed errors. ``RequestBody`` streams a request body from the client and keeps its
+``Downstream`` takes the client connection over from its streams (a ``Wire`` feeds the
+codec from the transport's callbacks) and turns protocol errors into the engine's typed
+errors. ``RequestBody`` streams a request body from the client and keeps its
 first ``retry_buffer_bytes`` so another attempt can replay them; past that the body
 can no longer be replayed (Envoy/Linkerd do the same with 64 KiB).
 """
@@ -31,25 +32,24 @@ from proxy.http.errors import (
 )
 from proxy.http.outbox import Outbox
 from proxy.http.timer import MovableTimer
+from proxy.http.wire import Wire
 
 
 class Downstream:
-    """The client connection: reads feed the codec, timeouts close it, errors become typed."""
+    """The client connection: a ``Wire`` feeds the codec, timeouts close it, errors become typed."""
 
     __slots__ = (
         "closing",
         "codec",
         "deadline",
-        "eof",
         "head_timeout",
         "idle",
         "idle_timeout",
         "loop",
         "outbox",
-        "read_size",
-        "reader",
+        "transport",
         "watch",
-        "writer",
+        "wire",
     )
 
     def __init__(
@@ -63,23 +63,30 @@ class Downstream:
         read_size: int,
         idle_timeout: float,
         head_timeout: float | None = None,
+        initial: bytes = b"",
     ) -> None:
-        self.reader = reader
-        self.writer = writer
         self.outbox = outbox  # responses held until the loop's pass is over
         self.loop = outbox.loop
-        # Closing our side makes a pending read return end-of-file.
+        # Closing our side makes a pending wait see the end of input.
         self.deadline = MovableTimer(self.loop, self.close)
-        self.watch = ClientWatch(self)
         self.codec: Codec = codec(Role.SERVER, max_head=max_head)
-        self.read_size = read_size
         self.idle_timeout = idle_timeout
         self.head_timeout = head_timeout
-        self.eof = False
         # Draining (``HttpProxy.drain``): responses say ``Connection: close``, and the
         # connection ends after the one in progress. ``idle``: waiting between requests.
         self.closing = False
         self.idle = False
+        self.wire = Wire(self.codec.feed, read_size)
+        self.watch = ClientWatch(self)
+        self.wire.on_end = self.watch.ended
+        # From here on the transport calls the wire; the streams are set aside.
+        self.wire.take_over(reader, writer, initial)
+        self.transport: asyncio.Transport = self.wire.transport  # type: ignore[assignment]
+
+    @property
+    def eof(self) -> bool:
+        """The client sends nothing more (FIN or a lost connection)."""
+        return self.wire.eof
 
     def buffered_event(self) -> Event:
         """The next event from bytes already received (``NEED_DATA`` if none)."""
@@ -102,19 +109,19 @@ class Downstream:
             await self.receive(timeout)
 
     async def receive(self, timeout: float | None) -> None:
-        if self.watch.stopping is not None:
-            await self.watch.settle()
+        """Wait until the client sent more (the wire fed it to the codec already)."""
+        wire = self.wire
+        if wire.eof:
+            # The codec was told of the end and still needs data: nothing will come.
+            raise DownstreamDisconnect("client closed the connection")
         if timeout is not None:
             self.deadline.set_in(timeout)
         try:
-            data = await self.reader.read(self.read_size)
-        except OSError as exc:
-            raise DownstreamDisconnect(f"client connection failed: {exc}") from exc
+            await wire.wait()
         finally:
             self.deadline.clear()
-        if not data:
-            self.eof = True
-        self.codec.feed(data)
+        if wire.error is not None:
+            raise DownstreamDisconnect(f"client connection failed: {wire.error}")
 
     def send_continue(self) -> None:
         if self.codec.waiting_for_continue:
@@ -122,17 +129,17 @@ class Downstream:
 
     def send_soon(self, data: bytes) -> None:
         """Write ``data`` with the other writes of this loop pass (see ``Outbox``)."""
-        self.outbox.send(self.writer.transport, data)
+        self.outbox.send(self.transport, data)
 
     def write(self, data: bytes) -> None:
         """Write ``data`` now, after anything ``send_soon`` still holds."""
         self.outbox.flush()
-        self.writer.write(data)
+        self.transport.write(data)
 
     def close(self) -> None:
-        """Close after sending what is buffered and held (a pending read sees EOF)."""
+        """Close after sending what is buffered and held (a pending wait sees the end)."""
         self.outbox.flush()
-        self.writer.transport.close()
+        self.transport.close()
 
     def close_timers(self) -> None:
         self.deadline.cancel()
@@ -141,67 +148,66 @@ class Downstream:
     async def drain(self) -> None:
         self.outbox.flush()
         try:
-            await self.writer.drain()
+            await self.wire.drain()
         except OSError as exc:
             raise DownstreamDisconnect(f"client went away: {exc}") from exc
 
 
 class ClientWatch:
-    """Reads the client connection while a slow response is awaited.
+    """Notices a client hanging up while a slow response is awaited.
 
-    It starts reading only ``after`` seconds, so fast exchanges pay no task. End of
-    file means the client hung up: ``on_gone`` runs (the exchange abandons the upstream
-    request, Envoy's DC). Bytes are a pipelined request: the codec keeps them for later.
+    The wire reports the end of the client's input as it happens, so watching costs no
+    read and no task. A FIN counts only once the response has been awaited ``after``
+    seconds (earlier, it may be a client that half-closed after its request and still
+    reads): then ``on_gone`` runs (the exchange abandons the upstream request, Envoy's
+    DC). A FIN that came earlier is acted on at that mark, with the one timer made for
+    it. Bytes from the client after its request (a pipelined one, kept by the codec)
+    end the watch: that client is not gone.
     """
 
-    __slots__ = ("deadline", "down", "on_gone", "stopping", "task")
+    __slots__ = ("after", "down", "late", "on_gone", "received", "since")
 
     def __init__(self, down: Downstream) -> None:
         self.down = down
-        self.deadline = MovableTimer(down.loop, self._start)
         self.on_gone: Callable[[], None] | None = None
-        self.task: asyncio.Task[None] | None = None
-        # A cancelled watch still waits in reader.read() until the loop runs it once
-        # more; the next read must wait for that, or the reader refuses a second waiter.
-        self.stopping: asyncio.Task[None] | None = None
+        self.after = 0.0
+        self.since = 0.0  # when the watch was armed (loop time)
+        self.received = 0  # the wire's count then
+        self.late: asyncio.TimerHandle | None = None  # for a FIN that came early
 
     def arm(self, after: float, on_gone: Callable[[], None]) -> None:
         self.on_gone = on_gone
-        self.deadline.set_in(after)
+        self.after = after
+        self.since = self.down.loop.time()
+        wire = self.down.wire
+        self.received = wire.received
+        if wire.eof:  # the FIN came with the request, before anyone watched
+            self.ended()
 
     def disarm(self) -> None:
-        self.deadline.clear()
         self.on_gone = None
-        if self.task is not None:
-            self.task.cancel()  # a pending read gives up nothing when cancelled
-            self.stopping, self.task = self.task, None
-
-    async def settle(self) -> None:
-        """Return once a disarmed watch has really stopped reading."""
-        task, self.stopping = self.stopping, None
-        if task is not None and not task.done():
-            await asyncio.wait((task,))
+        if self.late is not None:
+            self.late.cancel()
+            self.late = None
 
     def close(self) -> None:
         self.disarm()
-        self.deadline.cancel()
 
-    def _start(self) -> None:
-        self.task = self.down.loop.create_task(self._watch())
-
-    async def _watch(self) -> None:
-        down = self.down
-        try:
-            data = await down.reader.read(down.read_size)
-        except OSError:
-            data = b""
-        if data:
-            down.codec.feed(data)
+    def ended(self) -> None:
+        """The wire's ``on_end``: the client sends nothing more."""
+        if self.on_gone is None or self.down.wire.received != self.received:
             return
-        down.eof = True
-        down.codec.feed(b"")
-        if self.on_gone is not None:
-            self.on_gone()
+        due = self.since + self.after
+        if self.down.loop.time() >= due:
+            self._gone()
+        elif self.late is None:
+            self.late = self.down.loop.call_at(due, self._gone)
+
+    def _gone(self) -> None:
+        self.late = None
+        on_gone, self.on_gone = self.on_gone, None
+        if on_gone is not None:
+            on_gone()
 
 
 class RequestBody:

@@ -7,7 +7,8 @@ drops it to try again, or relays it), or commits: from the response head on, a
 failure can only end the client connection (``ResponseAbortedError``). Small bodies
 are coalesced with their heads into one write each way; larger ones stream with
 backpressure. A request or response that is complete at once goes out with the other
-writes of the loop's pass (``proxy.http.outbox``).
+writes of the loop's pass (``proxy.http.outbox``). Writes go to the transports; a
+side waits for its peer only while that transport has paused it (``Wire.drain``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ from proxy.http.errors import (
 from proxy.http.headers import rewrite_response, set_headers
 from proxy.http.model import Endpoint, Limits, Target
 from proxy.http.pool import Upstream, UpstreamPool
-from proxy.l4.relay import relay
-
-_HIGH_WATER = 256 * 1024  # unsent bytes buffered towards a peer before we wait for it
+from proxy.l4.relay import relay_handoffs
 
 
 class Exchange:
@@ -135,13 +134,16 @@ class Exchange:
             pump = self._send_request(up, target, timeout)
             if pump is None:  # the client is silent now; notice if it hangs up
                 watch.arm(self.limits.watch_client_after, functools.partial(self._abandon, up))
-            # The common case reads the socket right here (nothing can be buffered
+            # The common case waits right here (nothing of a response was received
             # before the request went out) and finds the final response head.
-            try:
-                data = await up.reader.read(self.limits.read_size)
-            except OSError as exc:
-                raise up.read_failed(exc) from exc
-            response = up.feed(data)
+            wire = up.wire
+            if wire.received != up.mark or wire.eof:  # it spoke while idle: the codec judges
+                response = await up.next_event()
+            else:
+                await wire.wait()  # (``Upstream.receive``, inline: once per request)
+                if wire.error is not None:
+                    raise up.read_failed(wire.error)
+                response = up.buffered_event()
             if type(response) is not Response or response.status < 200:
                 response = await self._response_head(up, response)  # 1xx, partial, odd
             watch.disarm()
@@ -229,7 +231,7 @@ class Exchange:
     def _abandon(self, up: Upstream) -> None:
         """The client hung up while waiting: fail the pending response read at once."""
         self.client_gone = True
-        up.writer.transport.abort()
+        up.transport.abort()
 
     def _send_request(
         self, up: Upstream, target: Target, timeout: float
@@ -255,35 +257,35 @@ class Exchange:
         if body.complete:
             if not bodiless:
                 codec.send_end(End(body.trailers) if body.trailers else END, parts)
-            self.down.outbox.send(up.writer.transport, b"".join(parts))
+            self.down.outbox.send(up.transport, b"".join(parts))
             self.due = 0.0
             if timeout > 0:
                 up.arm(timeout)
                 self.due = self.down.loop.time() + timeout
             return None
-        up.writer.write(b"".join(parts))  # nothing is held for it: its last request was answered
+        up.transport.write(b"".join(parts))  # nothing is held for it: its last request was answered
         self.due = 0.0
         return self.down.loop.create_task(self._pump(up, timeout))
 
     async def _pump(self, up: Upstream, timeout: float) -> None:
-        body, codec, writer = self.body, up.codec, up.writer
+        body, codec, transport, wire = self.body, up.codec, up.transport, up.wire
         idle = self.limits.stream_idle_timeout
         parts: list[bytes] = []
         try:
             while (chunk := await body.read(idle)) is not None:
                 codec.send_data(chunk, parts)
-                writer.write(b"".join(parts))
+                transport.write(b"".join(parts))
                 parts.clear()
-                if writer.transport.get_write_buffer_size() > _HIGH_WATER:
-                    await asyncio.wait_for(writer.drain(), idle)
+                if wire.write_paused:  # the upstream is behind: the transport said so
+                    await asyncio.wait_for(wire.drain(), idle)
             codec.send_end(End(body.trailers) if body.trailers else END, parts)
-            writer.write(b"".join(parts))
+            transport.write(b"".join(parts))
             if timeout > 0:
                 up.arm(timeout)
                 self.due = self.down.loop.time() + timeout
         except DownstreamError:
             # Make the pending response read fail now rather than at the timeout.
-            writer.transport.abort()
+            transport.abort()
             raise
         except TimeoutError:
             up.expire()  # the upstream stopped reading the body: the response read fails UT
@@ -307,7 +309,7 @@ class Exchange:
                     down.write(b"".join(parts))
             else:
                 raise UpstreamResetError(f"unexpected {event!r} before a response")
-            event = await up.next_event(self.limits.read_size)
+            event = await up.next_event()
 
     def _relay_buffered(self, up: Upstream, response: Response) -> bool:
         """Commit: send the head and the body that already arrived, in one write.
@@ -340,12 +342,12 @@ class Exchange:
                 return False
             if self._forward_event(event_in, parts, trailers):
                 self.relayed_all = True
-                if not down.writer.transport.get_write_buffer_size():
+                if not down.transport.get_write_buffer_size():
                     down.send_soon(b"".join(parts))  # the client keeps up: the usual case
                     return True
                 down.write(b"".join(parts))
                 # Done, unless the client is far behind: then wait for it first.
-                return down.writer.transport.get_write_buffer_size() <= _HIGH_WATER
+                return not down.wire.write_paused
 
     async def _relay_rest(self, up: Upstream) -> bool:
         """After ``_relay_buffered``: True when the upstream ended the exchange cleanly."""
@@ -361,7 +363,8 @@ class Exchange:
 
     async def _stream_response(self, up: Upstream, trailers: bool) -> bool:
         down = self.down
-        read_size, idle = self.limits.read_size, self.limits.stream_idle_timeout
+        wire = down.wire
+        idle = self.limits.stream_idle_timeout
         parts: list[bytes] = []
         due, loop = self.due, down.loop
         # While the upstream is silent mid-body, notice a client that hangs up (DC) as
@@ -372,14 +375,15 @@ class Exchange:
             up.arm(min(idle, due - loop.time()) if due else idle)
             watch.arm(after, abandon)
             try:
-                event = await up.next_event(read_size)
+                event = await up.next_event()
             finally:
                 up.disarm()
                 watch.disarm()
             done = self._forward_event(event, parts, trailers)
             down.write(b"".join(parts))
             parts.clear()
-            await down.drain()
+            if wire.write_paused or wire.lost:  # else there is nothing to wait for
+                await down.drain()
             if done:
                 return True
 
@@ -404,8 +408,8 @@ class Exchange:
         from_client = down.codec.trailing()
         down.write(head + from_upstream)
         if from_client:
-            up.writer.write(from_client)
-        to_client = (await relay((down.reader, down.writer), (up.reader, up.writer))).sent
+            up.transport.write(from_client)
+        to_client = (await relay_handoffs(down.wire.handoff(), up.wire.handoff())).sent
         self.bytes_sent += len(from_upstream) + to_client
 
 

@@ -6,8 +6,9 @@ a stream; an HTTP/1 connection carries one stream at a time (``streams_left`` is
 while it is idle, 0 while busy), so for HTTP/1 the connection is its own stream. A
 connection goes back to the pool only when its codec says both sides finished the
 exchange cleanly; anything else (closed, errored, response not fully read) is
-closed instead. Idle connections
-expire after ``idle_timeout``, checked lazily and by one sweep timer per pool.
+closed instead. An idle connection whose peer closes it is dropped at once (its
+protocol hears the FIN); the others expire after ``idle_timeout``, checked lazily and
+by one sweep timer per pool.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
+import socket
 from collections.abc import Awaitable, Callable
 
 from proxy.core.errors import DialError, connect_reason
@@ -27,50 +30,65 @@ from proxy.http.errors import (
 )
 from proxy.http.model import Endpoint
 from proxy.http.timer import MovableTimer
+from proxy.http.wire import Wire
 
-Opener = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+# Dials a socket to (host, port), e.g. from a chosen source address; the pool wraps it
+# in its own protocol. Failures are OSError, TimeoutError or DialError.
+Opener = Callable[[str, int], Awaitable[socket.socket]]
+READ_LIMIT = 64 * 1024  # response bytes an upstream connection buffers unconsumed
 
 
 class Upstream:
-    """One connection to an endpoint with its codec in the client role."""
+    """One connection to an endpoint with its codec in the client role.
+
+    A ``Wire`` feeds the codec from the transport's callbacks, so a pooled connection
+    hears its peer close at once, with no read pending (the pool drops it then).
+    """
 
     __slots__ = (
-        "answered",
         "busy",
         "codec",
         "deadline",
         "endpoint",
         "idle_since",
         "loop",
-        "reader",
+        "mark",
         "reused",
         "timed_out",
-        "writer",
+        "transport",
+        "wire",
     )
 
     def __init__(
-        self,
-        endpoint: Endpoint,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        codec: CodecFactory = H11Codec,
+        self, endpoint: Endpoint, codec: CodecFactory = H11Codec, read_limit: int = READ_LIMIT
     ) -> None:
         self.endpoint = endpoint
         self.loop = asyncio.get_running_loop()
-        self.reader = reader
-        self.writer = writer
         self.codec: Codec = codec(Role.CLIENT)
+        self.wire = Wire(self.codec.feed, read_limit)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # ``connected``
         self.busy = True  # carrying a stream; False while idle in the pool
         self.idle_since = 0.0
         self.reused = False
-        self.answered = False  # a byte of the current response arrived
+        self.mark = 0  # the wire's byte count when the current exchange began
         self.timed_out = False
         self.deadline = MovableTimer(self.loop, self.expire)
+
+    def connected(self) -> None:
+        """The wire has its transport (``create_connection`` returned)."""
+        self.transport = self.wire.transport  # type: ignore[assignment]
+
+    @property
+    def answered(self) -> bool:
+        """A byte arrived since the current exchange began."""
+        return self.wire.received != self.mark
 
     @property
     def streams_left(self) -> int:
         """How many more request streams this connection can carry now (HTTP/1: one)."""
-        return 0 if self.busy or self.timed_out or self.writer.transport.is_closing() else 1
+        if self.busy or self.timed_out or self.wire.eof or self.transport.is_closing():
+            return 0
+        return 1
 
     def buffered_event(self) -> Event:
         """The next event from bytes already received (``NEED_DATA`` if none)."""
@@ -82,29 +100,24 @@ class Upstream:
     def protocol_failure(self, exc: ProtocolError) -> UpstreamResetError | UpstreamTimeoutError:
         return self._failure(f"bad response from {self._name()}: {exc}")
 
-    async def next_event(self, read_size: int) -> Event:
-        """The next event, reading the socket as needed; failures are ``UpstreamError``."""
+    async def next_event(self) -> Event:
+        """The next event, waiting for bytes as needed; failures are ``UpstreamError``."""
         event = self.buffered_event()
         while event is NEED_DATA:
-            try:
-                data = await self.reader.read(read_size)
-            except OSError as exc:
-                raise self.read_failed(exc) from exc
-            event = self.feed(data)
+            await self.receive()
+            event = self.buffered_event()
         return event
 
-    def feed(self, data: bytes) -> Event:
-        """Bytes just read from the socket (b"": end of file); then the next event."""
-        if data:
-            self.answered = True
-        codec = self.codec
-        codec.feed(data)
-        try:  # ``buffered_event``, inline: this runs once per response at least
-            return codec.next_event()
-        except ProtocolError as exc:
-            raise self.protocol_failure(exc) from exc
+    async def receive(self) -> None:
+        """Wait until more of the response arrived (the wire fed it to the codec)."""
+        wire = self.wire
+        if wire.eof:  # the codec heard the end and still needs data: none will come
+            raise self._failure(f"connection to {self._name()} closed")
+        await wire.wait()
+        if wire.error is not None:
+            raise self.read_failed(wire.error)
 
-    def read_failed(self, exc: OSError) -> UpstreamResetError | UpstreamTimeoutError:
+    def read_failed(self, exc: Exception) -> UpstreamResetError | UpstreamTimeoutError:
         return self._failure(f"connection to {self._name()} failed: {exc}")
 
     def _failure(self, message: str) -> UpstreamResetError | UpstreamTimeoutError:
@@ -125,15 +138,16 @@ class Upstream:
         self.deadline.clear()
 
     def expire(self) -> None:
-        """Timer callback: give up on this connection; pending reads see end-of-file."""
+        """Timer callback: give up on this connection; a pending wait sees the end."""
         self.timed_out = True
-        self.writer.transport.abort()
+        self.transport.abort()
 
     def reuse(self) -> bool:
         """Get ready for the next request; False when this connection cannot carry one."""
         return (
             not self.timed_out
-            and not self.writer.transport.is_closing()
+            and not self.wire.eof
+            and not self.transport.is_closing()
             and self.codec.next_message()
         )
 
@@ -149,6 +163,7 @@ class UpstreamPool:
         idle_timeout: float = 60.0,
         opener: Opener | None = None,
         codec: CodecFactory = H11Codec,
+        read_limit: int = READ_LIMIT,
     ) -> None:
         if max_per_endpoint < 1:
             raise ValueError(f"max_per_endpoint: must be >= 1, got {max_per_endpoint!r}")
@@ -159,8 +174,9 @@ class UpstreamPool:
         self.max_per_endpoint = max_per_endpoint
         self.max_pending = max_pending
         self.idle_timeout = idle_timeout
-        self._open_connection: Opener = opener or asyncio.open_connection
+        self._opener = opener  # None: ``create_connection`` to the endpoint itself
         self.codec = codec
+        self.read_limit = read_limit
         self._idle: dict[Endpoint, list[Upstream]] = {}
         self._count: collections.Counter[Endpoint] = collections.Counter()
         self._waiters: dict[Endpoint, collections.deque[asyncio.Future[Upstream | None]]] = {}
@@ -189,10 +205,9 @@ class UpstreamPool:
             if handed is not None:
                 self._close(handed)
         self._count[endpoint] += 1  # the slot is taken before the await
+        up = Upstream(endpoint, self.codec, self.read_limit)
         try:
-            reader, writer = await asyncio.wait_for(
-                self._open_connection(endpoint[0], endpoint[1]), connect_timeout
-            )
+            await asyncio.wait_for(self._connect(up), connect_timeout)
         except (OSError, TimeoutError, DialError) as exc:
             self._free_slot(endpoint)
             reason = connect_reason(exc)
@@ -204,7 +219,22 @@ class UpstreamPool:
             self._free_slot(endpoint)
             raise
         self.opened += 1
-        return Upstream(endpoint, reader, writer, self.codec)
+        up.connected()
+        up.wire.on_end = functools.partial(self._ended, up)
+        return up
+
+    async def _connect(self, up: Upstream) -> None:
+        loop = up.loop
+        host, port = up.endpoint
+        if self._opener is None:
+            await loop.create_connection(lambda: up.wire, host, port)
+            return
+        sock = await self._opener(host, port)
+        try:
+            await loop.create_connection(lambda: up.wire, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     def take_idle(self, endpoint: Endpoint) -> Upstream | None:
         """An idle connection still worth using, without awaiting (the hot path)."""
@@ -215,11 +245,7 @@ class UpstreamPool:
         while idle:
             up = idle.pop()
             # Idle: ``busy`` is False, so ``streams_left`` asks only the transport.
-            if (
-                now - up.idle_since < self.idle_timeout
-                and up.streams_left
-                and not up.reader.at_eof()
-            ):
+            if now - up.idle_since < self.idle_timeout and up.streams_left:
                 up.reused = up.busy = True
                 return up
             self._close(up)
@@ -258,7 +284,7 @@ class UpstreamPool:
         if not up.reuse():
             self._close(up)
             return
-        up.answered = False
+        up.mark = up.wire.received
         self._park(up)
 
     def _park(self, up: Upstream) -> None:
@@ -279,12 +305,24 @@ class UpstreamPool:
         """Close ``up``: it failed, was upgraded, or its response was not read to the end."""
         self._close(up)
 
+    def _ended(self, up: Upstream) -> None:
+        """The wire's ``on_end``: the peer closed (or reset) the connection."""
+        if up.busy:
+            return  # the exchange on it hears of it and settles it
+        idle = self._idle.get(up.endpoint)
+        if idle is not None and up in idle:
+            idle.remove(up)
+            if not idle:
+                del self._idle[up.endpoint]
+        self._close(up)
+
     def _close(self, up: Upstream) -> None:
+        up.wire.on_end = None  # closed here: its slot is freed once, now
         up.deadline.cancel()
         if up.timed_out:
-            up.writer.transport.abort()  # nothing worth flushing to a peer that hung
+            up.transport.abort()  # nothing worth flushing to a peer that hung
         else:
-            up.writer.close()
+            up.transport.close()
         self._free_slot(up.endpoint)
 
     def _free_slot(self, endpoint: Endpoint) -> None:
@@ -330,8 +368,8 @@ class UpstreamPool:
             self._close(up)
         for up in idle:
             with contextlib.suppress(OSError):
-                await up.writer.wait_closed()
+                await up.wire.wait_closed()
 
 
 def _closed(up: Upstream) -> bool:
-    return up.writer.transport.is_closing() or up.reader.at_eof()
+    return up.transport.is_closing() or up.wire.eof

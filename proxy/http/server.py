@@ -89,17 +89,16 @@ class HttpProxy:
             read_size=limits.read_size,
             idle_timeout=limits.downstream_idle_timeout,
             head_timeout=limits.request_headers_timeout,
+            initial=initial,
         )
-        codec = down.codec
-        if initial:
-            codec.feed(initial)
+        codec, wire = down.codec, down.wire
         down.closing = self.draining
         live = self._live
         live.add(down)
         try:
             while True:
                 try:
-                    if not codec.buffered and not down.eof:
+                    if not codec.buffered and not wire.eof:
                         if down.closing:
                             return  # draining: no further request on this connection
                         down.idle = True
@@ -128,9 +127,9 @@ class HttpProxy:
             down.close()  # sends what is held and buffered, then FIN
             try:
                 async with asyncio.timeout(_CLOSE_GRACE):
-                    await writer.wait_closed()
+                    await down.wire.wait_closed()
             except (OSError, TimeoutError):
-                writer.transport.abort()  # a client that stopped reading gets a reset
+                down.transport.abort()  # a client that stopped reading gets a reset
 
     def _refuse(self, conn: Intercepted, down: Downstream, exc: DownstreamError) -> None:
         """Answer a request the codec refused, then the connection closes."""

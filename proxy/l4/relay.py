@@ -1,6 +1,7 @@
 """The one byte relay: two transports wired to each other with protocol callbacks.
 
-Once a connection is relayed its streams are set aside: each transport gets a ``_Side``
+Once a connection is relayed its streams (or the HTTP engine's protocol, handed over
+as a ``Handoff``) are set aside: each transport gets a ``_Side``
 protocol whose ``data_received`` writes straight into the other transport, so a chunk
 costs one read and one write and no task wake-up. Backpressure is the transports' own:
 a peer whose write buffer passes the high-water mark pauses reading on this side until
@@ -18,7 +19,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from proxy.core.flags import Flag
 
@@ -166,32 +167,52 @@ class _Side(asyncio.Protocol):
             self.transport.abort()
 
 
-def _take_over(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], side: _Side) -> bytes:
-    """Hand the connection from its stream to ``side``; returns the bytes the stream held.
+class Handoff(NamedTuple):
+    """A connection handed to the relay: what its reader already held, and how it ended.
+
+    ``held`` goes out first; ``eof``: the peer had sent its FIN; ``lost``: the
+    connection was gone already, ``error`` saying how.
+    """
+
+    transport: asyncio.Transport
+    held: bytes = b""
+    eof: bool = False
+    lost: bool = False
+    error: BaseException | None = None
+
+
+def from_stream(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> Handoff:
+    """A stream's connection as a ``Handoff``.
 
     asyncio has no public call that gives a StreamReader's buffer back, so its
-    ``_buffer`` and ``_eof`` are read here once, right after the transport stopped
-    feeding it (``set_protocol``); the stream is not used again, but learns when the
-    connection is lost. A FIN or a loss the stream saw already is replayed on ``side``
-    once both sides are wired.
+    ``_buffer`` and ``_eof`` are read here once, in the same synchronous step as the
+    ``set_protocol`` that follows (``relay_handoffs``), so no byte comes in between; the
+    stream is not used again, but learns when the connection is lost.
     """
-    reader = stream[0]
+    reader, writer = stream
+    transport = cast(asyncio.Transport, writer.transport)
+    held = bytes(reader._buffer)  # type: ignore[attr-defined]  # see the docstring
+    eof: bool = reader._eof  # type: ignore[attr-defined]
+    return Handoff(transport, held, eof, transport.is_closing(), reader.exception())
+
+
+def _take_over(handoff: Handoff, side: _Side) -> None:
+    """Hand the connection from its previous protocol to ``side``."""
     transport = side.transport
     side.stream_protocol = transport.get_protocol()
     transport.set_protocol(side)
-    held = bytes(reader._buffer)  # type: ignore[attr-defined]  # see the docstring
-    side.seen_eof = reader._eof  # type: ignore[attr-defined]
+    side.seen_eof = handoff.eof
     if not side.seen_eof and not transport.is_closing() and not transport.is_reading():
         transport.resume_reading()  # the stream paused it when its buffer filled up
-    return held
 
 
-def _replay(side: _Side, held: bytes, reader: asyncio.StreamReader) -> None:
+def _replay(side: _Side, handoff: Handoff) -> None:
     """What happened on the connection before ``side`` took it over."""
-    if held:
-        side.data_received(held)
-    if side.transport.is_closing():
-        side.connection_lost(reader.exception())
+    if handoff.held:
+        side.data_received(handoff.held)
+    if handoff.lost or side.transport.is_closing():
+        error = handoff.error
+        side.connection_lost(error if isinstance(error, Exception) else None)
     elif side.seen_eof:
         side.eof_received()
 
@@ -225,19 +246,30 @@ async def relay(
     and count in the totals. ``idle_timeout`` None: no idle limit. ``progress`` is
     called every ``REPORT_EVERY`` bytes of one direction.
     """
+    down = from_stream(client)
+    if initial:
+        down = down._replace(held=initial + down.held)
+    return await relay_handoffs(down, from_stream(upstream), idle_timeout, progress)
+
+
+async def relay_handoffs(
+    client: Handoff,
+    upstream: Handoff,
+    idle_timeout: float | None = None,
+    progress: Progress | None = None,
+) -> RelayResult:
+    """``relay`` for connections whose protocol is not a stream (the HTTP engine's)."""
     session = _Session(idle_timeout, progress)
-    down = _Side(
-        session, cast(asyncio.Transport, client[1].transport), 0, Flag.DOWNSTREAM_DISCONNECT
-    )
-    up = _Side(session, cast(asyncio.Transport, upstream[1].transport), 1, Flag.UPSTREAM_RESET)
+    down = _Side(session, client.transport, 0, Flag.DOWNSTREAM_DISCONNECT)
+    up = _Side(session, upstream.transport, 1, Flag.UPSTREAM_RESET)
     down.peer, up.peer = up, down
     session.sides = (down, up)
     _arm_idle(session)
     try:
-        from_client = initial + _take_over(client, down)
-        from_upstream = _take_over(upstream, up)
-        _replay(down, from_client, client[0])
-        _replay(up, from_upstream, upstream[0])
+        _take_over(client, down)
+        _take_over(upstream, up)
+        _replay(down, client)
+        _replay(up, upstream)
         await session.finished
     finally:
         if session.timer is not None:

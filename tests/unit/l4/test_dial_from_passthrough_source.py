@@ -43,7 +43,11 @@ def _free_port() -> int:
 
 
 def test_the_pool_opener_connects_from_the_passthrough_source() -> None:
-    peer = asyncio.run(_peer_seen_by_app(passthrough_opener(1.0)))
+    async def open_(host: str, port: int) -> object:
+        sock = await passthrough_opener(1.0)(host, port)  # the pool wraps the socket itself
+        return await asyncio.open_connection(sock=sock)
+
+    peer = asyncio.run(_peer_seen_by_app(open_))
     assert peer == PASSTHROUGH_SOURCE4 == "127.0.0.6"
 
 
