@@ -82,7 +82,9 @@ def test_without_the_reservation_an_app_connection_takes_a_sidecar_port(
 ) -> None:
     assert sysctl(pod, SYSCTL) == ""
     with app_connections(pod) as ports:
-        assert sorted(ports) == list(range(RANGE[0], RANGE[1] + 1))  # 15020 among them
+        # The range is used up (the kernel may skip a port now and then): the
+        # sidecar's capture and telemetry ports went to the app's connections.
+        assert len(ports) >= RANGE[1] - RANGE[0] - 2 and {15001, 15020} <= set(ports)
         proc, err = start_proxy(pod, tmp_path)
         assert proc.wait(timeout=30) == 1
     text = err.read_text()
