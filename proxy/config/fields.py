@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TypeVar
@@ -55,7 +56,16 @@ def number(*, min: float | None = None, max: float | None = None) -> Reader[floa
         if isinstance(value, bool) or not isinstance(value, int | float):
             issues.add(path, _expected("a number", value))
             return None
-        return _in_range(float(value), path, issues, min, max)
+        # NaN passes every range check (all comparisons are false), and .inf is no rate
+        # or percentage either; a 400-digit integer overflows the conversion.
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            issues.add(path, f"must be a finite number, got {describe(value)}")
+            return None
+        return _in_range(number, path, issues, min, max)
 
     return read
 
@@ -142,6 +152,9 @@ def regex(value: object, path: str, issues: Issues) -> re.Pattern[str] | None:
         return re.compile(text)
     except re.error as exc:
         issues.add(path, f"bad regex {text!r}: {exc}")
+        return None
+    except RecursionError:  # sre's parser recurses once per nested group
+        issues.add(path, f"bad regex {text[:80]!r}...: nested too deeply")
         return None
 
 
