@@ -40,7 +40,12 @@ def string(value: object, path: str, issues: Issues) -> str | None:
     return value
 
 
-def integer(*, min: int | None = None, max: int | None = None) -> Reader[int]:
+# Counts, weights and limits are uint32 in Envoy's API too; an unbounded integer would
+# pass validation and then overflow where the core turns it into a float (a weight).
+UINT32_MAX = 2**32 - 1
+
+
+def integer(*, min: int | None = None, max: int | None = UINT32_MAX) -> Reader[int]:
     def read(value: object, path: str, issues: Issues) -> int | None:
         # YAML booleans are ints in Python; ``port: yes`` is a mistake, not 1.
         if isinstance(value, bool) or not isinstance(value, int):
