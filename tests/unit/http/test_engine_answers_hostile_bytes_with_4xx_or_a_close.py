@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from tests.support import fuzz_engine
 
@@ -26,13 +26,7 @@ def rig() -> Iterator[fuzz_engine.Rig]:
         rig.close()
 
 
-@settings(
-    max_examples=200,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
 @given(data=fuzz_engine.inputs())
 def test_any_bytes_get_4xx_or_upstream_answers_and_a_close(
     rig: fuzz_engine.Rig, codec: str, data: bytes
