@@ -75,6 +75,16 @@ def test_duplicate_keys_in_a_huge_json_object_are_found_in_linear_time() -> None
     assert "doc: duplicate key 'k7'" in caught.value.errors
 
 
+def test_a_regex_sre_warns_about_still_loads() -> None:
+    # re.compile warns "Possible nested set" (a FutureWarning, an error under -W error)
+    text = "services: [{name: a, port: 80, endpoints: [{address: 10.0.0.1, port: 80}], "
+    config = loads_config(
+        text + 'routes: [{match: {path: {regex: "/[[a]"}}, destinations: [{}]}]}]\n'
+    )
+    match = config.services[0].routes[0].match.path
+    assert match is not None and match.matches("/[") and not match.matches("/b")
+
+
 def test_anchors_used_as_intended_still_load() -> None:
     service = "{{name: s{i}, port: 80, addresses: [10.96.0.{i}], endpoints: *eps}}"
     text = "services:\n" + "\n".join(
