@@ -133,7 +133,9 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        ns = build_parser().parse_args(argv)
+        ns, extra = build_parser().parse_known_args(argv)
+        if extra:  # argparse would join them with spaces: "" or " " would not show
+            raise UsageError(f"unrecognized arguments: {', '.join(map(repr, extra))}")
         return run(ns, os.environ if env is None else env, out)
     except InterceptorError as e:
         out.flush()

@@ -94,14 +94,15 @@ def _items(raw: str) -> list[str]:
 
 def parse_port(raw: str, origin: str) -> int:
     text = raw.strip()
-    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= 65535:
+    # The length first: int() refuses strings past 4,300 digits with a ValueError.
+    if not _DIGITS.fullmatch(text) or len(text.lstrip("0")) > 5 or not 1 <= int(text) <= 65535:
         raise UsageError(f"{origin}: {raw!r} is not a TCP port (a number 1..65535)")
     return int(text)
 
 
 def parse_id(raw: str, origin: str) -> int:
     text = raw.strip()
-    if not _DIGITS.fullmatch(text) or int(text) > MAX_ID:
+    if not _DIGITS.fullmatch(text) or len(text.lstrip("0")) > 10 or int(text) > MAX_ID:
         raise UsageError(f"{origin}: {raw!r} is not a uid/gid (a number 0..{MAX_ID})")
     return int(text)
 

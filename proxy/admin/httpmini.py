@@ -128,9 +128,12 @@ def _parse_head(head: bytes) -> Head:
         name = name.strip().lower()
         if name == "content-length":
             text = value.strip()
-            if not text.isdigit():
-                raise AdminRequestError(f"bad content-length {text!r}")
-            length = int(text)
+            # ASCII digits only: the head is decoded as latin-1, where "²" is a digit
+            # to ``isdigit`` and not to ``int``. Past 18 digits it is over any limit
+            # (and ``int`` refuses strings past 4,300 digits).
+            if not (text.isascii() and text.isdigit()):
+                raise AdminRequestError(f"bad content-length {text[:40]!r}")
+            length = int(text) if len(text) <= 18 else 10**18
         elif name == "transfer-encoding":
             raise AdminRequestError("send the body with a Content-Length, not chunked", 411)
         elif name == "expect":

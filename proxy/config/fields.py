@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
+import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TypeVar
 
@@ -39,7 +41,12 @@ def string(value: object, path: str, issues: Issues) -> str | None:
     return value
 
 
-def integer(*, min: int | None = None, max: int | None = None) -> Reader[int]:
+# Counts, weights and limits are uint32 in Envoy's API too; an unbounded integer would
+# pass validation and then overflow where the core turns it into a float (a weight).
+UINT32_MAX = 2**32 - 1
+
+
+def integer(*, min: int | None = None, max: int | None = UINT32_MAX) -> Reader[int]:
     def read(value: object, path: str, issues: Issues) -> int | None:
         # YAML booleans are ints in Python; ``port: yes`` is a mistake, not 1.
         if isinstance(value, bool) or not isinstance(value, int):
@@ -55,7 +62,16 @@ def number(*, min: float | None = None, max: float | None = None) -> Reader[floa
         if isinstance(value, bool) or not isinstance(value, int | float):
             issues.add(path, _expected("a number", value))
             return None
-        return _in_range(float(value), path, issues, min, max)
+        # NaN passes every range check (all comparisons are false), and .inf is no rate
+        # or percentage either; a 400-digit integer overflows the conversion.
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            issues.add(path, f"must be a finite number, got {describe(value)}")
+            return None
+        return _in_range(number, path, issues, min, max)
 
     return read
 
@@ -139,9 +155,16 @@ def regex(value: object, path: str, issues: Issues) -> re.Pattern[str] | None:
         issues.add(path, _expected("a string", value))
         return None
     try:
-        return re.compile(text)
+        # A "[[" or "--" in a set compiles with today's meaning; sre only warns that
+        # it may change, which must not stop a load (or fail tests run with -W error).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(text)
     except re.error as exc:
         issues.add(path, f"bad regex {text!r}: {exc}")
+        return None
+    except RecursionError:  # sre's parser recurses once per nested group
+        issues.add(path, f"bad regex {text[:80]!r}...: nested too deeply")
         return None
 
 

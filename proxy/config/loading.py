@@ -4,6 +4,9 @@ JSON is YAML, but PyYAML rejects tabs that JSON allows, so a document that start
 with ``{`` is tried as JSON first. Duplicate keys, which both decoders would silently
 collapse into the last one, are errors; so is a file that cannot be read, named.
 Errors are prefixed ``source:line:`` (the line when known) like a compiler's.
+Whatever the text, the outcome is a config or a ``ConfigError``: the document's depth
+and alias expansion are bounded first (``shape``), and a value a YAML constructor or
+the JSON decoder cannot build (a 13th month, a 5,000-digit integer) is an error too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from proxy.config.errors import ConfigError
 from proxy.config.model import MeshConfig
 from proxy.config.parse import parse_config
 from proxy.config.positions import locate, node_lines
+from proxy.config.shape import MAX_DEPTH, check_depth, check_yaml
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -33,7 +37,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
     seen: set[object] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, str | int | float | bool) and key in seen:
+        if not isinstance(key, str | int | float | bool):
+            continue  # a list or mapping as a key: construct_mapping reports it below
+        if key in seen:
             line = key_node.start_mark.line + 1
             loader.duplicates.append(f"{line}: duplicate key {key!r}")
         seen.add(key)
@@ -53,6 +59,7 @@ def _decode_yaml(text: str, source: str) -> _Decoded:
         node = loader.get_single_node()
         if node is None:
             return None, [], {}
+        check_yaml(node, text, source)
         doc = loader.construct_document(node)
         return doc, [f"{source}:{d}" for d in loader.duplicates], node_lines(node)
     except yaml.MarkedYAMLError as exc:
@@ -62,6 +69,8 @@ def _decode_yaml(text: str, source: str) -> _Decoded:
         raise ConfigError([f"{where}: YAML syntax error: {exc.problem or exc}{context}"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: YAML error: {exc}"]) from exc
+    except (ValueError, OverflowError) as exc:  # a constructor's own check (dates, ints)
+        raise ConfigError([f"{source}: YAML value error: {exc}"]) from exc
     finally:
         loader.dispose()
 
@@ -70,14 +79,19 @@ def _decode_json(text: str, source: str) -> _Decoded:
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in items]
-        duplicates.extend(
-            f"{source}: duplicate key {k!r}" for i, k in enumerate(keys) if k in keys[:i]
-        )
-        return dict(items)
+        found = dict(items)
+        if len(found) < len(items):  # a set, not a scan per key: objects may be huge
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    duplicates.append(f"{source}: duplicate key {key!r}")
+                seen.add(key)
+        return found
 
     try:
-        return json.loads(text, object_pairs_hook=pairs), duplicates, {}
+        doc = json.loads(text, object_pairs_hook=pairs)
+    except RecursionError as exc:
+        raise ConfigError([f"{source}: nested deeper than {MAX_DEPTH}"]) from exc
     except json.JSONDecodeError as exc:
         try:  # a YAML flow mapping ("{services: []}") is not JSON, but is fine
             return _decode_yaml(text, source)
@@ -85,6 +99,10 @@ def _decode_json(text: str, source: str) -> _Decoded:
             pass  # neither: the JSON error is the one to show for a document opening with {
         where = f"{source}:{exc.lineno}:{exc.colno}"
         raise ConfigError([f"{where}: JSON syntax error: {exc.msg}"]) from exc
+    except ValueError as exc:  # past the decoder's grammar: a 5,000-digit integer
+        raise ConfigError([f"{source}: JSON value error: {exc}"]) from exc
+    check_depth(doc, source)
+    return doc, duplicates, {}
 
 
 def loads_config(text: str, source: str = "<config>") -> MeshConfig:

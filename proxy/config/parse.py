@@ -41,10 +41,19 @@ def _read_tracing(value: object, path: str, issues: Issues) -> Tracing | None:
     section = Section(value, path, issues, ("zipkin_url", "sample_rate"))
     url = section.need("zipkin_url", string)
     if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            issues.add(section.at("zipkin_url"), f"not an http(s) URL: {url!r}")
+        # The exporter parses the URL the same way when the config is applied: every
+        # way it could fail (a stray "]", port 99999) is caught here, by field path.
+        try:
+            parts = urlsplit(url)
+            good = parts.scheme in ("http", "https") and bool(parts.hostname)
+            _ = parts.port
+        except ValueError as exc:
+            issues.add(section.at("zipkin_url"), f"not an http(s) URL: {url!r} ({exc})")
             url = None
+        else:
+            if not good:
+                issues.add(section.at("zipkin_url"), f"not an http(s) URL: {url!r}")
+                url = None
     rate = section.get("sample_rate", number(min=0, max=1), 0.01)
     return None if url is None else Tracing(url, rate)
 

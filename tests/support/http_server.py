@@ -194,7 +194,10 @@ class HttpServer:
         if action == "close":
             writer.close()
             return False
-        url = urlsplit(seen.target)
+        try:
+            url = urlsplit(seen.target)
+        except ValueError:  # a target the proxy may relay and urllib refuses (a stray "[")
+            url = urlsplit("/")
         if self.reply == "name":
             await send(writer, status, self.name.encode())
         elif self.reply == "port":
