@@ -52,10 +52,14 @@ async def connect(
         raise DialTimeout(f"connect to {host}:{port} timed out", "timeout") from e
     except OSError as e:
         sock.close()
-        raise DialError(f"connect to {host}:{port}: {e.strerror or e}", connect_reason(e)) from e
+        raise _failed(host, port, e) from e
     except BaseException:
         sock.close()
         raise
+
+
+def _failed(host: str, port: int, e: OSError) -> DialError:
+    return DialError(f"connect to {host}:{port}: {e.strerror or e}", connect_reason(e))
 
 
 async def dial(
@@ -65,11 +69,10 @@ async def dial(
     sock = await connect(host, port, family, timeout, source)
     try:
         return await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT)
-    except OSError as e:
+    except BaseException as e:
         sock.close()
-        raise DialError(f"connect to {host}:{port}: {e.strerror or e}", connect_reason(e)) from e
-    except BaseException:
-        sock.close()
+        if isinstance(e, OSError):
+            raise _failed(host, port, e) from e
         raise
 
 
