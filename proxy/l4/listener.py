@@ -28,6 +28,7 @@ from proxy.l4.route import Route, Router
 from proxy.observe.logline import tcp_entry
 from proxy.observe.metrics import TcpMetrics
 from proxy.policy.overload import Overload
+from proxy.process.sockets import BACKLOG
 from proxy.process.tasks import TaskKeeper
 
 log = logging.getLogger("proxy.l4.listener")
@@ -58,7 +59,12 @@ class InterceptListener:
     overload: Overload | None = None  # the worker's connection cap (None: no cap)
 
     async def start(self, sock: Any) -> asyncio.AbstractServer:
-        return await asyncio.start_server(self._accepted, sock=sock, limit=STREAM_LIMIT)
+        # start_server listens again, by default with a backlog of 100: a burst of new
+        # connections past that overflowed the accept queue (the kernel drops their
+        # handshakes; clients hang in retries) instead of reaching the connection cap.
+        return await asyncio.start_server(
+            self._accepted, sock=sock, limit=STREAM_LIMIT, backlog=BACKLOG
+        )
 
     def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         overload = self.overload
