@@ -32,11 +32,22 @@ class Tracing:
 
 
 @dataclass(frozen=True)
+class Overload:
+    """Per-worker caps (Envoy's overload manager and listener limits); docs/overload.md."""
+
+    max_downstream_connections: int = 8192  # also capped by the fd limit (ulimit -n)
+    max_pending_requests: int = 4096  # waiting for an upstream connection: 503 UO past it
+    per_connection_buffer_bytes: int = 64 * 1024  # Envoy per_connection_buffer_limit_bytes
+    max_buffered_bytes: int = 256 * 1024 * 1024  # full buffers in total: 503 OM past it
+
+
+@dataclass(frozen=True)
 class MeshSettings:
     outbound_policy: str = "allow_any"  # registry_only: unknown destinations get 502 NR
     protocol_detect_timeout: float = 0.1
     tracing: Tracing | None = None  # None: no spans are exported
     access_log: bool = True
+    overload: Overload = field(default_factory=Overload)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from proxy.config.errors import ConfigError, Issues, describe, index_path, key_path
-from proxy.config.fields import Section, boolean, choice, duration, number, string
-from proxy.config.model import OUTBOUND_POLICIES, MeshConfig, MeshSettings, Service, Tracing
+from proxy.config.fields import Section, boolean, choice, duration, integer, number, string
+from proxy.config.model import (
+    OUTBOUND_POLICIES,
+    MeshConfig,
+    MeshSettings,
+    Overload,
+    Service,
+    Tracing,
+)
 from proxy.config.policy import Policy, PolicyOverride, merge_policy
 from proxy.config.policy_parse import check_ordered, read_policy
 from proxy.config.services import read_service
@@ -58,8 +65,21 @@ def _read_tracing(value: object, path: str, issues: Issues) -> Tracing | None:
     return None if url is None else Tracing(url, rate)
 
 
+def _read_overload(value: object, path: str, issues: Issues) -> Overload | None:
+    defaults = Overload()
+    names = (
+        "max_downstream_connections",
+        "max_pending_requests",
+        "per_connection_buffer_bytes",
+        "max_buffered_bytes",
+    )
+    section = Section(value, path, issues, names)
+    at_least_one = integer(min=1)
+    return Overload(*(section.get(name, at_least_one, getattr(defaults, name)) for name in names))
+
+
 def _read_mesh(value: object, path: str, issues: Issues) -> MeshSettings | None:
-    keys = ("outbound_policy", "protocol_detect_timeout", "tracing", "access_log")
+    keys = ("outbound_policy", "protocol_detect_timeout", "tracing", "access_log", "overload")
     section = Section(value, path, issues, keys)
     return MeshSettings(
         outbound_policy=section.get("outbound_policy", choice(OUTBOUND_POLICIES), "allow_any"),
@@ -68,6 +88,7 @@ def _read_mesh(value: object, path: str, issues: Issues) -> MeshSettings | None:
         ),
         tracing=section.optional("tracing", _read_tracing),
         access_log=section.get("access_log", boolean, True),
+        overload=section.get("overload", _read_overload, Overload()),
     )
 
 

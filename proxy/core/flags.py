@@ -15,6 +15,7 @@ class Flag(enum.StrEnum):
     NO_HEALTHY_UPSTREAM = "UH"
     UPSTREAM_CONNECT_FAILURE = "UF"
     UPSTREAM_OVERFLOW = "UO"
+    OVERLOAD_MANAGER = "OM"  # refused while the worker is over its buffered-bytes cap
     UPSTREAM_TIMEOUT = "UT"
     DEADLINE_EXCEEDED = "DL"
     UPSTREAM_RESET = "UR"

@@ -33,6 +33,10 @@ from proxy.http.errors import (
 from proxy.http.outbox import Outbox
 from proxy.http.timer import MovableTimer
 from proxy.http.wire import Wire
+from proxy.policy.overload import Overload
+
+# asyncio's and uvloop's write buffer high-water mark: set only when ours differs.
+_TRANSPORT_HIGH_WATER = 64 * 1024
 
 
 class Downstream:
@@ -64,6 +68,7 @@ class Downstream:
         idle_timeout: float,
         head_timeout: float | None = None,
         initial: bytes = b"",
+        budget: Overload | None = None,
     ) -> None:
         self.outbox = outbox  # responses held until the loop's pass is over
         self.loop = outbox.loop
@@ -76,12 +81,14 @@ class Downstream:
         # connection ends after the one in progress. ``idle``: waiting between requests.
         self.closing = False
         self.idle = False
-        self.wire = Wire(self.codec.feed, read_size)
+        self.wire = Wire(self.codec.feed, read_size, budget)
         self.watch = ClientWatch(self)
         self.wire.on_end = self.watch.ended
         # From here on the transport calls the wire; the streams are set aside.
         self.wire.take_over(reader, writer, initial)
         self.transport: asyncio.Transport = self.wire.transport  # type: ignore[assignment]
+        if read_size != _TRANSPORT_HIGH_WATER:  # one per-connection buffer bound both ways
+            self.transport.set_write_buffer_limits(high=read_size)
 
     @property
     def eof(self) -> bool:

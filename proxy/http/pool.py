@@ -31,6 +31,7 @@ from proxy.http.errors import (
 from proxy.http.model import Endpoint
 from proxy.http.timer import MovableTimer
 from proxy.http.wire import Wire
+from proxy.policy.overload import Overload
 
 # Dials a socket to (host, port), e.g. from a chosen source address; the pool wraps it
 # in its own protocol. Failures are OSError, TimeoutError or DialError.
@@ -60,12 +61,16 @@ class Upstream:
     )
 
     def __init__(
-        self, endpoint: Endpoint, codec: CodecFactory = H11Codec, read_limit: int = READ_LIMIT
+        self,
+        endpoint: Endpoint,
+        codec: CodecFactory = H11Codec,
+        read_limit: int = READ_LIMIT,
+        budget: Overload | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.loop = asyncio.get_running_loop()
         self.codec: Codec = codec(Role.CLIENT)
-        self.wire = Wire(self.codec.feed, read_limit)
+        self.wire = Wire(self.codec.feed, read_limit, budget)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # ``connected``
         self.busy = True  # carrying a stream; False while idle in the pool
         self.idle_since = 0.0
@@ -164,6 +169,7 @@ class UpstreamPool:
         opener: Opener | None = None,
         codec: CodecFactory = H11Codec,
         read_limit: int = READ_LIMIT,
+        overload: Overload | None = None,
     ) -> None:
         if max_per_endpoint < 1:
             raise ValueError(f"max_per_endpoint: must be >= 1, got {max_per_endpoint!r}")
@@ -177,6 +183,9 @@ class UpstreamPool:
         self._opener = opener  # None: ``create_connection`` to the endpoint itself
         self.codec = codec
         self.read_limit = read_limit
+        # The worker's guard: caps the requests waiting in all pools together, and
+        # counts what full upstream buffers hold.
+        self.overload = overload
         self._idle: dict[Endpoint, list[Upstream]] = {}
         self._count: collections.Counter[Endpoint] = collections.Counter()
         self._waiters: dict[Endpoint, collections.deque[asyncio.Future[Upstream | None]]] = {}
@@ -205,7 +214,7 @@ class UpstreamPool:
             if handed is not None:
                 self._close(handed)
         self._count[endpoint] += 1  # the slot is taken before the await
-        up = Upstream(endpoint, self.codec, self.read_limit)
+        up = Upstream(endpoint, self.codec, self.read_limit, self.overload)
         try:
             await asyncio.wait_for(self._connect(up), connect_timeout)
         except (OSError, TimeoutError, DialError) as exc:
@@ -258,6 +267,12 @@ class UpstreamPool:
                 f"{endpoint[0]}:{endpoint[1]}: {self.max_per_endpoint} connections busy "
                 f"and {len(waiters)} requests waiting"
             )
+        overload = self.overload
+        if overload is not None and not overload.admit_pending():
+            raise UpstreamOverflowError(
+                f"{endpoint[0]}:{endpoint[1]}: {self.max_per_endpoint} connections busy and "
+                f"this worker's {overload.limits.max_pending_requests} pending requests waiting"
+            )
         waiter: asyncio.Future[Upstream | None] = asyncio.get_running_loop().create_future()
         waiters.append(waiter)
         try:
@@ -278,13 +293,18 @@ class UpstreamPool:
         finally:
             with contextlib.suppress(ValueError):
                 waiters.remove(waiter)
+            if overload is not None:
+                overload.pending_done()
 
     def release(self, up: Upstream) -> None:
         """Return ``up`` after a request; it is pooled only if its exchange ended cleanly."""
         if not up.reuse():
             self._close(up)
             return
-        up.mark = up.wire.received
+        wire = up.wire
+        if wire.reading_paused:  # the response filled its buffer: an idle connection
+            wire.consumed()  # must hear its peer close, and holds nothing now
+        up.mark = wire.received
         self._park(up)
 
     def _park(self, up: Upstream) -> None:

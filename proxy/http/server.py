@@ -35,6 +35,7 @@ from proxy.http.model import Forwarder, Forwarding, Limits, RequestHead, Request
 from proxy.http.outbox import Outbox
 from proxy.http.requestid import new_request_id
 from proxy.l4.conn import Intercepted
+from proxy.policy.overload import Overload
 
 _CLOSE_GRACE = 5.0  # seconds a closing client gets to read what is still buffered
 
@@ -49,10 +50,14 @@ class HttpProxy:
         *,
         new_request_id: Callable[[], str] = new_request_id,  # no syscall, unlike uuid4
         codec: CodecFactory = H11Codec,
+        overload: Overload | None = None,
     ) -> None:
         self.codec = codec
         self.forwarder = forwarder
         self.limits = limits or Limits()
+        # The worker's overload guard: buffers report to it, requests are refused
+        # (503 OM) while it is over its buffered-bytes cap.
+        self.overload = overload
         self._new_request_id = new_request_id
         self.outbox: Outbox | None = None  # one per loop: a pass's writes go out together
         self.draining = False
@@ -80,16 +85,21 @@ class HttpProxy:
         loop = asyncio.get_running_loop()
         if outbox is None or outbox.loop is not loop:
             outbox = self.outbox = Outbox(loop)
+        overload = self.overload
+        read_size = limits.read_size
+        if overload is not None:  # the config in force when the connection came
+            read_size = overload.limits.per_connection_buffer_bytes
         down = Downstream(
             reader,
             writer,
             outbox,
             self.codec,
             max_head=limits.max_request_head_bytes,
-            read_size=limits.read_size,
+            read_size=read_size,
             idle_timeout=limits.downstream_idle_timeout,
             head_timeout=limits.request_headers_timeout,
             initial=initial,
+            budget=overload,
         )
         codec, wire = down.codec, down.wire
         down.closing = self.draining
@@ -117,6 +127,9 @@ class HttpProxy:
                     return
                 if type(event) is not Request:
                     return  # CLOSED: the client is done
+                if overload is not None and overload.overloaded:
+                    self._shed(conn, down, event, overload)
+                    return
                 if not await self._serve(conn, down, event):
                     return
                 if not codec.next_message():
@@ -156,6 +169,44 @@ class HttpProxy:
                 upstream_latency=None,
                 attempts=0,
                 upgraded=False,
+            )
+        )
+
+    def _shed(
+        self, conn: Intercepted, down: Downstream, request: Request, overload: Overload
+    ) -> None:
+        """Envoy's ``stop_accepting_requests`` overload action: 503 ``OM``, then close
+        (the body, if any, is not read: the connection cannot carry another request)."""
+        overload.refuse_request()
+        detail = "the proxy is overloaded: too many bytes buffered"
+        text = error_text(503, Flag.OVERLOAD_MANAGER, detail)
+        self._reply(down, request.method, 503, text, close=True)
+        now = down.loop.time()
+        host = b""
+        for _, lower, value in request.items:
+            if lower == b"host":
+                host = value
+                break
+        self.forwarder.refused(
+            RequestRecord(
+                conn,
+                "",
+                request.method.decode("latin-1"),
+                request.target.decode("latin-1"),
+                host.decode("latin-1"),
+                request.version.decode("latin-1"),
+                503,
+                Flag.OVERLOAD_MANAGER,
+                "",
+                "",
+                None,
+                0,
+                len(text),
+                now,
+                0.0,
+                None,
+                0,
+                False,
             )
         )
 

@@ -5,7 +5,9 @@ no copy, no read call) and wakes the engine only if it is waiting for data: a fu
 made only when the engine has nothing left to parse. Backpressure goes both ways
 through the transport: reading pauses once more than ``limit`` bytes were fed since the
 engine last ran out of events, and resumes when it next waits; writes go to the
-transport directly and ``drain`` waits only while the transport has paused us.
+transport directly and ``drain`` waits only while the transport has paused us. A
+full buffer either way is reported to the worker's ``Overload`` (``budget``) while it
+stays full: the only time bytes pile up, so the hot path pays nothing for counting.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import cast
 
 from proxy.l4.relay import Handoff
+from proxy.policy.overload import Overload
 
 
 class Wire(asyncio.Protocol):
@@ -23,10 +26,13 @@ class Wire(asyncio.Protocol):
     __slots__ = (
         "_closed",
         "_drain",
+        "_held_read",
+        "_held_write",
         "_loop",
         "_mark",
         "_previous",
         "_waiter",
+        "budget",
         "eof",
         "error",
         "feed",
@@ -39,7 +45,9 @@ class Wire(asyncio.Protocol):
         "write_paused",
     )
 
-    def __init__(self, feed: Callable[[bytes], None], limit: int) -> None:
+    def __init__(
+        self, feed: Callable[[bytes], None], limit: int, budget: Overload | None = None
+    ) -> None:
         self.feed = feed  # the codec's own method: bytes in, ``b""`` at end of input
         self._loop = asyncio.get_running_loop()
         self.limit = limit  # bytes the codec may hold beyond what the engine consumed
@@ -59,6 +67,8 @@ class Wire(asyncio.Protocol):
         # The stream protocol a taken-over connection had: it still learns of the loss,
         # so that whoever awaits ``StreamWriter.wait_closed`` is not left waiting.
         self._previous: asyncio.BaseProtocol | None = None
+        self.budget = budget  # told of bytes held while a buffer is full
+        self._held_read = self._held_write = 0  # what the budget counts for us now
 
     # -- taking a connection ------------------------------------------------------------
 
@@ -113,6 +123,9 @@ class Wire(asyncio.Protocol):
         if self.received - self._mark > self.limit and not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
+            if self.budget is not None:
+                self._held_read = self.received - self._mark
+                self.budget.hold(self._held_read)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -138,15 +151,30 @@ class Wire(asyncio.Protocol):
         previous, self._previous = self._previous, None
         if previous is not None:
             previous.connection_lost(exc)
+        self._unhold()
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        budget = self.budget
+        if budget is not None and self.transport is not None and not self._held_write:
+            self._held_write = self.transport.get_write_buffer_size()
+            budget.hold(self._held_write)
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self._held_write:
+            held, self._held_write = self._held_write, 0
+            self.budget.release(held)  # type: ignore[union-attr]  # set when held
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)
+
+    def _unhold(self) -> None:
+        """The connection is gone: nothing it held is buffered any more."""
+        held = self._held_read + self._held_write
+        if held:
+            self._held_read = self._held_write = 0
+            self.budget.release(held)  # type: ignore[union-attr]  # set when held
 
     def _end(self) -> None:
         """No more input: the codec hears it once, a waiting engine wakes up."""
@@ -178,9 +206,20 @@ class Wire(asyncio.Protocol):
         if self.eof:
             waiter.set_result(None)
         elif self.reading_paused:
-            self.reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+            self.consumed()
         return waiter
+
+    def consumed(self) -> None:
+        """The engine used up everything fed (without waiting for more, e.g. a pooled
+        connection after its response): reading resumes and the bytes held are free."""
+        self._mark = self.received
+        if self.reading_paused:
+            self.reading_paused = False
+            if not self.lost:
+                self.transport.resume_reading()  # type: ignore[union-attr]
+        if self._held_read:
+            held, self._held_read = self._held_read, 0
+            self.budget.release(held)  # type: ignore[union-attr]  # set when held
 
     async def drain(self) -> None:
         """Wait while the transport has paused writing; ``ConnectionResetError`` if lost."""

@@ -4,6 +4,9 @@ accept → SO_ORIGINAL_DST → loop guard → route → protocol detection (skip
 declared opaque ports and declared HTTP services) → the HTTP handler if one is
 installed and the client speaks HTTP/1, else the opaque relay. Every failure ends
 this connection only, is counted and logged; nothing escapes to the accept loop.
+Past the worker's connection cap (``Overload``, shared by both capture listeners) a
+new connection is closed as soon as it is accepted, unread, as Envoy's listener
+connection limit does; the event loop's accept refuses cleanly when descriptors run out.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from proxy.l4.dial import STREAM_LIMIT, dial
 from proxy.l4.route import Route, Router
 from proxy.observe.logline import tcp_entry
 from proxy.observe.metrics import TcpMetrics
+from proxy.policy.overload import Overload
+from proxy.process.sockets import BACKLOG
 from proxy.process.tasks import TaskKeeper
 
 log = logging.getLogger("proxy.l4.listener")
@@ -51,14 +56,33 @@ class InterceptListener:
     access_log: AccessLog | None  # None: no access log (and no cost building entries)
     http_handler: ConnectionHandler | None = None
     original_dst: OriginalDst = origdst.original_dst
+    overload: Overload | None = None  # the worker's connection cap (None: no cap)
 
     async def start(self, sock: Any) -> asyncio.AbstractServer:
-        return await asyncio.start_server(self._accepted, sock=sock, limit=STREAM_LIMIT)
+        # start_server listens again, by default with a backlog of 100: a burst of new
+        # connections past that overflowed the accept queue (the kernel drops their
+        # handshakes; clients hang in retries) instead of reaching the connection cap.
+        return await asyncio.start_server(
+            self._accepted, sock=sock, limit=STREAM_LIMIT, backlog=BACKLOG
+        )
 
     def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.keeper.spawn(self._guarded(reader, writer), name=f"{self.direction.value}-conn")
+        overload = self.overload
+        if overload is not None and not overload.admit_connection():
+            # Unread and unanswered: the client sees the connection closed at once (the
+            # protocol is not known yet, so there is nothing else to say).
+            writer.transport.abort()
+            return
+        self.keeper.spawn(
+            self._guarded(reader, writer, overload), name=f"{self.direction.value}-conn"
+        )
 
-    async def _guarded(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _guarded(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        overload: Overload | None = None,
+    ) -> None:
         """A broken peer ends its own connection, never the proxy."""
         try:
             await self.serve(reader, writer)
@@ -68,6 +92,8 @@ class InterceptListener:
         finally:
             if not writer.is_closing():
                 writer.transport.abort()
+            if overload is not None:
+                overload.connection_closed()
 
     def _intercepted(self, writer: asyncio.StreamWriter) -> Intercepted:
         sock = writer.get_extra_info("socket")

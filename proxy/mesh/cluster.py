@@ -16,6 +16,7 @@ from proxy.config.model import Endpoint, Subset
 from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.pool import Opener, UpstreamPool
 from proxy.policy import Choice, Outcome, Resource, ServiceParams, ServicePolicy
+from proxy.policy.overload import Overload
 
 EndpointKey = tuple[str, int]
 NOTHING: frozenset[EndpointKey] = frozenset()
@@ -31,6 +32,7 @@ class Cluster:
         params: ServiceParams,
         opener: Opener | None = None,
         codec: CodecFactory = H11Codec,
+        overload: Overload | None = None,
     ) -> None:
         self.name = name
         self.params = params
@@ -42,6 +44,7 @@ class Cluster:
             max_pending=limits.max_pending_requests,
             opener=opener,
             codec=codec,
+            overload=overload,
         )
         self.endpoints: tuple[Endpoint, ...] = ()
         self.versions: dict[EndpointKey, str] = {}

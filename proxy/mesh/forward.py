@@ -33,6 +33,7 @@ from proxy.mesh.cluster import Cluster, EndpointKey
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
 from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError, RetriedStatus
 from proxy.policy import Choice, Outcome, OutcomeKind
+from proxy.policy.overload import Overload
 from proxy.policy.retrying import Answer, RetryLoop, Stop
 
 ATTEMPT_HEADER = MESH_ATTEMPT
@@ -87,15 +88,16 @@ class MeshForwarder:
         inbound_pool: UpstreamPool | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         codec: CodecFactory = H11Codec,
+        overload: Overload | None = None,
     ) -> None:
         limits = limits or Limits()
         self.dispatcher = dispatcher
         # ``codec`` speaks to upstreams on the pools made here; the clusters' pools get
-        # theirs from the ``Mesh``.
-        self.pool = pool or UpstreamPool(codec=codec)  # passthrough: unknown destinations
+        # theirs (and the overload guard) from the ``Mesh``.
+        self.pool = pool or UpstreamPool(codec=codec, overload=overload)  # passthrough
         # The local app, connected to from 127.0.0.6 / ::6 (the interceptor lets it by).
         self.inbound_pool = inbound_pool or UpstreamPool(
-            opener=passthrough_opener(limits.connect_timeout), codec=codec
+            opener=passthrough_opener(limits.connect_timeout), codec=codec, overload=overload
         )
         self.clock = dispatcher.clock
         self.rng: random.Random = dispatcher.rng

@@ -23,6 +23,7 @@ from proxy.mesh.cluster import Cluster
 from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
 from proxy.mesh.params import service_params
 from proxy.mesh.state import MeshState, build_state
+from proxy.policy.overload import Overload
 
 log = logging.getLogger("proxy.mesh")
 FIRST_LOOKUP_WAIT = 2.0  # seconds start() waits for the first DNS answers
@@ -37,8 +38,10 @@ class Mesh:
         resolver: Resolver = resolve_dns,
         opener: Opener | None = None,
         codec: CodecFactory = H11Codec,
+        overload: Overload | None = None,
     ) -> None:
         self.clock = clock
+        self.overload = overload  # the worker's guard, shared by every cluster's pool
         self.codec = codec  # the clusters' upstream pools speak it (--http-codec)
         self.resolver = resolver
         self.opener = opener
@@ -73,7 +76,9 @@ class Mesh:
             if old is not None and old.params == params[service.name]:
                 clusters[service.name] = old
             else:
-                cluster = Cluster(service.name, params[service.name], self.opener, self.codec)
+                cluster = Cluster(
+                    service.name, params[service.name], self.opener, self.codec, self.overload
+                )
                 if old is not None and service.dns is not None:
                     cluster.set_endpoints(old.endpoints, now)  # until the next lookup
                 clusters[service.name] = cluster

@@ -24,6 +24,7 @@ from proxy.observe.identity import resolve_workload
 from proxy.observe.metrics import ReloadMetrics
 from proxy.process import loop, workers
 from proxy.process.options import RunOptions
+from proxy.process.overload import worker_overload
 from proxy.process.privileges import drop_privileges
 from proxy.process.server import BoundSockets, ProxyServer, bind_all
 from proxy.reload import Initial, Reloader, load_initial
@@ -42,8 +43,10 @@ def build_server(
 ) -> ProxyServer:
     """One process's server: the live config, the mesh it feeds, the listeners' state."""
     reloader = Reloader(initial, ReloadMetrics(registry), state_dir)
-    # HTTP and tcp routing; reloads apply to it. Its clusters' pools speak --http-codec.
-    mesh = Mesh(initial.loaded.config, codec=codec_named(opts.http_codec))
+    # HTTP and tcp routing; reloads apply to it. Its clusters' pools speak --http-codec
+    # and wait for connections within the worker's overload guard.
+    overload = worker_overload(initial.loaded.config.mesh.overload)
+    mesh = Mesh(initial.loaded.config, codec=codec_named(opts.http_codec), overload=overload)
     return ProxyServer(opts, socks, registry, exposition, reloader, mesh)
 
 

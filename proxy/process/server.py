@@ -37,9 +37,10 @@ from proxy.mesh import (
     RequestObserver,
 )
 from proxy.observe import Telemetry
-from proxy.observe.metrics import TcpMetrics
+from proxy.observe.metrics import OverloadMetrics, TcpMetrics
 from proxy.process import loop
 from proxy.process.options import RunOptions, resolve_codec
+from proxy.process.overload import overload_limits, worker_overload
 from proxy.process.sockets import bind_listener, close_all
 from proxy.process.stats import process_stats
 from proxy.process.tasks import TaskKeeper
@@ -113,6 +114,12 @@ class ProxyServer:
         self.conns = TaskKeeper()
         self.http_tasks = TaskKeeper()
         self.metrics = TcpMetrics(registry)
+        # The worker's overload guard: the mesh's pools share it when it was made first.
+        self.overload = mesh.overload or worker_overload(
+            reloader.store.current.config.mesh.overload
+        )
+        self.overload_metrics = OverloadMetrics(registry)
+        self.overload.on_reject = self.overload_metrics.rejected
         self.capture: list[asyncio.AbstractServer] = []
         timeouts = Timeouts(opts.protocol_detect_timeout, opts.connect_timeout, opts.idle_timeout)
         common: dict[str, Any] = {
@@ -122,6 +129,7 @@ class ProxyServer:
             "metrics": self.metrics,
             "keeper": self.conns,
             "access_log": self.telemetry.tcp_access_log if opts.access_log else None,
+            "overload": self.overload,
         }
         self.outbound = InterceptListener(
             Direction.OUTBOUND, MeshTcpRouter(opts.workload, mesh), **common
@@ -143,9 +151,15 @@ class ProxyServer:
         reloader.store.subscribe(self.apply_config)
         self.admin_endpoints = admin_endpoints(view)
         if self.observer is self.telemetry.observer:
-            before: Callable[[], None] | None = self.telemetry.before_scrape
+            record: Callable[[], None] | None = self.telemetry.before_scrape
         else:  # a caller's own observer: record what it batches
-            before = getattr(self.observer, "flush", None)
+            record = getattr(self.observer, "flush", None)
+
+        def before() -> None:
+            if record is not None:
+                record()
+            self.overload_metrics.sample(self.overload)
+
         self.telemetry_endpoints = telemetry_endpoints(self.readiness, exposition, before)
         self.metrics.on_closed = self.telemetry.activity
 
@@ -163,8 +177,12 @@ class ProxyServer:
             request_headers_timeout=self.opts.request_headers_timeout,
             stream_idle_timeout=self.opts.stream_idle_timeout,
         )
-        self.mesh_forwarder = MeshForwarder(dispatcher, limits, codec=self.codec)
-        engine = self.http_engine = HttpProxy(self.mesh_forwarder, limits, codec=self.codec)
+        self.mesh_forwarder = MeshForwarder(
+            dispatcher, limits, codec=self.codec, overload=self.overload
+        )
+        engine = self.http_engine = HttpProxy(
+            self.mesh_forwarder, limits, codec=self.codec, overload=self.overload
+        )
         if self.readiness.draining:
             engine.drain()
         self.outbound.http_handler = self.inbound.http_handler = engine
@@ -172,6 +190,7 @@ class ProxyServer:
     def apply_config(self, loaded: Loaded) -> None:
         """A new config is in force: new connections route by it, open ones keep theirs."""
         self.mesh.apply(loaded.config)  # the TCP router reads the mesh too
+        self.overload.apply(overload_limits(loaded.config.mesh.overload))
         self._serve_http()
         self.telemetry.apply_config(loaded.config)
 

@@ -37,6 +37,7 @@ def _serve(upstream_port: int, *more_ports: int) -> None:
     from proxy.mesh import MeshDispatcher, MeshForwarder
     from proxy.mesh.runtime import Mesh
     from proxy.observe.runtime import Telemetry
+    from proxy.process.overload import worker_overload
 
     async def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -46,11 +47,13 @@ def _serve(upstream_port: int, *more_ports: int) -> None:
         if os.environ.get("NOLOG"):
             telemetry.observer.access_log = None
         codec = codec_named(os.environ.get("MESH_HTTP_CODEC", "auto"))
-        mesh = Mesh(config, codec=codec)
+        # The worker's overload guard, wired as ``mesh-proxy run`` wires it.
+        overload = worker_overload(config.mesh.overload)
+        mesh = Mesh(config, codec=codec, overload=overload)
         observer = None if os.environ.get("NOOBS") else telemetry.observer
         dispatcher = MeshDispatcher(mesh, observer=observer)
-        forwarder = MeshForwarder(dispatcher, Limits(), codec=codec)
-        proxy = HttpProxy(forwarder, Limits(), codec=codec)
+        forwarder = MeshForwarder(dispatcher, Limits(), codec=codec, overload=overload)
+        proxy = HttpProxy(forwarder, Limits(), codec=codec, overload=overload)
         await serve_measured(proxy, upstream_port)
 
     uvloop.run(main())

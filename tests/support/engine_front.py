@@ -29,6 +29,7 @@ from proxy.http import (
 from proxy.http.codec import codec_named
 from proxy.http.passthrough import attempt_once
 from proxy.l4.conn import Direction, Intercepted
+from proxy.policy.overload import Overload
 
 T = TypeVar("T")
 
@@ -60,10 +61,12 @@ async def proxied(
     limits: Limits | None = None,
     pool: UpstreamPool | None = None,
     forwarder: Callable[[list[RequestRecord], UpstreamPool], Forwarder] | None = None,
+    overload: Overload | None = None,
 ) -> AsyncIterator[Front]:
     """A listener whose connections the proxy serves as if headed to ``target``, with
     the codec named ``codec`` on both sides; ``forwarder`` makes the engine's forwarder
-    from the records list and the pool (default: ``PassthroughForwarder``, to ``target``)."""
+    from the records list and the pool (default: ``PassthroughForwarder``, to ``target``);
+    ``overload``: the worker's guard the engine reports to (the pool takes its own)."""
     factory = codec_named(codec)
     pool = pool or UpstreamPool(codec=factory)
     if pool.codec is not factory:
@@ -73,7 +76,7 @@ async def proxied(
         chosen = forwarder(records, pool)
     else:
         chosen = PassthroughForwarder(records.append, pool=pool)
-    proxy = HttpProxy(chosen, limits or Limits(), codec=factory)
+    proxy = HttpProxy(chosen, limits or Limits(), codec=factory, overload=overload)
     handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -19,6 +19,7 @@ from proxy.l4.listener import InterceptListener, Timeouts
 from proxy.l4.origdst import Address
 from proxy.l4.outbound import OutboundRouter
 from proxy.observe.metrics import TcpMetrics
+from proxy.policy.overload import Overload
 from proxy.process.sockets import bind_listener
 from proxy.process.tasks import TaskKeeper
 
@@ -30,10 +31,12 @@ async def with_listener(
     ],
     direction: Direction = Direction.OUTBOUND,
     http_handler: Any = None,
+    overload: Overload | None = None,
 ) -> None:
     """Serve ``upstream`` on 127.0.0.1:0 and a listener whose every connection's original
     destination is that upstream; ``body(port, up_port, metrics, registry, log)`` drives
-    it. The listener's tasks are drained before this returns."""
+    it; ``overload`` caps its connections. The listener's tasks are drained before this
+    returns."""
     up = await asyncio.start_server(upstream, "127.0.0.1", 0)
     up_port = up.sockets[0].getsockname()[1]
     registry = CollectorRegistry()
@@ -58,6 +61,7 @@ async def with_listener(
         log.append,
         http_handler,
         fake_dst,
+        overload,
     )
     server = await listener.start(sock)
     try:

@@ -11,7 +11,7 @@ import contextlib
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,11 @@ class Proxy:
             time.sleep(0.05)
 
 
-def start_proxy(ns: nt.Netns, tmp: Path, *args: str) -> Proxy:
+def start_proxy(
+    ns: nt.Netns, tmp: Path, *args: str, preexec: Callable[[], None] | None = None
+) -> Proxy:
+    """``mesh-proxy run`` in ``ns``; ``preexec`` runs in the child first (e.g. a
+    ``setrlimit``, inherited by the proxy)."""
     out, err = tmp / "proxy.out", tmp / "proxy.err"
     with out.open("wb") as o, err.open("wb") as e:
         proc = ns.python(
@@ -90,6 +94,7 @@ def start_proxy(ns: nt.Netns, tmp: Path, *args: str) -> Proxy:
             *args,
             stdout=o,
             stderr=e,
+            preexec_fn=preexec,
         )
     proxy = Proxy(ns, proc, out, err)
     deadline = time.monotonic() + 15
@@ -103,10 +108,12 @@ def start_proxy(ns: nt.Netns, tmp: Path, *args: str) -> Proxy:
 
 
 @contextlib.contextmanager
-def mesh(prefix: str, tmp: Path, *proxy_args: str) -> Iterator[tuple[nt.Link, Proxy]]:
+def mesh(
+    prefix: str, tmp: Path, *proxy_args: str, preexec: Callable[[], None] | None = None
+) -> Iterator[tuple[nt.Link, Proxy]]:
     """pod (rules + proxy) ⇄ svc; yields the link and the running proxy."""
     with nt.netns(prefix) as pod, nt.netns(prefix) as svc:
         link = nt.connect(pod, svc)
         install_capture(pod)
-        proxy = start_proxy(pod, tmp, *proxy_args)
+        proxy = start_proxy(pod, tmp, *proxy_args, preexec=preexec)
         yield link, proxy

@@ -2,13 +2,15 @@
 
 ``tcp`` holds Istio's TCP counters and the L4 guards (``TcpMetrics``), ``http`` the
 request metrics and the mesh's internal ones (``Metrics``), ``reload`` the config
-reload pair (``ReloadMetrics``). Names and labels are public (DESIGN.md §6); each
+reload pair (``ReloadMetrics``), ``overload`` the overload guard's
+(``OverloadMetrics``). Names and labels are public (DESIGN.md §6); each
 family is created once per registry, so tests use a fresh registry each.
 """
 
 from __future__ import annotations
 
 from proxy.observe.metrics.http import BYTES_BUCKETS, DURATION_BUCKETS_MS, HTTP_LABELS, Metrics
+from proxy.observe.metrics.overload import OverloadMetrics
 from proxy.observe.metrics.reload import RESULTS, ReloadMetrics
 from proxy.observe.metrics.tcp import TCP_LABELS, ConnLabels, TcpMetrics
 
@@ -20,6 +22,7 @@ __all__ = [
     "TCP_LABELS",
     "ConnLabels",
     "Metrics",
+    "OverloadMetrics",
     "ReloadMetrics",
     "TcpMetrics",
 ]
