@@ -139,9 +139,12 @@ class Downstream:
         self.outbox.send(self.transport, data)
 
     def write(self, data: bytes) -> None:
-        """Write ``data`` now, after anything ``send_soon`` still holds."""
+        """Write ``data`` now, after anything ``send_soon`` still holds; nothing once the
+        client is gone (uvloop raises on a write to a closed transport, asyncio ignores
+        it: either way the bytes have nowhere to go, and the disconnect is DC already)."""
         self.outbox.flush()
-        self.transport.write(data)
+        if not self.wire.lost:
+            self.transport.write(data)
 
     def close(self) -> None:
         """Close after sending what is buffered and held (a pending wait sees the end)."""
