@@ -10,42 +10,12 @@ read a process's numbers from /proc.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import socket
-import threading
 import time
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def sockets_in(ns: str, count: int, family: int = socket.AF_INET) -> list[socket.socket]:
-    made: list[socket.socket] = []
-    errors: list[BaseException] = []
-
-    def create() -> None:
-        try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns {ns}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            for _ in range(count):
-                made.append(socket.socket(family, socket.SOCK_STREAM))
-        except BaseException as e:
-            errors.append(e)
-
-    thread = threading.Thread(target=create)
-    thread.start()
-    thread.join()
-    if errors:
-        close_all(made)
-        raise errors[0]
-    return made
+from tests.support.nsock import sockets_in
 
 
 def open_many(

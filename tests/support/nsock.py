@@ -20,7 +20,9 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def socket_in(ns: str, family: int = socket.AF_INET) -> socket.socket:
+def sockets_in(ns: str, count: int, family: int = socket.AF_INET) -> list[socket.socket]:
+    """``count`` unconnected TCP sockets of namespace ``ns`` (made in one short-lived
+    thread that entered it)."""
     made: list[socket.socket] = []
     errors: list[BaseException] = []
 
@@ -33,7 +35,8 @@ def socket_in(ns: str, family: int = socket.AF_INET) -> socket.socket:
                     raise OSError(err, f"setns {ns}: {os.strerror(err)}")
             finally:
                 os.close(fd)
-            made.append(socket.socket(family, socket.SOCK_STREAM))
+            for _ in range(count):
+                made.append(socket.socket(family, socket.SOCK_STREAM))
         except BaseException as e:
             errors.append(e)
 
@@ -41,8 +44,14 @@ def socket_in(ns: str, family: int = socket.AF_INET) -> socket.socket:
     t.start()
     t.join()
     if errors:
+        for sock in made:
+            sock.close()
         raise errors[0]
-    return made[0]
+    return made
+
+
+def socket_in(ns: str, family: int = socket.AF_INET) -> socket.socket:
+    return sockets_in(ns, 1, family)[0]
 
 
 def family_of(host: str) -> int:
