@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 
-from interceptor import cli, dump
+from interceptor import dump
 from interceptor.backends.base import LiveTable
 from interceptor.backends.saveparse import parse_save
 from interceptor.errors import BackendError
 from interceptor.model import Family
+from tests.support.interceptor_cli import run
 
 SAVE = """*nat
 :OUTPUT ACCEPT [9:540]
@@ -21,12 +21,6 @@ SAVE = """*nat
 [3:180] -A MESH_OUTPUT -j RETURN
 COMMIT
 """
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), env or {}, out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ command against a namespace in memory (``MemorySysctls``) and the recording fake
 from __future__ import annotations
 
 import errno
-import io
 import json
 
 import pytest
@@ -12,11 +11,10 @@ import pytest
 from interceptor import cli
 from interceptor.backends.fake import FakeBackend
 from interceptor.options import Options
-from interceptor.plan import PodFacts, build_plan
 from interceptor.reserved import Reservation, parse_ports, proxy_ports, render_ports
 from interceptor.sysctl import MemorySysctls
+from tests.support.interceptor_cli import run
 
-V4 = PodFacts(("10.77.0.2/24",), ())
 OURS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
 USERS = frozenset({80, 15020, 30000, 30001, 30002})
 
@@ -64,20 +62,6 @@ def test_a_reservation_merges_and_records_only_what_it_added() -> None:
     other = Reservation(moved, r.after, r.added)  # re-run with another outbound port
     assert other.after == USERS | moved  # 15001 given back, the user's 15020 kept
     assert other.added == moved - {15020}
-
-
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
-    fake = FakeBackend("legacy")
-    monkeypatch.setattr(cli, "get_backend", lambda name: fake)
-    monkeypatch.setattr(cli, "_plan", lambda opts: build_plan(opts, V4))
-    return fake
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), env or {}, out, err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_install_adds_the_ports_and_remove_gives_back_only_those(

@@ -3,7 +3,6 @@ deletes it; driven through the CLI against the recording fake backend (no kernel
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -12,27 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from interceptor import cli, rulescopy
+from interceptor import rulescopy
 from interceptor.backends.fake import FakeBackend
 from interceptor.options import Options, UsageError
-from interceptor.plan import PodFacts, build_plan
+from interceptor.plan import build_plan
 from interceptor.render import render_restore
-
-V4 = PodFacts(("10.77.0.2/24",), ())
-
-
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
-    fake = FakeBackend("legacy")
-    monkeypatch.setattr(cli, "get_backend", lambda name: fake)
-    monkeypatch.setattr(cli, "_plan", lambda opts: build_plan(opts, V4))
-    return fake
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), env or {}, out, err)
-    return code, out.getvalue(), err.getvalue()
+from tests.support.interceptor_cli import V4, run
 
 
 def test_install_writes_the_applied_rules_and_remove_deletes_them(
