@@ -61,11 +61,15 @@ def head_end(data: bytes | bytearray, start: int = 0, scan: int = 0) -> int:
         return start + 1
     if data[start : start + 2] == b"\r\n":
         return start + 2
-    found = _BLANK_LINE.search(data, max(start, scan))
-    return found.end() if found else -1
-
-
-_BLANK_LINE = re.compile(rb"\n\r?\n")
+    # The first "\n\r?\n" by two finds (memchr-fast; a regex search costs more):
+    # the first "\n\r\n", unless a "\n\n" starts before it.
+    begin = max(start, scan)
+    crlf = data.find(b"\n\r\n", begin)
+    if crlf < 0:
+        lf = data.find(b"\n\n", begin)
+        return lf + 2 if lf >= 0 else -1
+    lf = data.find(b"\n\n", begin, crlf + 1)
+    return lf + 2 if lf >= 0 else crlf + 3
 
 
 def raw_error(head: bytes | bytearray) -> ProtocolError | None:

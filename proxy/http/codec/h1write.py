@@ -35,6 +35,57 @@ def head(start: bytes, items: HeaderItems) -> bytes:
     return b"".join(parts)
 
 
+# Names that take a head off the usual path (Host only moves first).
+_SPECIAL = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection", b"upgrade"))
+
+
+def usual_request(start: bytes, headers: RawHeaders) -> tuple[bytes, int] | None:
+    """``head`` and the body length of a request whose only framing or connection
+    header is at most one numeric Content-Length, in one pass; None for any other
+    (``framing`` and ``comma_values`` then decide step by step)."""
+    parts = [start]
+    host_at = 1
+    length = 0  # no Content-Length: no body (h11's rule for a request)
+    seen = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _SPECIAL:
+            if lower == b"host":
+                parts[host_at:host_at] = (name, _SEP, value, _CRLF)
+                host_at += 4
+                continue
+            if lower != b"content-length" or seen or not value.isdigit():
+                return None
+            seen = True
+            length = int(value)
+        parts += (name, _SEP, value, _CRLF)
+    parts.append(_CRLF)
+    return b"".join(parts), length
+
+
+def usual_response(start: bytes, items: HeaderItems) -> tuple[bytes, int] | None:
+    """``head`` and the Content-Length of a final response that carries exactly one
+    numeric Content-Length and no other framing or connection header, in one pass;
+    None for any other (then ``final_headers`` and ``scan`` decide)."""
+    parts = [start]
+    host_at = 1
+    length = -1
+    for name, lower, value in items:
+        if lower in _SPECIAL:
+            if lower == b"host":
+                parts[host_at:host_at] = (name, _SEP, value, _CRLF)
+                host_at += 4
+                continue
+            if lower != b"content-length" or length >= 0 or not value.isdigit():
+                return None
+            length = int(value)
+        parts += (name, _SEP, value, _CRLF)
+    if length < 0:
+        return None
+    parts.append(_CRLF)
+    return b"".join(parts), length
+
+
 def comma_values(items: HeaderItems, name: bytes) -> list[bytes]:
     """h11's ``get_comma_header``: every non-empty, lowercased, comma-separated value."""
     out: list[bytes] = []
@@ -115,53 +166,39 @@ def checked(headers: RawHeaders) -> HeaderItems:
     return items
 
 
-class LengthWriter:
-    __slots__ = ("left",)
+# How the body of the message being sent is framed (the codec keeps one of these
+# and the bytes left of a Content-Length body: no writer object per message).
+LENGTH, CHUNKED, CLOSE = 0, 1, 2
+_KINDS = {"length": LENGTH, "chunked": CHUNKED, "close": CLOSE}
 
-    def __init__(self, length: int) -> None:
-        self.left = length
 
-    def data(self, data: bytes | bytearray, out: list[bytes]) -> None:
-        self.left -= len(data)
-        if self.left < 0:
+def kind(name: str) -> int:
+    """``framing``'s kind as one of LENGTH, CHUNKED, CLOSE."""
+    return _KINDS[name]
+
+
+def data(kind: int, left: int, data: bytes | bytearray, out: list[bytes]) -> int:
+    """Append one body chunk framed as ``kind``; the bytes left of a Content-Length."""
+    if kind == CHUNKED:
+        if data:
+            out += (b"%x\r\n" % len(data), data, _CRLF)  # type: ignore[arg-type]
+        return left
+    if kind == LENGTH:
+        left -= len(data)
+        if left < 0:
             raise ProtocolError("too much data for the declared Content-Length", 500)
-        out.append(data)  # type: ignore[arg-type]  # a bytearray is written as it is
+    out.append(data)  # type: ignore[arg-type]  # a bytearray is written as it is
+    return left
 
-    def end(self, trailers: RawHeaders, out: list[bytes]) -> None:
-        if self.left:
+
+def end(kind: int, left: int, trailers: RawHeaders, out: list[bytes]) -> None:
+    """Append the end of a body framed as ``kind`` (h11's checks, h11's bytes)."""
+    if kind == CHUNKED:
+        out.append(head(b"0\r\n", [(n, n.lower(), v) for n, v in trailers]))
+    elif kind == LENGTH:
+        if left:
             raise ProtocolError("too little data for the declared Content-Length", 500)
         if trailers:
             raise ProtocolError("Content-Length and trailers don't mix", 500)
-
-
-class ChunkedWriter:
-    __slots__ = ()
-
-    def data(self, data: bytes | bytearray, out: list[bytes]) -> None:
-        if data:
-            out += (b"%x\r\n" % len(data), data, _CRLF)  # type: ignore[arg-type]
-
-    def end(self, trailers: RawHeaders, out: list[bytes]) -> None:
-        out.append(head(b"0\r\n", [(n, n.lower(), v) for n, v in trailers]))
-
-
-class CloseWriter:
-    __slots__ = ()
-
-    def data(self, data: bytes | bytearray, out: list[bytes]) -> None:
-        out.append(data)  # type: ignore[arg-type]
-
-    def end(self, trailers: RawHeaders, out: list[bytes]) -> None:
-        if trailers:
-            raise ProtocolError("can't send trailers to an HTTP/1.0 client", 500)
-
-
-Writer = LengthWriter | ChunkedWriter | CloseWriter
-
-
-def writer(kind: str, length: int) -> Writer:
-    if kind == "chunked":
-        return ChunkedWriter()
-    if kind == "close":
-        return CloseWriter()
-    return LengthWriter(length)
+    elif trailers:
+        raise ProtocolError("can't send trailers to an HTTP/1.0 client", 500)

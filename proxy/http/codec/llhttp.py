@@ -7,6 +7,13 @@ HEAD response's successor or an upgraded stream begins. Where llhttp objects, or
 cheap check finds something llhttp lets through, ``h1grammar`` gives the verdict, so
 every input gets the h11 codec's verdict. Keep-alive, upgrade and error rules come
 from ``h1state`` (h11's machine); bytes out are what h11 writes (``h1write``).
+
+The usual keep-alive exchange (a request, a final response with a Content-Length,
+nothing proposed, nobody closing) takes fast paths that set both states directly:
+each is guarded by the conditions under which h11's machine (``Machine`` and its
+``settle``) would make exactly that move and nothing else, and anything unusual
+goes through the machine. ``FAST`` turns them off, so tests can hold both paths to
+the same results.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ _LENGTH, _CHUNKED, _UNTIL_CLOSE = 0, 1, 2
 _REQUEST, _INFORMATIONAL, _RESPONSE = Ev.REQUEST, Ev.INFORMATIONAL, Ev.RESPONSE
 _DATA, _END, _CLOSED = Ev.DATA, Ev.END, Ev.CLOSED
 _CONTINUE: Final = b"HTTP/1.1 100 \r\n\r\n"  # h11's, byte for byte
+_W_LENGTH, _W_CHUNKED = h1write.LENGTH, h1write.CHUNKED
+FAST = True  # False: every event through the machine (tests compare both paths)
 
 
 class LlhttpCodec:
@@ -64,7 +73,8 @@ class LlhttpCodec:
         "_server",
         "_version",
         "_waiting",
-        "_writer",
+        "_wkind",
+        "_wleft",
         "feed",
         "role",
     )
@@ -86,7 +96,8 @@ class LlhttpCodec:
         self._method: bytes | None = None  # this exchange's request method
         self._version: bytes | None = None  # the version the peer spoke last
         self._waiting = False  # a client waits for 100-continue
-        self._writer: h1write.Writer | None = None
+        self._wkind = _W_LENGTH  # how the body we send is framed (``h1write``)
+        self._wleft = 0  # bytes left of the Content-Length body we send
         self.feed: Callable[[bytes], None] = self._feed
 
     def _feed(self, data: bytes) -> None:
@@ -107,6 +118,30 @@ class LlhttpCodec:
         m = self._m
         client_peer = self._server
         their = m.client if client_peer else m.server
+        if their is SEND_BODY and self._body == _LENGTH and FAST:
+            # The usual body: slice it, or end it where h11's machine makes the one move
+            # DONE (keep-alive, nothing proposed, the other side still at it or done).
+            left = self._left
+            if left:
+                buf = self._buf
+                if buf:
+                    if len(buf) <= left:
+                        data, self._buf = buf, b""
+                    else:
+                        data, self._buf = buf[:left], buf[left:]
+                    self._left = left - len(data)
+                    if client_peer:
+                        self._waiting = False
+                    return data
+            elif m.keep_alive and not (m.upgrade or m.connect):
+                if client_peer:
+                    if m.server is SEND_RESPONSE:
+                        self._waiting = False
+                        m.client = DONE
+                        return END
+                elif m.client is DONE:
+                    m.server = DONE
+                    return END
         if their is ERROR:
             raise ProtocolError("can't receive data when peer state is ERROR")
         try:
@@ -180,7 +215,11 @@ class LlhttpCodec:
             parser = self._heads
             if parser.upgrade:
                 m.upgrade = True
-            m.client_event(_REQUEST)
+            if m.server is IDLE and FAST:
+                # h11's move from (IDLE, IDLE); its ``settle`` moves nothing from here
+                m.client, m.server = SEND_BODY, SEND_RESPONSE
+            else:
+                m.client_event(_REQUEST)
             self._method = method
             self._version = request.version
             if parser.close or request.version != b"1.1":
@@ -195,7 +234,10 @@ class LlhttpCodec:
             self._version = response.version
             self._waiting = False
             return response
-        m.server_event(_RESPONSE, status)
+        if m.server is SEND_RESPONSE and not (m.connect or m.upgrade) and FAST:
+            m.server = SEND_BODY  # nothing to accept or drop: ``settle`` moves nothing
+        else:
+            m.server_event(_RESPONSE, status)
         self._version = response.version
         parser = self._heads
         if parser.close or response.version != b"1.1":
@@ -308,6 +350,25 @@ class LlhttpCodec:
     ) -> None:
         """A request head; ``method``/``target`` as parsed, one Host among ``headers``.
         With ``end`` the message ends right there (no body), in the same call."""
+        m = self._m
+        start = b"%s %s HTTP/1.1\r\n" % (method, target)
+        usual = None
+        if m.client is IDLE and m.server is IDLE and method != b"CONNECT" and FAST:
+            usual = h1write.usual_request(start, headers)
+        if usual is not None:
+            # h11's move from (IDLE, IDLE), nothing proposed, no close: nothing else moves
+            m.client, m.server = SEND_BODY, SEND_RESPONSE
+            self._method = method
+            self._wkind, self._wleft = _W_LENGTH, usual[1]
+            out.append(usual[0])
+        else:
+            self._request_by_rules(method, start, headers, out)
+        if end is not None:
+            self.send_end(end, out)
+
+    def _request_by_rules(
+        self, method: bytes, start: bytes, headers: RawHeaders, out: list[bytes]
+    ) -> None:
         items = [(name, name.lower(), value) for name, value in headers]
         m = self._m
         if method == b"CONNECT":
@@ -319,27 +380,50 @@ class LlhttpCodec:
         if b"close" in h1write.comma_values(items, b"connection"):
             m.no_keep_alive()
         kind, length = h1write.framing(method, 0, items)
-        self._writer = h1write.writer(kind, length)
-        out.append(h1write.head(b"%s %s HTTP/1.1\r\n" % (method, target), items))
-        if end is not None:
-            self.send_end(end, out)
+        self._wkind, self._wleft = h1write.kind(kind), length
+        out.append(h1write.head(start, items))
 
     def send_response(
         self, status: int, reason: bytes, items: HeaderItems, out: list[bytes]
     ) -> None:
         """A response head (1xx included) from parsed or proxy-made ``items``."""
+        m = self._m
+        start = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        if (
+            status >= 200
+            and m.server is SEND_RESPONSE
+            and m.keep_alive
+            and not (m.upgrade or m.connect)
+            and FAST
+        ):
+            usual = h1write.usual_response(start, items)
+            if usual is not None:
+                # ``final_headers`` keeps such a head as it is, and h11's machine makes
+                # the one move SEND_BODY (nothing proposed to drop, nothing to close).
+                m.server = SEND_BODY
+                method = self._method
+                if (
+                    status in (204, 304)
+                    or method == b"HEAD"
+                    or (method == b"CONNECT" and status < 300)
+                ):
+                    self._wkind, self._wleft = _W_LENGTH, 0  # ``framing``: no body
+                else:
+                    self._wkind, self._wleft = _W_LENGTH, usual[1]
+                self._waiting = False
+                out.append(usual[0])
+                return
         if status < 200:
             self._our_event(_INFORMATIONAL, status)
         else:
-            m = self._m
             items = h1write.final_headers(items, status, self._method, self._version, m.keep_alive)
             self._our_event(_RESPONSE, status)
             kind, length, close = h1write.scan(self._method, status, items)
             if close:
                 m.no_keep_alive()
-            self._writer = h1write.writer(kind, length)
+            self._wkind, self._wleft = h1write.kind(kind), length
         self._waiting = False
-        out.append(h1write.head(b"HTTP/1.1 %d %s\r\n" % (status, reason), items))
+        out.append(h1write.head(start, items))
 
     def send_local(self, status: int, reason: bytes, headers: RawHeaders, out: list[bytes]) -> None:
         """A response head the proxy makes up, checked against the grammar first."""
@@ -348,33 +432,52 @@ class LlhttpCodec:
         self.send_response(status, reason, h1write.checked(headers), out)
 
     def send_data(self, data: bytes | bytearray, out: list[bytes]) -> None:
+        m = self._m
+        if self._wkind == _W_LENGTH and FAST:
+            # In SEND_BODY, Data moves nothing: only the length needs checking.
+            left = self._wleft - len(data)
+            if left >= 0 and (m.server if self._server else m.client) is SEND_BODY:
+                self._wleft = left
+                out.append(data)  # type: ignore[arg-type]  # a bytearray is written as it is
+                return
         self._our_event(_DATA)
-        self._write(data, None, out)
+        try:
+            self._wleft = h1write.data(self._wkind, self._wleft, data, out)
+        except ProtocolError:
+            m.fail(not self._server)
+            raise
 
     def send_end(self, end: End, out: list[bytes]) -> None:
+        m = self._m
+        if self._wkind == _W_LENGTH and not self._wleft and not end.trailers and FAST:
+            # The one move DONE: keep-alive, nothing proposed, the peer still at it.
+            if self._server:
+                if m.server is SEND_BODY and m.keep_alive and m.client is DONE:
+                    m.server = DONE
+                    return
+            elif (
+                m.client is SEND_BODY
+                and m.keep_alive
+                and not (m.upgrade or m.connect)
+                and m.server is SEND_RESPONSE
+            ):
+                m.client = DONE
+                return
         self._our_event(_END)
-        self._write(None, end.trailers, out)
-
-    def _write(
-        self, data: bytes | bytearray | None, trailers: RawHeaders | None, out: list[bytes]
-    ) -> None:
-        writer = self._writer
-        assert writer is not None  # the state machine allowed a body: a head went out
         try:
-            if trailers is None:
-                writer.data(data or b"", out)
-            else:
-                writer.end(trailers, out)
+            h1write.end(self._wkind, self._wleft, end.trailers, out)
         except ProtocolError:
-            self._m.fail(not self._server)
+            m.fail(not self._server)
             raise
 
     # -- keep-alive ----------------------------------------------------------------
 
     def next_message(self) -> bool:
-        if not self._server and self._buf and self._m.client is DONE:
-            return False  # bytes beyond the response: the upstream is confused
-        if not self._m.next_cycle():
+        m = self._m
+        if m.client is not DONE or m.server is not DONE:
             return False
+        if self._buf and not self._server:
+            return False  # bytes beyond the response: the upstream is confused
+        m.client = m.server = IDLE  # ``Machine.next_cycle``
         self._method = None
         return True

@@ -1,8 +1,9 @@
 """One head through llhttp, with the few checks llhttp does not make; the only httptools user.
 
 A whole head goes to a fresh httptools parser in one call (a parser costs 0.2 µs);
-its callbacks collect the items, lowercasing each name once and noting the headers
-that decide framing, keep-alive, 100-continue and upgrades. What llhttp accepts but
+once llhttp accepted it, its header lines are split here in one loop, lowercasing
+each name once and noting the headers that decide framing, keep-alive, 100-continue
+and upgrades (no per-header callback from C). What llhttp accepts but
 the shared grammar does not (HTTP/0.9 and 2.0, extra spaces in the start line, ``*``
 for GET, a missing Host, TE other than chunked, ...) is flagged cheaply here, and a
 flagged or refused head is judged by ``h1grammar`` instead: it picks the status, so
@@ -29,32 +30,32 @@ _Head = TypeVar("_Head", Request, Response)
 
 
 class HeadParser:
-    """Parses heads of one role; after each, its attributes describe the last one."""
+    """Parses heads of one role; after each, its attributes describe the last one.
+
+    llhttp is handed only the callbacks whose result the parser cannot read off the
+    head itself, and those are C methods of fresh lists (``list.append``,
+    ``list.clear``): httptools calls only the callbacks its protocol object has, and
+    a Python callback costs a frame per call. The header lines are split here after
+    llhttp accepted the head, so each is exactly ``name:OWS value OWS``.
+    """
 
     __slots__ = (
-        "_items",
-        "_reason",
-        "_url",
         "chunked",
         "close",
-        "complete",
         "expect",
         "flagged",
         "hosts",
         "length",
+        "on_headers_complete",
+        "on_status",
+        "on_url",
         "upgrade",
     )
 
     def __init__(self) -> None:
-        self._items: HeaderItems = []
-        self._url = b""
-        self._reason: bytes | None = None
         self._reset()
 
     def _reset(self) -> None:
-        self._items = []
-        self._reason = None
-        self.complete = False
         self.flagged = False
         self.hosts = 0
         self.length = -1  # no Content-Length
@@ -63,24 +64,27 @@ class HeadParser:
         self.expect = False
         self.upgrade = False
 
-    # -- httptools callbacks (names fixed by its protocol) ---------------------------
-
-    def on_url(self, url: bytes) -> None:
-        self._url = url
-
-    def on_status(self, reason: bytes) -> None:
-        self._reason = reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        lower = name.lower()
-        if value[-1:] in (b" ", b"\t"):
-            value = value.rstrip(_OWS)  # llhttp keeps trailing whitespace, h11 drops it
-        if lower in _SPECIAL:
-            value = self._special(lower, value)
-        self._items.append((name, lower, value))
-
-    def on_headers_complete(self) -> None:
-        self.complete = True
+    def _fields(self, head: bytes, eol: int) -> HeaderItems:
+        """The header lines of a head llhttp accepted (``eol``: the start line's end),
+        noting the headers that decide framing, keep-alive, 100-continue and upgrades."""
+        self._reset()
+        items: HeaderItems = []
+        if eol + 4 == len(head):
+            return items  # no header lines
+        append = items.append
+        for line in head[eol + 2 : -4].split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            lower = name.lower()
+            value = value.strip(_OWS)  # llhttp keeps trailing whitespace, h11 drops it
+            if lower in _SPECIAL:
+                if lower == b"host":
+                    self.hosts += 1
+                elif lower == b"content-length" and self.length < 0 and len(value) < 20:
+                    self.length = int(value)  # the usual one: llhttp checked the digits
+                elif value != b"keep-alive" or lower != b"connection":
+                    value = self._special(lower, value)  # (keep-alive: nothing to note)
+            append((name, lower, value))
+        return items
 
     def _special(self, lower: bytes, value: bytes) -> bytes:
         if lower == b"host":
@@ -107,7 +111,10 @@ class HeadParser:
     # -- heads ---------------------------------------------------------------------
 
     def request(self, head: bytes) -> Request:
-        self._reset()
+        urls: list[bytes] = []
+        pending = [True]  # emptied when llhttp reaches the end of the headers
+        self.on_url = urls.append
+        self.on_headers_complete = pending.clear
         parser = httptools.HttpRequestParser(self)
         try:
             parser.feed_data(head)
@@ -117,25 +124,31 @@ class HeadParser:
             return self._judged(h1grammar.parse_request(head))  # see ``_judged``
         version = _VERSIONS.get(parser.get_http_version())
         method: bytes = parser.get_method()
-        url = self._url
+        url = b"".join(urls)
         eol = head.find(b"\r\n")
         if (
-            self.flagged
-            or not self.complete
+            pending
             or version is None
             or eol != len(method) + len(url) + 10
             or not head.startswith(b"HTTP/", eol - 8)
             or url[:1] != b"/"
             or method == b"CONNECT"
-            or self.hosts > 1
-            or (self.hosts == 0 and version == b"1.1")
+        ):
+            return self._judged(h1grammar.parse_request(head))
+        items = self._fields(head, eol)
+        if (
+            self.flagged
+            or (self.hosts != 1 and (self.hosts > 1 or version == b"1.1"))
             or (self.chunked and (self.length >= 0 or version == b"1.0"))
         ):
             return self._judged(h1grammar.parse_request(head))
-        return Request(method, url, version, self._items)
+        return Request(method, url, version, items)
 
     def response(self, head: bytes) -> Response:
-        self._reset()
+        reasons: list[bytes] = []
+        pending = [True]  # emptied when llhttp reaches the end of the headers
+        self.on_status = reasons.append
+        self.on_headers_complete = pending.clear
         parser = httptools.HttpResponseParser(self)
         try:
             parser.feed_data(head)
@@ -145,20 +158,22 @@ class HeadParser:
             return self._judged(h1grammar.parse_response(head))
         version = _VERSIONS.get(parser.get_http_version())
         status: int = parser.get_status_code()
-        reason = self._reason
+        reason = b"".join(reasons) if reasons else None
         eol = head.find(b"\r\n")
         if (
-            self.flagged
-            or not self.complete
+            pending
             or version is None
             or status < 100
             or eol != (12 if reason is None else 13 + len(reason))
             or not head.startswith(b"HTTP/")
-            or (reason and _REASON_BAD.search(reason) is not None)
-            or (self.chunked and (self.length >= 0 or version == b"1.0"))
+            # isalpha: the usual "OK" needs no regex
+            or (reason and not reason.isalpha() and _REASON_BAD.search(reason) is not None)
         ):
             return self._judged(h1grammar.parse_response(head))
-        return Response(status, reason or b"", version, self._items)
+        items = self._fields(head, eol)
+        if self.flagged or (self.chunked and (self.length >= 0 or version == b"1.0")):
+            return self._judged(h1grammar.parse_response(head))
+        return Response(status, reason or b"", version, items)
 
     def _judged(self, head: _Head) -> _Head:
         """Take the grammar's parse, and recompute what the codec reads off the items.
@@ -170,5 +185,4 @@ class HeadParser:
         for _, lower, value in head.items:
             if lower in _SPECIAL:
                 self._special(lower, value)
-        self._items = head.items
         return head
