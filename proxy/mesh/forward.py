@@ -123,6 +123,8 @@ class MeshForwarder:
             if state.later is not None:
                 state.reply = state.later  # the engine answers it, no attempt made
                 return
+            if state.cluster is not None:  # the membership may have changed meanwhile
+                state.outside = state.cluster.outside(state.subset)
         if state.cluster is None:
             await self._direct(exchange, state)
             return
@@ -137,7 +139,7 @@ class MeshForwarder:
             policy,
             state.deadline,
             state.method,
-            cluster.outside(state.subset),
+            state.outside,
             rng,
             plan.status_retry,
         )
@@ -155,11 +157,22 @@ class MeshForwarder:
                     continue
                 endpoint = choice.endpoint
                 state.version = cluster.versions.get(endpoint, state.version)
+                # ``x-mesh-attempt``, the remaining deadline, then telemetry's headers
+                # (inline: once per attempt).
+                number = step.number
+                headers: tuple[tuple[bytes, bytes], ...] = (
+                    (ATTEMPT_HEADER, _ATTEMPT_VALUES[number - 1])
+                    if number <= 10
+                    else (ATTEMPT_HEADER, str(number).encode()),
+                )
+                budget = state.deadline.header_value(now)
+                if budget is not None:
+                    headers += ((TIMEOUT_HEADER, budget.encode()),)
                 target = Target(
                     endpoint,
                     pool,
                     step.timeout,
-                    self._headers(state, step.number, now),
+                    headers + state.watch.headers,
                     plan.hold if step.ask else _HOLD_NOTHING,
                 )
                 # Each attempt is reported to the cluster exactly once, however it ends.
@@ -212,16 +225,6 @@ class MeshForwarder:
                 step = loop.next(now)
         finally:
             loop.end()
-
-    def _headers(
-        self, state: RequestState, attempt: int, now: float
-    ) -> tuple[tuple[bytes, bytes], ...]:
-        value = _ATTEMPT_VALUES[attempt - 1] if attempt <= 10 else str(attempt).encode()
-        headers: tuple[tuple[bytes, bytes], ...] = ((ATTEMPT_HEADER, value),)
-        budget = state.deadline.header_value(now)
-        if budget is not None:
-            headers += ((TIMEOUT_HEADER, budget.encode()),)
-        return headers + state.watch.headers
 
     async def _direct(self, exchange: Exchange, state: RequestState) -> None:
         """One attempt to where the client was going (plus the keep-alive race retry)."""

@@ -9,7 +9,7 @@ their last attempt finishes.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Set
+from collections.abc import Hashable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from random import Random
 from typing import Generic, TypeVar
@@ -86,6 +86,9 @@ class EndpointTable(Generic[E]):
         self._blind = RoundRobinBalancer() if self._balancer.learns else self._balancer
         self._active: dict[E, EndpointState[E]] = {}
         self._draining: dict[E, EndpointState[E]] = {}
+        # ``_active``'s states in its order, kept with membership: a pick that leaves
+        # nothing out (most of them) reads this instead of building a list.
+        self._ready: tuple[EndpointState[E], ...] = ()
 
     # -- membership ---------------------------------------------------------------
 
@@ -110,12 +113,14 @@ class EndpointTable(Generic[E]):
             state = EndpointState(endpoint, weight, PeakEwma(now, p.initial_rtt, p.decay))
         state.weight = weight
         self._active[endpoint] = state
+        self._ready = tuple(self._active.values())
 
     def remove(self, endpoint: E) -> None:
         """Stop picking an endpoint; it is forgotten once its in-flight attempts finish."""
         state = self._active.pop(endpoint, None)
         if state is None:
             return
+        self._ready = tuple(self._active.values())
         self._balancer.forget(endpoint)
         self._blind.forget(endpoint)
         if state.in_flight > 0:
@@ -134,12 +139,29 @@ class EndpointTable(Generic[E]):
         """Choose an endpoint not in ``exclude`` (already tried) and, if given, in
         ``among`` (what outlier detection lets through); None when nothing qualifies.
         ``blind``: no attempt will be started or finished for this pick."""
-        ready = [
-            s for e, s in self._active.items() if e not in exclude and (among is None or e in among)
-        ]
+        if among is None and not exclude:
+            ready: Sequence[EndpointState[E]] = self._ready
+        else:
+            ready = [
+                s
+                for e, s in self._active.items()
+                if e not in exclude and (among is None or e in among)
+            ]
         if not ready:
             return None
         return (self._blind if blind else self._balancer).choose(ready, rng, now).endpoint
+
+    def take(self, rng: Random, now: float, exclude: Set[E] = frozenset()) -> Attempt[E] | None:
+        """``pick`` then ``start`` in one call (the once-per-attempt path); None when
+        nothing qualifies."""
+        ready: Sequence[EndpointState[E]] = (
+            [s for e, s in self._active.items() if e not in exclude] if exclude else self._ready
+        )
+        if not ready:
+            return None
+        state = self._balancer.choose(ready, rng, now)
+        state.in_flight += 1
+        return Attempt(state.endpoint, now)
 
     def start(self, endpoint: E, now: float) -> Attempt[E]:
         """Count an attempt as in flight to ``endpoint`` (picked by ``pick``)."""

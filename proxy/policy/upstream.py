@@ -34,15 +34,23 @@ class ServiceParams:
     retry: RetryParams = field(default_factory=RetryParams)
 
 
-@dataclass(slots=True)
-class Choice(Generic[E]):  # made per attempt: not frozen (see ``Attempt``)
-    attempt: Attempt[E]  # hand back to ``report`` (or ``end``) exactly once
-    probe: bool  # this attempt is an ejected endpoint's single probe
-    panic: bool  # too few healthy endpoints: health was ignored for this pick
+class Choice(Generic[E]):
+    """An attempt started by ``choose``: hand it back to ``report`` (or ``end``) once.
 
-    @property
-    def endpoint(self) -> E:
-        return self.attempt.endpoint
+    Made per attempt, so plain slots (see ``Attempt``); ``endpoint`` is copied from the
+    attempt, not a property: it is read on every attempt, and a property is a call.
+    """
+
+    __slots__ = ("attempt", "endpoint", "panic", "probe")
+
+    def __init__(self, attempt: Attempt[E], probe: bool, panic: bool) -> None:
+        self.attempt = attempt
+        self.endpoint: E = attempt.endpoint
+        self.probe = probe  # this attempt is an ejected endpoint's single probe
+        self.panic = panic  # too few healthy endpoints: health was ignored for this pick
+
+    def __repr__(self) -> str:
+        return f"Choice(attempt={self.attempt!r}, probe={self.probe!r}, panic={self.panic!r})"
 
 
 @dataclass(frozen=True)
@@ -87,10 +95,10 @@ class ServicePolicy(Generic[E]):
                 return None
             probe = self.detector.on_attempt(endpoint, now)
             return Choice(self.table.start(endpoint, now), probe, routing.panic)
-        endpoint = self.table.pick(rng, now, tried)  # all healthy: none is a probe
-        if endpoint is None:
+        attempt = self.table.take(rng, now, tried)  # all healthy: none is a probe
+        if attempt is None:
             return None
-        return Choice(self.table.start(endpoint, now), False, False)
+        return Choice(attempt, False, False)
 
     def pick(self, rng: Random, now: float) -> E | None:
         """An endpoint for a connection that reports nothing back (L4): health-filtered
@@ -112,9 +120,9 @@ class ServicePolicy(Generic[E]):
         """
         endpoint = choice.endpoint
         if outcome.never_reached_app and self.detector.counting(endpoint, now):
-            self.table.finish(choice.attempt, now, latency, ok=False, measured=False)
+            self.table.finish(choice.attempt, now, latency, False, False)  # ok, measured
         else:
-            self.table.finish(choice.attempt, now, latency, ok=not outcome.is_error)
+            self.table.finish(choice.attempt, now, latency, not outcome.is_error)  # ok
         ejection = self.detector.record(endpoint, outcome, now)
         if ejection is not None:
             self._unhealthy.add(endpoint)
