@@ -48,6 +48,11 @@ class Attempt(Generic[E]):
 
     endpoint: E
     started_at: float
+    # Set by ``ServicePolicy.choose`` (whose ``Choice`` this is) when outlier detection
+    # had a say: the attempt is an ejected endpoint's single probe; too few endpoints
+    # were healthy, so health was ignored for the pick (panic).
+    probe: bool = False
+    panic: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,23 +34,9 @@ class ServiceParams:
     retry: RetryParams = field(default_factory=RetryParams)
 
 
-class Choice(Generic[E]):
-    """An attempt started by ``choose``: hand it back to ``report`` (or ``end``) once.
-
-    Made per attempt, so plain slots (see ``Attempt``); ``endpoint`` is copied from the
-    attempt, not a property: it is read on every attempt, and a property is a call.
-    """
-
-    __slots__ = ("attempt", "endpoint", "panic", "probe")
-
-    def __init__(self, attempt: Attempt[E], probe: bool, panic: bool) -> None:
-        self.attempt = attempt
-        self.endpoint: E = attempt.endpoint
-        self.probe = probe  # this attempt is an ejected endpoint's single probe
-        self.panic = panic  # too few healthy endpoints: health was ignored for this pick
-
-    def __repr__(self) -> str:
-        return f"Choice(attempt={self.attempt!r}, probe={self.probe!r}, panic={self.panic!r})"
+# What ``choose`` returns: the table's ``Attempt``, its ``probe`` and ``panic`` set when
+# outlier detection had a say. One object per attempt, not an attempt and a wrapper.
+Choice = Attempt
 
 
 @dataclass(frozen=True)
@@ -94,11 +80,10 @@ class ServicePolicy(Generic[E]):
             if endpoint is None:
                 return None
             probe = self.detector.on_attempt(endpoint, now)
-            return Choice(self.table.start(endpoint, now), probe, routing.panic)
-        attempt = self.table.take(rng, now, tried)  # all healthy: none is a probe
-        if attempt is None:
-            return None
-        return Choice(attempt, False, False)
+            choice = self.table.start(endpoint, now)
+            choice.probe, choice.panic = probe, routing.panic
+            return choice
+        return self.table.take(rng, now, tried)  # all healthy: none is a probe
 
     def pick(self, rng: Random, now: float) -> E | None:
         """An endpoint for a connection that reports nothing back (L4): health-filtered
@@ -120,9 +105,9 @@ class ServicePolicy(Generic[E]):
         """
         endpoint = choice.endpoint
         if outcome.never_reached_app and self.detector.counting(endpoint, now):
-            self.table.finish(choice.attempt, now, latency, False, False)  # ok, measured
+            self.table.finish(choice, now, latency, False, False)  # ok, measured
         else:
-            self.table.finish(choice.attempt, now, latency, not outcome.is_error)  # ok
+            self.table.finish(choice, now, latency, not outcome.is_error)  # ok
         ejection = self.detector.record(endpoint, outcome, now)
         if ejection is not None:
             self._unhealthy.add(endpoint)
@@ -131,7 +116,7 @@ class ServicePolicy(Generic[E]):
     def end(self, choice: Choice[E], now: float) -> None:
         """End an attempt that failed for no fault of the endpoint's (our pool was
         full, the client left): its time counts as a latency sample, nothing more."""
-        self.table.finish(choice.attempt, now, None, ok=True)
+        self.table.finish(choice, now, None, ok=True)
 
     def _any_unhealthy(self, now: float) -> bool:
         """Forget the endpoints in ``_unhealthy`` that are healthy again or gone."""
