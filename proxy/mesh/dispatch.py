@@ -159,8 +159,12 @@ class MeshDispatcher:
             return self._direct(
                 conn, head, watch, now, 0.0, INBOUND_PASSTHROUGH_CLUSTERS[conn.family]
             )
-        host, port = conn.original_dst
-        service = state.index.lookup(host, port, head.authority)
+        index = state.index
+        # ``lookup``'s first step (the app dialled a service VIP), without the call.
+        service = index.by_address.get(conn.original_dst)
+        if service is None:
+            host, port = conn.original_dst
+            service = index.lookup(host, port, head.authority)
         if service is None:
             if state.registry_only:
                 reply = LocalReply(502, Flag.NO_ROUTE)

@@ -10,6 +10,7 @@ and raise the error the loop stops with.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +34,7 @@ from proxy.mesh.cluster import Cluster, EndpointKey
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
 from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError, RetriedStatus
 from proxy.policy import Choice, Outcome, OutcomeKind
+from proxy.policy.outcome import RESPONSES
 from proxy.policy.overload import Overload
 from proxy.policy.retrying import Answer, RetryLoop, Stop
 
@@ -165,9 +167,10 @@ class MeshForwarder:
                     if number <= 10
                     else (ATTEMPT_HEADER, str(number).encode()),
                 )
-                budget = state.deadline.header_value(now)
-                if budget is not None:
-                    headers += ((TIMEOUT_HEADER, budget.encode()),)
+                at = state.deadline.at
+                if at is not None and now < at:  # ``Deadline.header_value``, inline
+                    budget = str(max(1, math.floor((at - now) * 1000.0))).encode()
+                    headers += ((TIMEOUT_HEADER, budget),)
                 target = Target(
                     endpoint,
                     pool,
@@ -215,7 +218,8 @@ class MeshForwarder:
                     status = exchange.status
                     if 100 <= status <= 599:
                         latency = exchange.upstream_latency  # time to the response head
-                        cluster.report_attempt(choice, Outcome.response(status), clock(), latency)
+                        outcome = RESPONSES.get(status) or Outcome.response(status)
+                        cluster.report_attempt(choice, outcome, clock(), latency)
                     else:
                         cluster.report_attempt(choice, _RESET, clock(), None)
                     return

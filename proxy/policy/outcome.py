@@ -47,7 +47,7 @@ class Outcome:
     def response(cls, status: int) -> Outcome:
         """Classify a received response by its status code."""
         # Outcomes are immutable and statuses few: one per status, not one per request.
-        outcome = _BY_STATUS.get(status) if cls is Outcome else None
+        outcome = RESPONSES.get(status) if cls is Outcome else None
         if outcome is not None:
             return outcome
         if not 100 <= status <= 599:
@@ -55,11 +55,13 @@ class Outcome:
         kind = OutcomeKind.HTTP_5XX if status >= 500 else OutcomeKind.SUCCESS
         outcome = cls(kind, status)
         if cls is Outcome and type(status) is int:
-            _BY_STATUS[status] = outcome
+            RESPONSES[status] = outcome
         return outcome
 
 
-_BY_STATUS: dict[int, Outcome] = {}  # at most 500 entries (100..599)
+# ``response``'s outcomes by status, at most 500 (100..599); read-only elsewhere (a
+# caller on the hot path may look a status up here before calling ``response``).
+RESPONSES: dict[int, Outcome] = {}
 SUCCESS = Outcome(OutcomeKind.SUCCESS, 200)
 CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
 REFUSED = Outcome(OutcomeKind.REFUSED)

@@ -21,7 +21,8 @@ from proxy.mesh.dispatch import RequestState, request_deadline
 from proxy.mesh.observer import NULL_WATCH
 from proxy.policy import Deadline
 from proxy.routing import pick_destination
-from tests.support.mesh_front import VIP, config, service
+from tests.support.engine_front import run
+from tests.support.mesh_front import VIP, Backend, Clock, config, mesh_front, service
 
 NOW = 100.0
 CONN = Intercepted(Direction.OUTBOUND, ("10.0.0.9", 40000), (VIP, 80), 4)
@@ -111,3 +112,21 @@ def test_request_deadline_agrees_with_deadline_start(
     headers: tuple[tuple[bytes, bytes], ...], timeout: float
 ) -> None:
     assert request_deadline(100.0, timeout, headers) == Deadline.start(100.0, timeout, headers)
+
+
+@pytest.mark.parametrize("sent", ["1234", "7", "0001", "999999"])
+def test_the_attempts_timeout_header_is_the_deadlines_header_value(codec: str, sent: str) -> None:
+    async def main() -> None:
+        up = await Backend("up").start()
+        clock = Clock(1000.3)  # not a round number: the float arithmetic must match too
+        async with mesh_front(
+            config([service("svc", [up.endpoint])]), clock=clock, codec=codec
+        ) as front:
+            resp = await front.request("/", headers=[f"x-mesh-timeout-ms: {sent}"])
+        await up.close()
+        want = Deadline.start(clock.now, 15.0, [(b"x-mesh-timeout-ms", sent.encode())])
+        assert resp.status == 200
+        assert up.seen[0].headers["x-mesh-timeout-ms"] == want.header_value(clock.now)
+        assert up.seen[0].headers["x-mesh-attempt"] == "1"
+
+    run(main())
