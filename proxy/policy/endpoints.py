@@ -105,12 +105,22 @@ class EndpointTable(Generic[E]):
         for endpoint, weight in weights.items():
             _check_weight(endpoint, weight)  # all or nothing: validate before changing
         for endpoint in [e for e in self._active if e not in weights]:
-            self.remove(endpoint)
+            self._remove(endpoint)
         for endpoint, weight in weights.items():
-            self.add(endpoint, now, weight)
+            self._add(endpoint, now, weight)
+        self._ready = tuple(self._active.values())  # once, not per endpoint
 
     def add(self, endpoint: E, now: float, weight: float = 1.0) -> None:
         """Add an endpoint (or update its weight); a draining one comes back with its state."""
+        self._add(endpoint, now, weight)
+        self._ready = tuple(self._active.values())
+
+    def remove(self, endpoint: E) -> None:
+        """Stop picking an endpoint; it is forgotten once its in-flight attempts finish."""
+        self._remove(endpoint)
+        self._ready = tuple(self._active.values())
+
+    def _add(self, endpoint: E, now: float, weight: float) -> None:
         weight = _check_weight(endpoint, weight)
         state = self._active.get(endpoint) or self._draining.pop(endpoint, None)
         if state is None:
@@ -118,14 +128,11 @@ class EndpointTable(Generic[E]):
             state = EndpointState(endpoint, weight, PeakEwma(now, p.initial_rtt, p.decay))
         state.weight = weight
         self._active[endpoint] = state
-        self._ready = tuple(self._active.values())
 
-    def remove(self, endpoint: E) -> None:
-        """Stop picking an endpoint; it is forgotten once its in-flight attempts finish."""
+    def _remove(self, endpoint: E) -> None:
         state = self._active.pop(endpoint, None)
         if state is None:
             return
-        self._ready = tuple(self._active.values())
         self._balancer.forget(endpoint)
         self._blind.forget(endpoint)
         if state.in_flight > 0:

@@ -57,6 +57,14 @@ def test_take_is_pick_then_start() -> None:
             changed = dict.fromkeys(script.sample(["a", "b", "c", "d"], 3), 1.0)
             fast.set_endpoints(changed, now)
             slow.set_endpoints(changed, now)
+        elif script.random() < 0.02:
+            one = script.choice(["a", "b", "c", "d"])
+            if script.random() < 0.5:
+                fast.add(one, now, 3.0)
+                slow.add(one, now, 3.0)
+            else:
+                fast.remove(one)
+                slow.remove(one)
     assert fast.stats(1000.0) == slow.stats(1000.0)
 
 
