@@ -22,7 +22,7 @@ EndpointKey = tuple[str, int]
 NOTHING: frozenset[EndpointKey] = frozenset()
 UNKNOWN_VERSION = "unknown"
 # A subset, the endpoints it leaves out, and the version its endpoints share.
-_SubsetFacts = tuple[Subset | None, frozenset[EndpointKey], str]
+SubsetFacts = tuple[Subset | None, frozenset[EndpointKey], str]
 
 
 class Cluster:
@@ -48,7 +48,7 @@ class Cluster:
         )
         self.endpoints: tuple[Endpoint, ...] = ()
         self.versions: dict[EndpointKey, str] = {}
-        self._subsets: dict[int, _SubsetFacts] = {}  # id(subset) -> what it selects
+        self._subsets: dict[int, SubsetFacts] = {}  # id(subset) -> what it selects
         self.ejections: dict[EndpointKey, int] = {}  # per endpoint, for /clusters
         self.pending_overflows = 0  # requests refused: connections and queue full
 
@@ -73,13 +73,15 @@ class Cluster:
         """The endpoints a subset does not select (excluded from its picks)."""
         if subset is None:
             return NOTHING
-        return self._subset_facts(subset)[1]
+        return self.subset_facts(subset)[1]
 
     def subset_version(self, subset: Subset | None) -> str:
         """The ``version`` label all of a subset's endpoints share, else ``unknown``."""
-        return self._subset_facts(subset)[2]
+        return self.subset_facts(subset)[2]
 
-    def _subset_facts(self, subset: Subset | None) -> _SubsetFacts:
+    def subset_facts(self, subset: Subset | None) -> SubsetFacts:
+        """``(subset, outside, version)``: ``outside`` and ``subset_version`` in one call
+        (a request routed to a subset needs both)."""
         # Looked up by identity: hashing a Subset sorts its selector on every request.
         # The entry holds the subset itself, so its id cannot be reused while cached.
         facts = self._subsets.get(id(subset))

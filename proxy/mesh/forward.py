@@ -10,6 +10,7 @@ and raise the error the loop stops with.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +34,7 @@ from proxy.mesh.cluster import Cluster, EndpointKey
 from proxy.mesh.dispatch import MeshDispatcher, RequestState
 from proxy.mesh.errors import DeadlineExceededError, NoHealthyUpstreamError, RetriedStatus
 from proxy.policy import Choice, Outcome, OutcomeKind
+from proxy.policy.outcome import RESPONSES
 from proxy.policy.overload import Overload
 from proxy.policy.retrying import Answer, RetryLoop, Stop
 
@@ -123,6 +125,8 @@ class MeshForwarder:
             if state.later is not None:
                 state.reply = state.later  # the engine answers it, no attempt made
                 return
+            if state.cluster is not None:  # the membership may have changed meanwhile
+                state.outside = state.cluster.outside(state.subset)
         if state.cluster is None:
             await self._direct(exchange, state)
             return
@@ -137,7 +141,7 @@ class MeshForwarder:
             policy,
             state.deadline,
             state.method,
-            cluster.outside(state.subset),
+            state.outside,
             rng,
             plan.status_retry,
         )
@@ -155,11 +159,23 @@ class MeshForwarder:
                     continue
                 endpoint = choice.endpoint
                 state.version = cluster.versions.get(endpoint, state.version)
+                # ``x-mesh-attempt``, the remaining deadline, then telemetry's headers
+                # (inline: once per attempt).
+                number = step.number
+                headers: tuple[tuple[bytes, bytes], ...] = (
+                    (ATTEMPT_HEADER, _ATTEMPT_VALUES[number - 1])
+                    if number <= 10
+                    else (ATTEMPT_HEADER, str(number).encode()),
+                )
+                at = state.deadline.at
+                if at is not None and now < at:  # ``Deadline.header_value``, inline
+                    budget = str(max(1, math.floor((at - now) * 1000.0))).encode()
+                    headers += ((TIMEOUT_HEADER, budget),)
                 target = Target(
                     endpoint,
                     pool,
                     step.timeout,
-                    self._headers(state, step.number, now),
+                    headers + state.watch.headers,
                     plan.hold if step.ask else _HOLD_NOTHING,
                 )
                 # Each attempt is reported to the cluster exactly once, however it ends.
@@ -202,7 +218,8 @@ class MeshForwarder:
                     status = exchange.status
                     if 100 <= status <= 599:
                         latency = exchange.upstream_latency  # time to the response head
-                        cluster.report_attempt(choice, Outcome.response(status), clock(), latency)
+                        outcome = RESPONSES.get(status) or Outcome.response(status)
+                        cluster.report_attempt(choice, outcome, clock(), latency)
                     else:
                         cluster.report_attempt(choice, _RESET, clock(), None)
                     return
@@ -212,16 +229,6 @@ class MeshForwarder:
                 step = loop.next(now)
         finally:
             loop.end()
-
-    def _headers(
-        self, state: RequestState, attempt: int, now: float
-    ) -> tuple[tuple[bytes, bytes], ...]:
-        value = _ATTEMPT_VALUES[attempt - 1] if attempt <= 10 else str(attempt).encode()
-        headers: tuple[tuple[bytes, bytes], ...] = ((ATTEMPT_HEADER, value),)
-        budget = state.deadline.header_value(now)
-        if budget is not None:
-            headers += ((TIMEOUT_HEADER, budget.encode()),)
-        return headers + state.watch.headers
 
     async def _direct(self, exchange: Exchange, state: RequestState) -> None:
         """One attempt to where the client was going (plus the keep-alive race retry)."""

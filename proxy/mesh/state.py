@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from proxy.config.model import MeshConfig, Route, Service, Subset
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.params import retry_params
-from proxy.mesh.steps import Step, steps_for
+from proxy.mesh.steps import Step, after_arrival, steps_for
 from proxy.policy import RetryOn, RetryParams
 from proxy.routing import ServiceIndex
 
@@ -32,6 +32,12 @@ class RoutePlan:
     hold: frozenset[int]
     subsets: Mapping[str | None, Subset | None]
     steps: tuple[Step, ...]  # run on each request before its attempts (``proxy.mesh.steps``)
+    # ``steps`` after the arrival check (``after_arrival``), None when it is not first.
+    later_steps: tuple[Step, ...] | None
+    # The route's subset when it has a single destination: no weighted draw needed.
+    # ``fixed`` says whether there is one (the subset itself may be None: all endpoints).
+    fixed: bool
+    fixed_subset: Subset | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,8 @@ def _route_plan(service: Service, route: Route) -> RoutePlan:
         d.subset: (None if d.subset is None else service.subsets[d.subset])
         for d in route.destinations
     }
+    steps = steps_for(route)
+    fixed = len(route.destinations) == 1
     return RoutePlan(
         route=route,
         retry=retry,
@@ -69,7 +77,10 @@ def _route_plan(service: Service, route: Route) -> RoutePlan:
         status_retry=status_retry and retry.attempts > 1,
         hold=_SERVER_ERRORS | retry.status_codes if status_retry else frozenset(),
         subsets=subsets,
-        steps=steps_for(route),
+        steps=steps,
+        later_steps=after_arrival(steps),
+        fixed=fixed,
+        fixed_subset=subsets[route.destinations[0].subset] if fixed else None,
     )
 
 

@@ -76,7 +76,9 @@ class PeakEwmaBalancer:
         if len(ready) == 1:
             return ready[0]
         a, b = draw_two(ready, rng)
-        return b if peak_ewma_cost(b, now) < peak_ewma_cost(a, now) else a
+        # ``peak_ewma_cost(b) < peak_ewma_cost(a)``, inline: two calls fewer per pick.
+        cost_b = b.ewma.cost_basis(now) * (b.in_flight + 1)
+        return b if cost_b < a.ewma.cost_basis(now) * (a.in_flight + 1) else a
 
     def forget(self, endpoint: Hashable) -> None:
         pass  # stateless: all state lives in the pool's endpoint states

@@ -50,6 +50,12 @@ class RetryBudget:
 
     def deposit(self, now: float) -> None:
         """Credit one request (call once per request, not per attempt)."""
+        slots = self._slots
+        if slots and slots[-1][0] >= math.floor(now / self._slot_length):
+            # ``_current`` without ``_expire``: the newest slot is this one (or newer),
+            # and when it was made the expiry ran for its index, which covers ``now``'s.
+            slots[-1][1] += self._deposit
+            return
         self._current(now)[1] += self._deposit
 
     def try_withdraw(self, now: float) -> bool:

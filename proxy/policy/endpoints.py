@@ -9,7 +9,7 @@ their last attempt finishes.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Set
+from collections.abc import Hashable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from random import Random
 from typing import Generic, TypeVar
@@ -48,6 +48,11 @@ class Attempt(Generic[E]):
 
     endpoint: E
     started_at: float
+    # Set by ``ServicePolicy.choose`` (whose ``Choice`` this is) when outlier detection
+    # had a say: the attempt is an ejected endpoint's single probe; too few endpoints
+    # were healthy, so health was ignored for the pick (panic).
+    probe: bool = False
+    panic: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ class EndpointTable(Generic[E]):
         self._blind = RoundRobinBalancer() if self._balancer.learns else self._balancer
         self._active: dict[E, EndpointState[E]] = {}
         self._draining: dict[E, EndpointState[E]] = {}
+        # ``_active``'s states in its order, kept with membership: a pick that leaves
+        # nothing out (most of them) reads this instead of building a list.
+        self._ready: tuple[EndpointState[E], ...] = ()
 
     # -- membership ---------------------------------------------------------------
 
@@ -97,12 +105,22 @@ class EndpointTable(Generic[E]):
         for endpoint, weight in weights.items():
             _check_weight(endpoint, weight)  # all or nothing: validate before changing
         for endpoint in [e for e in self._active if e not in weights]:
-            self.remove(endpoint)
+            self._remove(endpoint)
         for endpoint, weight in weights.items():
-            self.add(endpoint, now, weight)
+            self._add(endpoint, now, weight)
+        self._ready = tuple(self._active.values())  # once, not per endpoint
 
     def add(self, endpoint: E, now: float, weight: float = 1.0) -> None:
         """Add an endpoint (or update its weight); a draining one comes back with its state."""
+        self._add(endpoint, now, weight)
+        self._ready = tuple(self._active.values())
+
+    def remove(self, endpoint: E) -> None:
+        """Stop picking an endpoint; it is forgotten once its in-flight attempts finish."""
+        self._remove(endpoint)
+        self._ready = tuple(self._active.values())
+
+    def _add(self, endpoint: E, now: float, weight: float) -> None:
         weight = _check_weight(endpoint, weight)
         state = self._active.get(endpoint) or self._draining.pop(endpoint, None)
         if state is None:
@@ -111,8 +129,7 @@ class EndpointTable(Generic[E]):
         state.weight = weight
         self._active[endpoint] = state
 
-    def remove(self, endpoint: E) -> None:
-        """Stop picking an endpoint; it is forgotten once its in-flight attempts finish."""
+    def _remove(self, endpoint: E) -> None:
         state = self._active.pop(endpoint, None)
         if state is None:
             return
@@ -134,12 +151,29 @@ class EndpointTable(Generic[E]):
         """Choose an endpoint not in ``exclude`` (already tried) and, if given, in
         ``among`` (what outlier detection lets through); None when nothing qualifies.
         ``blind``: no attempt will be started or finished for this pick."""
-        ready = [
-            s for e, s in self._active.items() if e not in exclude and (among is None or e in among)
-        ]
+        if among is None and not exclude:
+            ready: Sequence[EndpointState[E]] = self._ready
+        else:
+            ready = [
+                s
+                for e, s in self._active.items()
+                if e not in exclude and (among is None or e in among)
+            ]
         if not ready:
             return None
         return (self._blind if blind else self._balancer).choose(ready, rng, now).endpoint
+
+    def take(self, rng: Random, now: float, exclude: Set[E] = frozenset()) -> Attempt[E] | None:
+        """``pick`` then ``start`` in one call (the once-per-attempt path); None when
+        nothing qualifies."""
+        ready: Sequence[EndpointState[E]] = (
+            [s for e, s in self._active.items() if e not in exclude] if exclude else self._ready
+        )
+        if not ready:
+            return None
+        state = self._balancer.choose(ready, rng, now)
+        state.in_flight += 1
+        return Attempt(state.endpoint, now)
 
     def start(self, endpoint: E, now: float) -> Attempt[E]:
         """Count an attempt as in flight to ``endpoint`` (picked by ``pick``)."""

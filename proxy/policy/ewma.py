@@ -28,13 +28,18 @@ class PeakEwma:
 
     def observe(self, now: float, rtt: float) -> float:
         """Fold in one latency sample taken at ``now``; returns the new estimate."""
-        if rtt > self.estimate:
-            self.estimate = rtt  # peak: trust the worst recent sample
+        estimate = self.estimate
+        if rtt > estimate:
+            self.estimate = estimate = rtt  # peak: trust the worst recent sample
         else:
-            w = self._weight(now)
-            self.estimate = self.estimate * w + rtt * (1.0 - w)
-        self.updated_at = max(self.updated_at, now)
-        return self.estimate
+            # ``_weight``, inline (once per attempt): no time elapsed (or a clock
+            # behind) is weight 1, exactly what exp(-0.0) gives.
+            elapsed = now - self.updated_at
+            w = math.exp(-elapsed / self.decay) if elapsed > 0.0 else 1.0
+            self.estimate = estimate = estimate * w + rtt * (1.0 - w)
+        if now > self.updated_at:  # ``max(updated_at, now)``
+            self.updated_at = now
+        return estimate
 
     def read(self, now: float) -> float:
         """The estimate decayed to ``now`` (a zero-latency blend), stored as the new state."""

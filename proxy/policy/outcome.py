@@ -7,7 +7,7 @@ disagree about what a "failure" was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from proxy.policy.errors import InvalidParameter
@@ -26,12 +26,28 @@ class OutcomeKind(Enum):
 class Outcome:
     kind: OutcomeKind
     status: int | None = None  # the HTTP status when a response arrived
+    # Read on every attempt by the balancer, the retry decision and outlier detection:
+    # plain attributes set once per (cached) outcome, where a property is a call a read.
+    # ``is_error``: counts against the endpoint (outlier detection, balancer penalty).
+    is_error: bool = field(init=False, repr=False, compare=False)
+    # ``never_reached_app``: the request certainly did not reach the application, so
+    # any method is safe to replay.
+    never_reached_app: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        kind = self.kind
+        object.__setattr__(self, "is_error", kind is not OutcomeKind.SUCCESS)
+        object.__setattr__(
+            self,
+            "never_reached_app",
+            kind is OutcomeKind.CONNECT_FAILURE or kind is OutcomeKind.REFUSED,
+        )
 
     @classmethod
     def response(cls, status: int) -> Outcome:
         """Classify a received response by its status code."""
         # Outcomes are immutable and statuses few: one per status, not one per request.
-        outcome = _BY_STATUS.get(status) if cls is Outcome else None
+        outcome = RESPONSES.get(status) if cls is Outcome else None
         if outcome is not None:
             return outcome
         if not 100 <= status <= 599:
@@ -39,21 +55,13 @@ class Outcome:
         kind = OutcomeKind.HTTP_5XX if status >= 500 else OutcomeKind.SUCCESS
         outcome = cls(kind, status)
         if cls is Outcome and type(status) is int:
-            _BY_STATUS[status] = outcome
+            RESPONSES[status] = outcome
         return outcome
 
-    @property
-    def is_error(self) -> bool:
-        """Counts against the endpoint (outlier detection, balancer penalty)."""
-        return self.kind is not OutcomeKind.SUCCESS
 
-    @property
-    def never_reached_app(self) -> bool:
-        """The request certainly did not reach the application: safe to replay any method."""
-        return self.kind in (OutcomeKind.CONNECT_FAILURE, OutcomeKind.REFUSED)
-
-
-_BY_STATUS: dict[int, Outcome] = {}  # at most 500 entries (100..599)
+# ``response``'s outcomes by status, at most 500 (100..599); read-only elsewhere (a
+# caller on the hot path may look a status up here before calling ``response``).
+RESPONSES: dict[int, Outcome] = {}
 SUCCESS = Outcome(OutcomeKind.SUCCESS, 200)
 CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
 REFUSED = Outcome(OutcomeKind.REFUSED)

@@ -84,6 +84,9 @@ class Ejection(Generic[E]):
     times_ejected: int
 
 
+_HEALTHY = Health.HEALTHY  # a module global: one dictionary lookup where it is compared
+
+
 class _Record:
     __slots__ = ("consecutive", "health", "healthy_since", "probe_sent_at", "times", "until")
 
@@ -150,6 +153,10 @@ class OutlierDetector(Generic[E]):
         record = self._records.get(endpoint)
         if record is None:
             return None  # removed meanwhile
+        health = record.health
+        if health is _HEALTHY and not outcome.is_error:
+            record.consecutive = 0  # the common case, ahead of the rest: once per attempt
+            return None
         self._advance(record, now)
         if record.health is Health.EJECTED:
             return None

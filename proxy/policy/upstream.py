@@ -34,15 +34,9 @@ class ServiceParams:
     retry: RetryParams = field(default_factory=RetryParams)
 
 
-@dataclass(slots=True)
-class Choice(Generic[E]):  # made per attempt: not frozen (see ``Attempt``)
-    attempt: Attempt[E]  # hand back to ``report`` (or ``end``) exactly once
-    probe: bool  # this attempt is an ejected endpoint's single probe
-    panic: bool  # too few healthy endpoints: health was ignored for this pick
-
-    @property
-    def endpoint(self) -> E:
-        return self.attempt.endpoint
+# What ``choose`` returns: the table's ``Attempt``, its ``probe`` and ``panic`` set when
+# outlier detection had a say. One object per attempt, not an attempt and a wrapper.
+Choice = Attempt
 
 
 @dataclass(frozen=True)
@@ -86,11 +80,10 @@ class ServicePolicy(Generic[E]):
             if endpoint is None:
                 return None
             probe = self.detector.on_attempt(endpoint, now)
-            return Choice(self.table.start(endpoint, now), probe, routing.panic)
-        endpoint = self.table.pick(rng, now, tried)  # all healthy: none is a probe
-        if endpoint is None:
-            return None
-        return Choice(self.table.start(endpoint, now), False, False)
+            choice = self.table.start(endpoint, now)
+            choice.probe, choice.panic = probe, routing.panic
+            return choice
+        return self.table.take(rng, now, tried)  # all healthy: none is a probe
 
     def pick(self, rng: Random, now: float) -> E | None:
         """An endpoint for a connection that reports nothing back (L4): health-filtered
@@ -112,9 +105,9 @@ class ServicePolicy(Generic[E]):
         """
         endpoint = choice.endpoint
         if outcome.never_reached_app and self.detector.counting(endpoint, now):
-            self.table.finish(choice.attempt, now, latency, ok=False, measured=False)
+            self.table.finish(choice, now, latency, False, False)  # ok, measured
         else:
-            self.table.finish(choice.attempt, now, latency, ok=not outcome.is_error)
+            self.table.finish(choice, now, latency, not outcome.is_error)  # ok
         ejection = self.detector.record(endpoint, outcome, now)
         if ejection is not None:
             self._unhealthy.add(endpoint)
@@ -123,7 +116,7 @@ class ServicePolicy(Generic[E]):
     def end(self, choice: Choice[E], now: float) -> None:
         """End an attempt that failed for no fault of the endpoint's (our pool was
         full, the client left): its time counts as a latency sample, nothing more."""
-        self.table.finish(choice.attempt, now, None, ok=True)
+        self.table.finish(choice, now, None, ok=True)
 
     def _any_unhealthy(self, now: float) -> bool:
         """Forget the endpoints in ``_unhealthy`` that are healthy again or gone."""

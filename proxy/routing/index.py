@@ -41,13 +41,14 @@ class ServiceIndex:
 
     def __init__(self, config: MeshConfig) -> None:
         self.config = config
-        self._by_address: dict[tuple[str, int], Service] = {}
+        # Public for the dispatcher's hot path: a VIP hit is one dict lookup, no call.
+        self.by_address: dict[tuple[str, int], Service] = {}
         self._by_host: dict[tuple[str, int], Service] = {}
         # "*.example.com" is kept as ".example.com": a suffix tried on an exact miss.
         self._by_suffix: dict[tuple[str, int], Service] = {}
         for service in config.services:
             for address in service.addresses:
-                self._by_address[(address, service.port)] = service
+                self.by_address[(address, service.port)] = service
             for name in service.hosts:
                 if name.startswith("*."):
                     self._by_suffix[(name[1:], service.port)] = service
@@ -55,12 +56,12 @@ class ServiceIndex:
                     self._by_host[(name, service.port)] = service
 
     def lookup(self, dst_ip: str, dst_port: int, host: str | None) -> Service | None:
-        service = self._by_address.get((dst_ip, dst_port))
+        service = self.by_address.get((dst_ip, dst_port))
         if service is not None:
             return service
         canonical = _canonical_ip(dst_ip)  # only on a miss: "::ffff:10.0.0.1", upper-case v6
         if canonical is not None and canonical != dst_ip:
-            service = self._by_address.get((canonical, dst_port))
+            service = self.by_address.get((canonical, dst_port))
             if service is not None:
                 return service
         if not host:
@@ -74,7 +75,7 @@ class ServiceIndex:
         return self._by_name(name, dst_port)
 
     def _by_name(self, name: str, port: int) -> Service | None:
-        service = self._by_host.get((name, port)) or self._by_address.get((name, port))
+        service = self._by_host.get((name, port)) or self.by_address.get((name, port))
         if service is not None or not self._by_suffix:
             return service
         # The longest wildcard wins: "*.b.example.com" before "*.example.com".

@@ -31,4 +31,12 @@ def steps_for(route: Route) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-__all__ = ["DIRECT", "Step", "steps_for"]
+def after_arrival(steps: tuple[Step, ...]) -> tuple[Step, ...] | None:
+    """The steps after the arrival check when it comes first (the dispatcher makes that
+    check inline, it just computed the deadline); None when it does not come first."""
+    if steps and steps[0] is expired_on_arrival:
+        return steps[1:]
+    return None
+
+
+__all__ = ["DIRECT", "Step", "after_arrival", "steps_for"]

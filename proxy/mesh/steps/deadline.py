@@ -15,9 +15,9 @@ from proxy.http.model import LocalReply, RequestHead
 if TYPE_CHECKING:
     from proxy.mesh.dispatch import RequestState
 
-_EXPIRED = LocalReply(504, Flag.DEADLINE_EXCEEDED)
+EXPIRED = LocalReply(504, Flag.DEADLINE_EXCEEDED)
 
 
 def expired_on_arrival(state: RequestState, head: RequestHead, now: float, rng: Random) -> None:
     if state.deadline.expired(now):
-        state.reply = _EXPIRED
+        state.reply = EXPIRED
