@@ -40,6 +40,8 @@ class AdminView:
     stats: Callable[[], Mapping[str, Any]] | None = None
     # The HTTP/1 codec that runs (``--http-codec auto`` resolved to a name).
     http_codec: str = ""
+    # Which build of the per-request path runs: "mypyc", or "source (why)" (proxy.compiled).
+    build: str = ""
     # The largest request body the port reads (--admin-max-body); larger gets 413.
     max_body: int = DEFAULT_MAX_BODY
 
@@ -58,6 +60,7 @@ def admin_endpoints(view: AdminView) -> Endpoints:
                 "options": dict(view.options),
                 "event_loop": view.loop_name,
                 "http_codec": view.http_codec,
+                "build": view.build,
                 **status,
             }
         )

@@ -26,13 +26,13 @@ GRPC_TIMEOUT = b"grpc-timeout"  # gRPC's own deadline header, read like the one 
 REQUEST_ID = b"x-request-id"  # kept when the client sent one, else made up
 
 # Trace context: W3C first, then Zipkin's B3 multi-header form.
-TRACEPARENT = b"traceparent"
-TRACESTATE = b"tracestate"
-B3_TRACE_ID = b"x-b3-traceid"
-B3_SPAN_ID = b"x-b3-spanid"
-B3_PARENT_SPAN_ID = b"x-b3-parentspanid"
-B3_SAMPLED = b"x-b3-sampled"
-B3_FLAGS = b"x-b3-flags"
+TRACEPARENT: bytes = b"traceparent"
+TRACESTATE: bytes = b"tracestate"
+B3_TRACE_ID: bytes = b"x-b3-traceid"
+B3_SPAN_ID: bytes = b"x-b3-spanid"
+B3_PARENT_SPAN_ID: bytes = b"x-b3-parentspanid"
+B3_SAMPLED: bytes = b"x-b3-sampled"
+B3_FLAGS: bytes = b"x-b3-flags"
 
 # The caller's identity, set by the sidecar that terminated mTLS (Envoy's XFCC).
 FORWARDED_CLIENT_CERT = b"x-forwarded-client-cert"

@@ -21,6 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+import proxy
 from proxy.admin.admin_port import AdminView, admin_endpoints
 from proxy.admin.httpmini import Endpoints, serve_connection
 from proxy.admin.telemetry_port import Readiness, telemetry_endpoints
@@ -139,6 +140,7 @@ class ProxyServer:
             self._serve_http()
         view = AdminView(_jsonable(opts), loop.LOOP_NAME, self.request_drain)
         view.http_codec = self.codec_name
+        view.build = proxy.BUILD
         view.cluster_report = mesh.clusters
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
@@ -235,9 +237,10 @@ class ProxyServer:
         self.telemetry.start()
         self.reloader.start()
         log.info(
-            "listening (%s, http codec %s): %s",
+            "listening (%s, http codec %s, build %s): %s",
             loop.LOOP_NAME,
             self.codec_name,
+            proxy.BUILD,
             _describe(self.socks),
         )
         await stop.wait()

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import proxy
 from scripts.benchlib import h11floor, llhttpfloor, procstat, profile, render, report, results
 from scripts.benchlib.setups import (
     ALL,
@@ -152,6 +153,8 @@ def _versions() -> dict[str, str]:
         "nginx": first_line("nginx", "-v"),
         "wrk": first_line("wrk", "-v"),
         "meshproxy_commit": first_line("git", "-C", str(nt.REPO), "rev-parse", "--short", "HEAD"),
+        # What the mesh stands run (the -source stand: the Python source, by its name).
+        "meshproxy_build": proxy.BUILD,
     }
 
 
@@ -200,6 +203,7 @@ def bench(setups: tuple[Setup, ...], plan: Plan, out_dir: Path) -> int:
         out_dir, stamp, report.document(meta, samples, figures, ratios, targets)
     )
     print(f"\nmeshproxy bench {stamp}: medians of {plan.reps} reps; {PINNING}")
+    print(f"meshproxy build: {meta['meshproxy_build']} (the -source stand: its Python source)")
     after, cores = meta["loadavg_after"][0], os.cpu_count()
     print(f"load average before {load_before[0]:.2f}, after {after:.2f} ({cores} cores, shared)")
     print(

@@ -2,7 +2,10 @@
 
 The L7 sidecar runs once per codec in the registry (``mesh-l7-h11``,
 ``mesh-l7-llhttp``); ``--workers 2`` and the targets use the codec ``auto`` picks.
-``llhttp-bare`` is the floor: a bare httptools forwarder in the same place.
+Every mesh stand runs the compiled build (``scripts/build``, ``proxy.compiled``);
+``mesh-l7-<codec>-source`` runs the same sidecar from its Python source
+(``MESH_PURE=1``), so each run shows what compiling buys. ``llhttp-bare`` is the
+floor: a bare httptools forwarder in the same place.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class Setup:
     workers: int = 1
     bulk: bool = False  # also measure a 256 MiB transfer
     codec: str | None = None  # mesh at L7: its --http-codec
+    source: bool = False  # mesh: run the Python source, not the compiled build
 
     @property
     def proxied(self) -> bool:
@@ -32,6 +36,9 @@ MESH_L4 = Setup("mesh-l4", "mesh", "tcp", bulk=True)
 DEFAULT_CODEC = resolve_codec("auto")
 MESH_L7_BY_CODEC = {c: Setup(f"mesh-l7-{c}", "mesh", "http", codec=c) for c in sorted(CODECS)}
 MESH_L7 = MESH_L7_BY_CODEC[DEFAULT_CODEC]  # the sidecar as shipped: what targets read
+MESH_L7_SOURCE = Setup(
+    f"mesh-l7-{DEFAULT_CODEC}-source", "mesh", "http", codec=DEFAULT_CODEC, source=True
+)
 MESH_L7_W2 = Setup(f"mesh-l7-w2-{DEFAULT_CODEC}", "mesh", "http", workers=2, codec=DEFAULT_CODEC)
 HAPROXY_TCP = Setup("haproxy-tcp", "haproxy", "tcp", bulk=True)
 HAPROXY_HTTP = Setup("haproxy-http", "haproxy", "http")
@@ -40,6 +47,7 @@ ALL = (
     DIRECT,
     MESH_L4,
     *MESH_L7_BY_CODEC.values(),
+    MESH_L7_SOURCE,
     MESH_L7_W2,
     HAPROXY_TCP,
     HAPROXY_HTTP,

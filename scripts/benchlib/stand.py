@@ -123,11 +123,14 @@ class Stand:
             conf = self.write(f"{setup.name}/mesh.json", text)
             uid = str(render.PROXY_UID)
             codec = ("--http-codec", setup.codec) if setup.codec else ()
+            env = nt.python_env()
+            if setup.source:
+                env["MESH_PURE"] = "1"  # proxy.compiled: every module from its source
             proc = self.pod.popen(
                 "taskset", "-c", PROXY_CORE, nt.PYTHON, "-m", "proxy", "run",
                 "--config", str(conf), "--uid", uid, "--gid", uid,
                 "--workers", str(setup.workers), "--drain-timeout", "1s", *codec,
-                stdout=log, stderr=err, env=nt.python_env(), cwd="/",
+                stdout=log, stderr=err, env=env, cwd="/",
             )  # fmt: skip
         elif setup.kind == "bare":
             # The fixed upstream is the one the load dials; as uid 1337 its own upstream

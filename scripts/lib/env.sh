@@ -29,9 +29,13 @@ ensure_apt() {
   }
 }
 
-# ensure_venv [extras]: create the venv and (re)install the project into it.
+# ensure_venv [extras]: create the venv and (re)install the project into it, compiled
+# (setup.py, proxy/compiled.py): reinstalled only when a source changed. With
+# MESH_INSTALL_PURE=1 the copy in the venv is plain Python (scripts/test: the tests
+# run the checkout, compiled in place by scripts/build; this spares a second compile).
 ensure_venv() {
   local extras=${1:-test}
+  ensure_apt gcc python3-dev  # mypyc compiles the per-request path into C extensions
   if [ ! -x "$MESH_VENV/bin/python" ]; then
     echo "== creating venv $MESH_VENV" >&2
     mkdir -p "$(dirname "$MESH_VENV")"
@@ -43,10 +47,21 @@ ensure_venv() {
   want=$(cat "$MESH_ROOT/setup.cfg" | sha256sum | cut -c1-16)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "== installing dependencies into $MESH_VENV" >&2
-    "$MESH_VENV/bin/pip" install -q "$MESH_ROOT[$extras]" >&2
+    # (pure: the compiled build below needs mypy, which this installs)
+    MESH_PURE=1 "$MESH_VENV/bin/pip" install -q "$MESH_ROOT[$extras]" >&2
     echo "$want" > "$stamp"
   fi
-  # Always refresh our own code (fast: pure Python, no dependency resolution).
-  "$MESH_VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$MESH_ROOT" >&2
+  local built="$MESH_VENV/.installed"
+  local sources
+  sources=$(cd "$MESH_ROOT" && find proxy interceptor -name '*.py' -print0 | sort -z \
+    | xargs -0 cat setup.cfg setup.py | sha256sum | cut -c1-16)
+  local pure=${MESH_INSTALL_PURE:-}
+  sources="$sources${pure:+-pure}"
+  if [ ! -f "$built" ] || [ "$(cat "$built")" != "$sources" ]; then
+    local how="compiling its per-request path"; [ -z "$pure" ] || how="plain Python"
+    echo "== installing meshproxy into $MESH_VENV ($how)" >&2
+    MESH_PURE=$pure "$MESH_VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$MESH_ROOT" >&2
+    echo "$sources" > "$built"
+  fi
   chmod -R a+rX "$(dirname "$MESH_VENV")"
 }

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import proxy
 from tests.support import nsock
 from tests.support import pod_clients as client
 from tests.support.http_client import Response, read_response
@@ -120,7 +121,9 @@ def test_the_sidecar_runs_the_codec_it_was_given_and_says_so(m: Mesh, codec: str
     assert status == 200
     dump = json.loads(raw)
     assert (dump["http_codec"], dump["options"]["http_codec"]) == (codec, codec)
-    assert f"http codec {codec})" in m.proxy.log()  # the startup line
+    # The sidecar runs the build this test process runs (proxy.compiled), and says so.
+    assert dump["build"] == proxy.BUILD
+    assert f"http codec {codec}, build {proxy.BUILD})" in m.proxy.log()  # the startup line
 
 
 def test_header_match_sends_staging_only_to_v2(m: Mesh) -> None:
