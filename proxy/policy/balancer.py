@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from random import Random
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from proxy.policy.errors import InvalidParameter
 from proxy.policy.ewma import PeakEwma
@@ -35,7 +35,10 @@ C = TypeVar("C", bound=Candidate)
 
 
 class Balancer(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """The config name (a class constant in each balancer: the registry keys on it)."""
+
     learns: bool  # chooses by latency or load, which only finished attempts teach it
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C: ...
@@ -69,7 +72,7 @@ def draw_two(ready: Sequence[C], rng: Random) -> tuple[C, C]:
 class PeakEwmaBalancer:
     """P2C over peak-EWMA cost (linkerd2-proxy, Finagle): latency- and load-aware."""
 
-    name = "peak_ewma"
+    name: ClassVar[str] = "peak_ewma"
     learns = True
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C:
@@ -87,7 +90,7 @@ class PeakEwmaBalancer:
 class LeastRequestBalancer:
     """P2C on in-flight requests (Envoy LEAST_REQUEST)."""
 
-    name = "least_request"
+    name: ClassVar[str] = "least_request"
     learns = True
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C:
@@ -107,7 +110,7 @@ class RoundRobinBalancer:
     credit and charges it the total. Equal weights give a plain rotation in pool order.
     """
 
-    name = "round_robin"
+    name: ClassVar[str] = "round_robin"
     learns = False
 
     def __init__(self) -> None:
@@ -129,7 +132,7 @@ class RoundRobinBalancer:
 class RandomBalancer:
     """Weighted random (Envoy RANDOM)."""
 
-    name = "random"
+    name: ClassVar[str] = "random"
     learns = False
 
     def choose(self, ready: Sequence[C], rng: Random, now: float) -> C:

@@ -17,6 +17,8 @@ from typing import Generic, TypeVar
 from proxy.policy.balancer import DEFAULT_BALANCER, RoundRobinBalancer, make_balancer
 from proxy.policy.errors import AccountingError, InvalidParameter
 from proxy.policy.ewma import DEFAULT_DECAY, DEFAULT_RTT, PeakEwma
+from proxy.policy.values import Attempt as Attempt
+from proxy.policy.values import EndpointStats as EndpointStats
 
 E = TypeVar("E", bound=Hashable)
 
@@ -36,34 +38,6 @@ class BalancerParams:
             value = getattr(self, field)
             if not value > 0:
                 raise InvalidParameter(f"{field}: must be > 0, got {value!r}")
-
-
-@dataclass(slots=True)
-class Attempt(Generic[E]):
-    """The handle ``start`` returns; hand it back to ``finish`` exactly once.
-
-    Not frozen, like the other values made per request: a frozen dataclass sets each
-    field through ``object.__setattr__``, about twice the cost of building it.
-    """
-
-    endpoint: E
-    started_at: float
-    # Set by ``ServicePolicy.choose`` (whose ``Choice`` this is) when outlier detection
-    # had a say: the attempt is an ejected endpoint's single probe; too few endpoints
-    # were healthy, so health was ignored for the pick (panic).
-    probe: bool = False
-    panic: bool = False
-
-
-@dataclass(frozen=True)
-class EndpointStats(Generic[E]):
-    """One endpoint as the admin ``/clusters`` page shows it."""
-
-    endpoint: E
-    weight: float
-    in_flight: int
-    ewma_ms: float
-    draining: bool
 
 
 class EndpointState(Generic[E]):

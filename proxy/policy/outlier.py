@@ -25,19 +25,15 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Generic, TypeVar
 
 from proxy.policy.errors import InvalidParameter
 from proxy.policy.outcome import Outcome
+from proxy.policy.values import Ejection as Ejection
+from proxy.policy.values import Health as Health
+from proxy.policy.values import Routing as Routing
 
 E = TypeVar("E", bound=Hashable)
-
-
-class Health(Enum):
-    HEALTHY = "healthy"
-    EJECTED = "ejected"
-    PROBING = "probing"
 
 
 @dataclass(frozen=True)
@@ -64,24 +60,6 @@ class OutlierParams:
             if not ok:
                 value = getattr(self, field)
                 raise InvalidParameter(f"outlier_detection.{field}: invalid value {value!r}")
-
-
-@dataclass(frozen=True)
-class Routing(Generic[E]):
-    """Which endpoints may take the next request; ``panic`` means health was ignored."""
-
-    endpoints: frozenset[E]
-    panic: bool
-
-
-@dataclass(frozen=True)
-class Ejection(Generic[E]):
-    """An ejection event (for metrics and logs)."""
-
-    endpoint: E
-    at: float
-    until: float
-    times_ejected: int
 
 
 _HEALTHY = Health.HEALTHY  # a module global: one dictionary lookup where it is compared

@@ -49,6 +49,7 @@ from proxy.policy.errors import SequenceError
 from proxy.policy.outcome import Outcome, OutcomeKind
 from proxy.policy.retry import RetryDecision, RetryParams, Verdict, decide
 from proxy.policy.upstream import ServicePolicy
+from proxy.policy.values import Send as Send
 
 E = TypeVar("E", bound=Hashable)
 
@@ -67,16 +68,6 @@ class Answer(Enum):
     DEADLINE = "deadline"  # 504 DL
     NO_ENDPOINT = "no-endpoint"  # 503 UH
     OVERFLOW = "overflow"  # 503 UO: max_requests in flight
-
-
-@dataclass(slots=True)
-class Send(Generic[E]):  # made per attempt: not frozen (see ``proxy.policy.endpoints.Attempt``)
-    """Start attempt ``number``: pick outside ``exclude``, give it ``timeout`` seconds."""
-
-    number: int  # 1-based: the ``x-mesh-attempt`` value
-    exclude: Set[E]
-    timeout: float  # 0: none
-    ask: bool  # pass the response status to ``head`` before the client sees it
 
 
 @dataclass(frozen=True, slots=True)

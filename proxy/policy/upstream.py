@@ -21,6 +21,7 @@ from proxy.policy.endpoints import Attempt, BalancerParams, EndpointTable
 from proxy.policy.outcome import Outcome
 from proxy.policy.outlier import Ejection, Health, OutlierDetector, OutlierParams
 from proxy.policy.retry import RetryParams
+from proxy.policy.values import EndpointReport as EndpointReport
 
 E = TypeVar("E", bound=Hashable)
 
@@ -37,18 +38,6 @@ class ServiceParams:
 # What ``choose`` returns: the table's ``Attempt``, its ``probe`` and ``panic`` set when
 # outlier detection had a say. One object per attempt, not an attempt and a wrapper.
 Choice = Attempt
-
-
-@dataclass(frozen=True)
-class EndpointReport(Generic[E]):
-    """One row of the admin ``/clusters`` page."""
-
-    endpoint: E
-    health: Health | None  # None while draining (removed, requests still in flight)
-    ejected_until: float | None
-    ewma_ms: float
-    in_flight: int
-    weight: float
 
 
 class ServicePolicy(Generic[E]):

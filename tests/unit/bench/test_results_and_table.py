@@ -157,9 +157,13 @@ def test_l7_stands_run_once_per_registered_codec_and_the_floor_is_selectable() -
     from proxy.http.codec import CODECS
 
     l7 = [s for s in setups.ALL if s.name.startswith("mesh-l7-") and s.workers == 1]
-    assert sorted(s.codec or "" for s in l7) == sorted(CODECS)
-    assert all(s.name == f"mesh-l7-{s.codec}" for s in l7)
+    compiled = [s for s in l7 if not s.source]
+    assert sorted(s.codec or "" for s in compiled) == sorted(CODECS)
+    assert all(s.name == f"mesh-l7-{s.codec}" for s in compiled)
+    # One more stand runs the shipped codec from its Python source, named so.
+    assert [s.name for s in l7 if s.source] == [f"mesh-l7-{setups.DEFAULT_CODEC}-source"]
     assert setups.MESH_L7.codec == setups.MESH_L7_W2.codec == setups.DEFAULT_CODEC
+    assert not setups.MESH_L7.source
     assert [s.name for s in setups.select(["llhttp-bare"])] == ["direct", "llhttp-bare"]
 
 

@@ -18,6 +18,7 @@ import pytest
 from proxy.http.codec import END, End, ProtocolError, Role, llhttp
 from proxy.http.codec.h1state import Machine
 from proxy.http.codec.llhttp import LlhttpCodec
+from tests.support import source_build
 from tests.support.corpus_gen import expected
 from tests.support.http1_fuzz import load_corpus
 from tests.support.http1_verdict import verdict
@@ -384,7 +385,12 @@ def test_forwarding_is_the_same_both_ways(ops: list[Op]) -> None:
     assert _run(Role.CLIENT, ops, True) == _run(Role.CLIENT, ops, False)
 
 
-def test_the_usual_exchange_never_walks_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_usual_exchange_never_walks_the_machine(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if not source_build.runs_here(request):
+        return  # it ran on the source build, where the machine's methods can be patched
+
     def walked(*args: object) -> None:
         raise AssertionError("the machine was walked")
 
