@@ -23,8 +23,9 @@ from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
 from proxy.observe.accesslog import AccessLog
 from proxy.observe.exporter import ZipkinExporter
+from proxy.observe.httplines import HttpLines
 from proxy.observe.identity import UNKNOWN, Workload
-from proxy.observe.logline import http_entry, http_line
+from proxy.observe.logline import http_entry
 from proxy.observe.metrics import Metrics
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
@@ -101,6 +102,7 @@ class Observer:
         self.rng = rng or random.Random()
         self.clock = clock
         self._pid = os.getpid()
+        self._lines = HttpLines(self._pid)  # the real access log's line renderer
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._pending: list[tuple[Watch, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -194,16 +196,30 @@ class Observer:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, []
+        access_log = self.access_log
+        # The real log takes the batch's lines at once, rendered here: no dict to encode.
+        real = access_log if type(access_log) is AccessLog else None
+        lines: list[bytes] = []
         for watch, record, finished in pending:
             try:
-                self._record(watch, record, finished)
+                self._record(watch, record, finished, real, lines)
             except Exception:  # one bad record must not cost the others their metrics
                 log.exception("could not record request %s", record.request_id)
+        if lines and real is not None:
+            real.extend(lines)
         self.metrics.push()  # the batch's counts reach the registry together
         if pending and self.on_flush is not None:
             self.on_flush()
 
-    def _record(self, watch: Watch, record: RequestRecord, finished: float) -> None:
+    def _record(
+        self,
+        watch: Watch,
+        record: RequestRecord,
+        finished: float,
+        real: AccessLog | None,
+        lines: list[bytes],
+    ) -> None:
+        """Count one request; with the ``real`` access log, its line goes to ``lines``."""
         span = watch.span
         service = self.service_label(record)
         self.metrics.request(
@@ -214,10 +230,12 @@ class Observer:
         )
         if record.attempts > 1:
             self.metrics.retries.labels(service).inc(record.attempts - 1)
-        log = self.access_log
-        if type(log) is AccessLog:  # the real log: a precompiled line, no dict to encode
-            log.defer_at(finished, http_line, record, service, span, self._pid)
-        elif log is not None:
-            log(http_entry(record, service, span, self._pid))
+        if real is not None:
+            try:
+                lines.append(self._lines.line(real.stamp(finished), record, service, span))
+            except Exception:  # a bug in one line's renderer must not cost the rest
+                real.render_failed()
+        elif self.access_log is not None:
+            self.access_log(http_entry(record, service, span, self._pid))
         if span.sampled and self.exporter is not None:
             self.exporter.submit(build_span(span, record, self.workload, service, watch.wall_start))
