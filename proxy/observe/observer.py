@@ -26,7 +26,7 @@ from proxy.observe.exporter import ZipkinExporter
 from proxy.observe.httplines import HttpLines
 from proxy.observe.identity import UNKNOWN, Workload
 from proxy.observe.logline import http_entry
-from proxy.observe.metrics import Metrics
+from proxy.observe.metrics import Metrics, RequestCells
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
 
@@ -104,6 +104,9 @@ class Observer:
         self._pid = os.getpid()
         self._lines = HttpLines(self._pid)  # the real access log's line renderer
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
+        # The same keys as _labels (from the record alone) -> the service label and the
+        # label set's metric cells: one look-up per request for both.
+        self._outcomes: dict[tuple[object, ...], tuple[str, RequestCells]] = {}
         self._pending: list[tuple[Watch, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False  # a full batch's flush is scheduled for the loop's next pass
@@ -115,16 +118,18 @@ class Observer:
         self.sample_rate = sample_rate if exporter is not None else 0.0
 
     def start(self, conn: Intercepted, head: RequestHead) -> Watch:
-        found: dict[str, str] = {}
+        found: dict[str, str] | None = None  # made for the few requests that carry one
         for key, value in head.headers:
             if len(key) not in _TRACE_LENGTHS:
                 continue  # most headers are ruled out without lowercasing them
             name = key.lower()
             if name in _TRACE_HEADERS:
+                if found is None:
+                    found = {}
                 found.setdefault(name.decode(), value.decode("latin-1"))
-        incoming = read_incoming(found.get) if found else None
+        incoming = None if found is None else read_incoming(found.get)
         span = new_span(incoming, self.sample_rate, self.rng)
-        return Watch(self, span, tuple(span.headers()), self.clock())
+        return Watch(self, span, span.upstream_headers(), self.clock())
 
     def service_label(self, record: RequestRecord) -> str:
         """A bounded destination_service_name: a configured name, never an address."""
@@ -158,6 +163,15 @@ class Observer:
             str(record.flag),
             "http",
         )
+
+    def _outcome(self, key: tuple[object, ...], record: RequestRecord) -> tuple[str, RequestCells]:
+        """``_record``'s service label and metric cells for ``key`` (bounded like ``labels``)."""
+        if len(self._outcomes) >= _MAX_LABEL_SETS:
+            self._outcomes.clear()
+        service = self.service_label(record)
+        cells = self.metrics.cells(self.labels(record, service))
+        outcome = self._outcomes[key] = (service, cells)
+        return outcome
 
     def schedule(self, full: bool) -> None:
         """Finished requests wait (``Watch.done``): have them recorded.
@@ -221,13 +235,12 @@ class Observer:
     ) -> None:
         """Count one request; with the ``real`` access log, its line goes to ``lines``."""
         span = watch.span
-        service = self.service_label(record)
-        self.metrics.request(
-            self.labels(record, service),
-            record.duration * 1000.0,
-            record.bytes_received,
-            record.bytes_sent,
-        )
+        key = (record.conn.direction, record.service, record.version, record.status, record.flag)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            outcome = self._outcome(key, record)
+        service, cells = outcome
+        cells.record(record.duration * 1000.0, record.bytes_received, record.bytes_sent)
         if record.attempts > 1:
             self.metrics.retries.labels(service).inc(record.attempts - 1)
         if real is not None:
