@@ -126,11 +126,31 @@ class AccessLog:
             try:
                 line = render(self.stamp(now), *args)
             except Exception:  # a bug in one line's renderer must not cost the others
-                _log.exception("access log: could not render a line")
-                if self.dropped is not None:
-                    self.dropped.inc()
+                self.render_failed()
                 continue
             self._queue(line)
+
+    def render_failed(self) -> None:
+        """A line could not be rendered (called from its ``except``): say so, count it."""
+        _log.exception("access log: could not render a line")
+        if self.dropped is not None:
+            self.dropped.inc()
+
+    def extend(self, lines: list[bytes]) -> None:
+        """Queue ready-made lines (each ending in a newline): ``append`` for a batch."""
+        if self._deferred:
+            self._render()  # what was deferred came first
+        pending = self._pending
+        size = len(pending)
+        for line in lines:
+            size += len(line)
+        if size < FLUSH_AT:  # so also within MAX_PENDING: every line is kept
+            pending += b"".join(lines)
+        else:
+            for line in lines:
+                self._queue(line)
+        if pending:
+            self._arm()
 
     def append(self, line: bytes) -> None:
         """Queue one ready-made line (ending in a newline) for the next flush."""

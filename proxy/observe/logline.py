@@ -4,13 +4,15 @@ Both kinds name the same facts alike (``direction``, ``protocol``, ``upstream``,
 ``upstream_cluster``, ``response_flags``, ``duration_ms``, ``bytes_received``,
 ``bytes_sent``, ``downstream_peer``, ``original_dst``, ``worker``, and ``time``
 first). ``http_entry`` and ``tcp_entry`` build the dict, ``entry_line`` encodes one.
-The HTTP line on the real log skips the dict: ``json.dumps`` of 23 keys walks the dict
-and dispatches on every value's type per request, while the keys and their order never
-change, so ``http_line`` is one %-format with each string escaped by the C escaper json
-itself uses (same bytes as ``json.dumps`` of ``http_entry``). Values that repeat from
-line to line (addresses, the protocol, the flag) are quoted once and looked up after
-that, and milliseconds are formatted once instead of being rounded and then printed
-(``round(x, 3)`` converts to decimal and back, ``repr`` converts again).
+The HTTP line skips the dict: ``json.dumps`` of 23 keys walks the dict and dispatches
+on every value's type per request, while the keys and their order never change, so
+``http_line`` is one %-format with each string escaped by the C escaper json itself
+uses (same bytes as ``json.dumps`` of ``http_entry``). Values that repeat from line to
+line (addresses, the protocol, the flag) are quoted once and looked up after that, and
+milliseconds are formatted once instead of being rounded and then printed
+(``round(x, 3)`` converts to decimal and back, ``repr`` converts again). The real log
+renders it with ``httplines.HttpLines``, which keeps whole runs of repeating text;
+``http_line`` is the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -110,6 +112,11 @@ def http_entry(
     }
 
 
+def protocol_text(http_version: str) -> str:
+    """The quoted ``protocol`` field: ``"HTTP/1.1"``, or ``"http"`` when unknown."""
+    return _PROTOCOLS.get(http_version) or quote(f"HTTP/{http_version}")
+
+
 def quoted_hostport(endpoint: tuple[str, int] | None) -> str:
     """``quote(hostport(endpoint))``, remembered: a connection's lines repeat its addresses."""
     text = _quoted_addresses.get(endpoint)
@@ -151,13 +158,12 @@ def http_line(
     ``entry_line(stamp, http_entry(...))``."""
     upstream_ms = record.upstream_latency
     conn = record.conn
-    version = record.http_version
     return (
         _TEMPLATE
         % (
             stamp,  # digits, dashes, colons: nothing to escape
             _DIRECTIONS[conn.direction],  # "inbound" / "outbound"
-            _PROTOCOLS.get(version) or quote(f"HTTP/{version}"),
+            protocol_text(record.http_version),
             quote(record.method),
             quote(record.authority),
             quote(record.path),

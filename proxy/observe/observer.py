@@ -23,9 +23,10 @@ from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Direction, Intercepted
 from proxy.observe.accesslog import AccessLog
 from proxy.observe.exporter import ZipkinExporter
+from proxy.observe.httplines import HttpLines
 from proxy.observe.identity import UNKNOWN, Workload
-from proxy.observe.logline import http_entry, http_line
-from proxy.observe.metrics import Metrics
+from proxy.observe.logline import http_entry
+from proxy.observe.metrics import Metrics, RequestCells
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
 
@@ -101,7 +102,11 @@ class Observer:
         self.rng = rng or random.Random()
         self.clock = clock
         self._pid = os.getpid()
+        self._lines = HttpLines(self._pid)  # the real access log's line renderer
         self._labels: dict[tuple[object, ...], tuple[str, ...]] = {}
+        # The same keys as _labels (from the record alone) -> the service label and the
+        # label set's metric cells: one look-up per request for both.
+        self._outcomes: dict[tuple[object, ...], tuple[str, RequestCells]] = {}
         self._pending: list[tuple[Watch, RequestRecord, float]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False  # a full batch's flush is scheduled for the loop's next pass
@@ -113,16 +118,18 @@ class Observer:
         self.sample_rate = sample_rate if exporter is not None else 0.0
 
     def start(self, conn: Intercepted, head: RequestHead) -> Watch:
-        found: dict[str, str] = {}
+        found: dict[str, str] | None = None  # made for the few requests that carry one
         for key, value in head.headers:
             if len(key) not in _TRACE_LENGTHS:
                 continue  # most headers are ruled out without lowercasing them
             name = key.lower()
             if name in _TRACE_HEADERS:
+                if found is None:
+                    found = {}
                 found.setdefault(name.decode(), value.decode("latin-1"))
-        incoming = read_incoming(found.get) if found else None
+        incoming = None if found is None else read_incoming(found.get)
         span = new_span(incoming, self.sample_rate, self.rng)
-        return Watch(self, span, tuple(span.headers()), self.clock())
+        return Watch(self, span, span.upstream_headers(), self.clock())
 
     def service_label(self, record: RequestRecord) -> str:
         """A bounded destination_service_name: a configured name, never an address."""
@@ -156,6 +163,15 @@ class Observer:
             str(record.flag),
             "http",
         )
+
+    def _outcome(self, key: tuple[object, ...], record: RequestRecord) -> tuple[str, RequestCells]:
+        """``_record``'s service label and metric cells for ``key`` (bounded like ``labels``)."""
+        if len(self._outcomes) >= _MAX_LABEL_SETS:
+            self._outcomes.clear()
+        service = self.service_label(record)
+        cells = self.metrics.cells(self.labels(record, service))
+        outcome = self._outcomes[key] = (service, cells)
+        return outcome
 
     def schedule(self, full: bool) -> None:
         """Finished requests wait (``Watch.done``): have them recorded.
@@ -194,30 +210,45 @@ class Observer:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, []
+        access_log = self.access_log
+        # The real log takes the batch's lines at once, rendered here: no dict to encode.
+        real = access_log if type(access_log) is AccessLog else None
+        lines: list[bytes] = []
         for watch, record, finished in pending:
             try:
-                self._record(watch, record, finished)
+                self._record(watch, record, finished, real, lines)
             except Exception:  # one bad record must not cost the others their metrics
                 log.exception("could not record request %s", record.request_id)
+        if lines and real is not None:
+            real.extend(lines)
         self.metrics.push()  # the batch's counts reach the registry together
         if pending and self.on_flush is not None:
             self.on_flush()
 
-    def _record(self, watch: Watch, record: RequestRecord, finished: float) -> None:
+    def _record(
+        self,
+        watch: Watch,
+        record: RequestRecord,
+        finished: float,
+        real: AccessLog | None,
+        lines: list[bytes],
+    ) -> None:
+        """Count one request; with the ``real`` access log, its line goes to ``lines``."""
         span = watch.span
-        service = self.service_label(record)
-        self.metrics.request(
-            self.labels(record, service),
-            record.duration * 1000.0,
-            record.bytes_received,
-            record.bytes_sent,
-        )
+        key = (record.conn.direction, record.service, record.version, record.status, record.flag)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            outcome = self._outcome(key, record)
+        service, cells = outcome
+        cells.record(record.duration * 1000.0, record.bytes_received, record.bytes_sent)
         if record.attempts > 1:
             self.metrics.retries.labels(service).inc(record.attempts - 1)
-        log = self.access_log
-        if type(log) is AccessLog:  # the real log: a precompiled line, no dict to encode
-            log.defer_at(finished, http_line, record, service, span, self._pid)
-        elif log is not None:
-            log(http_entry(record, service, span, self._pid))
+        if real is not None:
+            try:
+                lines.append(self._lines.line(real.stamp(finished), record, service, span))
+            except Exception:  # a bug in one line's renderer must not cost the rest
+                real.render_failed()
+        elif self.access_log is not None:
+            self.access_log(http_entry(record, service, span, self._pid))
         if span.sampled and self.exporter is not None:
             self.exporter.submit(build_span(span, record, self.workload, service, watch.wall_start))

@@ -9,7 +9,13 @@ family is created once per registry, so tests use a fresh registry each.
 
 from __future__ import annotations
 
-from proxy.observe.metrics.http import BYTES_BUCKETS, DURATION_BUCKETS_MS, HTTP_LABELS, Metrics
+from proxy.observe.metrics.http import (
+    BYTES_BUCKETS,
+    DURATION_BUCKETS_MS,
+    HTTP_LABELS,
+    Metrics,
+    RequestCells,
+)
 from proxy.observe.metrics.overload import OverloadMetrics
 from proxy.observe.metrics.reload import RESULTS, ReloadMetrics
 from proxy.observe.metrics.tcp import TCP_LABELS, ConnLabels, TcpMetrics
@@ -24,5 +30,6 @@ __all__ = [
     "Metrics",
     "OverloadMetrics",
     "ReloadMetrics",
+    "RequestCells",
     "TcpMetrics",
 ]

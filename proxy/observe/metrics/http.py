@@ -35,7 +35,7 @@ DURATION_BUCKETS_MS = (
 BYTES_BUCKETS = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000)
 
 
-class _Cells:
+class RequestCells:
     """The value cells of one label set's request counter and three histograms.
 
     These are prometheus-client's own per-child values (``MutexValue``, or
@@ -52,6 +52,7 @@ class _Cells:
         "duration_buckets",
         "duration_cells",
         "duration_sum",
+        "recorded",
         "rx_bounds",
         "rx_buckets",
         "rx_cells",
@@ -62,7 +63,15 @@ class _Cells:
         "tx_sum",
     )
 
-    def __init__(self, counter: Counter, duration: Histogram, rx: Histogram, tx: Histogram) -> None:
+    def __init__(
+        self,
+        counter: Counter,
+        duration: Histogram,
+        rx: Histogram,
+        tx: Histogram,
+        recorded: list[RequestCells],
+    ) -> None:
+        self.recorded = recorded  # the label sets to push: joined on the first request
         self.count_cell = counter._value
         # Per histogram: its sum cell and bucket cells, its upper bounds (last: +Inf),
         # and what was recorded since the last push.
@@ -80,6 +89,9 @@ class _Cells:
         self.tx_buckets = [0] * len(self.tx_bounds)
 
     def record(self, duration_ms: float, rx: int, tx: int) -> None:
+        """One finished request (``Metrics.request``); in the registry after ``push``."""
+        if not self.count:
+            self.recorded.append(self)
         # As Histogram.observe: the sum, and the first bucket with amount <= bound.
         self.count += 1
         self.duration_sum += duration_ms
@@ -162,8 +174,8 @@ class Metrics:
             "mesh_access_log_dropped_total",
             "Access log lines dropped because stdout did not keep up.", registry=r,
         )  # fmt: skip
-        self._cells: dict[tuple[str, ...], _Cells] = {}
-        self._recorded: list[_Cells] = []  # label sets with requests not pushed yet
+        self._cells: dict[tuple[str, ...], RequestCells] = {}
+        self._recorded: list[RequestCells] = []  # label sets with requests not pushed yet
 
     def request(self, labels: tuple[str, ...], duration_ms: float, rx: int, tx: int) -> None:
         """One finished HTTP request; ``labels`` in ``HTTP_LABELS`` order.
@@ -171,22 +183,28 @@ class Metrics:
         It shows in the registry after the next ``push`` (``Observer.flush`` pushes
         after each batch, and before ``/metrics`` renders).
         """
+        self.cells(labels).record(duration_ms, rx, tx)
+
+    def cells(self, labels: tuple[str, ...]) -> RequestCells:
+        """The request metrics of one label set: its ``record`` is ``request`` without
+        the look-up, for a caller that keeps the cells of the label sets it sees."""
         cells = self._cells.get(labels)
         if cells is None:
-            cells = self._cells[labels] = _Cells(
+            cells = self._cells[labels] = RequestCells(
                 self.requests.labels(*labels),
                 self.duration.labels(*labels),
                 self.request_bytes.labels(*labels),
                 self.response_bytes.labels(*labels),
+                self._recorded,
             )
-        if not cells.count:
-            self._recorded.append(cells)
-        cells.record(duration_ms, rx, tx)
+        return cells
 
     def push(self) -> None:
         """Move the requests recorded since the last push into the registry's cells."""
-        recorded, self._recorded = self._recorded, []
-        for cells in recorded:
+        recorded = self._recorded  # shared with every RequestCells: emptied in place
+        batch = recorded[:]
+        recorded.clear()
+        for cells in batch:
             cells.push()
 
     def endpoint_health(self, service: str, counts: Mapping[Any, int]) -> None:

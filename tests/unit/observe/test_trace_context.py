@@ -8,6 +8,7 @@ import pytest
 
 from proxy.observe.tracecontext import (
     Incoming,
+    SpanContext,
     new_span,
     parse_b3,
     parse_traceparent,
@@ -145,3 +146,17 @@ def test_a_new_trace_takes_both_ids_from_one_draw_and_never_an_all_zero_id() -> 
     # A draw whose span half is zero is not used: ids are drawn one by one instead.
     span = new_span(None, 0.0, _Draws(0xAB << 64, 0, 0x12, 0x34))
     assert (span.trace_id, span.span_id) == ("0" * 30 + "12", "0" * 14 + "34")
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        SpanContext(TRACE, SPAN, None, True, False),
+        SpanContext(TRACE, SPAN, "b7ad6b7169203331", False, False, "k=v"),
+        SpanContext(TRACE[:16], SPAN, None, True, False),  # a short id is padded
+        SpanContext(TRACE, SPAN, None, False, True),
+        SpanContext(TRACE[:16], SPAN, "b7ad6b7169203331", True, True),
+    ],
+)
+def test_upstream_headers_are_the_headers_as_a_tuple(span: SpanContext) -> None:
+    assert span.upstream_headers() == tuple(span.headers())
