@@ -66,6 +66,7 @@ MODULES: tuple[str, ...] = (
     "proxy/mesh/steps/deadline.py",
     "proxy/mesh/steps/fault.py",
     "proxy/observe/accesslog.py",
+    "proxy/observe/httplines.py",
     "proxy/observe/logline.py",
     "proxy/observe/observer.py",
     "proxy/observe/tracecontext.py",
