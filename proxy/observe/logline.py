@@ -18,6 +18,7 @@ renders it with ``httplines.HttpLines``, which keeps whole runs of repeating tex
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from proxy.core.flags import Flag
@@ -27,7 +28,9 @@ from proxy.observe.identity import UNKNOWN
 from proxy.observe.tracecontext import SpanContext
 
 # json's own C escaper: quotes, backslashes, control and non-ASCII characters as json.dumps.
-quote = json.encoder.encode_basestring_ascii
+# Typed, so that compiled f-strings join its result directly (an untyped piece goes
+# through str.format, about 1,200 instructions each).
+quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 # json.dumps with non-default separators builds a new encoder per call: keep one.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
