@@ -49,6 +49,7 @@ MODULES: tuple[str, ...] = (
     "proxy/http/downstream.py",
     "proxy/http/exchange.py",
     "proxy/http/headers.py",
+    "proxy/http/model.py",
     "proxy/http/outbox.py",
     "proxy/http/passthrough.py",
     "proxy/http/pool.py",

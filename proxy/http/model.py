@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from proxy.core.flags import Flag
+from proxy.l4.conn import Intercepted  # at run time: the compiled record names its type
 
 if TYPE_CHECKING:
     from proxy.http.exchange import Exchange
     from proxy.http.pool import UpstreamPool
-    from proxy.l4.conn import Intercepted
 
 Endpoint = tuple[str, int]
 # The per-request records below are not frozen dataclasses, though nothing mutates

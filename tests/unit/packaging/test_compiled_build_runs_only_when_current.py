@@ -73,7 +73,7 @@ def test_a_missing_compiled_module_is_named(tree: Path) -> None:
 
 def test_a_compiled_module_the_build_did_not_list_is_refused(tree: Path) -> None:
     # Left over from a build with a longer list: it would shadow its edited source.
-    stray = tree / "proxy" / "http" / ("model" + EXTENSION_SUFFIXES[0])
+    stray = tree / "proxy" / "http" / ("stray" + EXTENSION_SUFFIXES[0])
     stray.write_bytes(b"")
     chosen, why = compiled.choose(str(tree))
     assert not chosen and str(stray) in why
