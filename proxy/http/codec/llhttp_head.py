@@ -1,9 +1,9 @@
 """One head through llhttp, with the few checks llhttp does not make; the only httptools user.
 
 A whole head goes to a fresh httptools parser in one call (a parser costs 0.2 µs);
-once llhttp accepted it, its header lines are split here in one loop, lowercasing
-each name once and noting the headers that decide framing, keep-alive, 100-continue
-and upgrades (no per-header callback from C). What llhttp accepts but
+its ``on_header`` callback collects the items, lowercasing each name once and noting
+the headers that decide framing, keep-alive, 100-continue and upgrades. What llhttp
+accepts but
 the shared grammar does not (HTTP/0.9 and 2.0, extra spaces in the start line, ``*``
 for GET, a missing Host, TE other than chunked, ...) is flagged cheaply here, and a
 flagged or refused head is judged by ``h1grammar`` instead: it picks the status, so
@@ -32,14 +32,15 @@ _Head = TypeVar("_Head", Request, Response)
 class HeadParser:
     """Parses heads of one role; after each, its attributes describe the last one.
 
-    llhttp is handed only the callbacks whose result the parser cannot read off the
-    head itself, and those are C methods of fresh lists (``list.append``,
-    ``list.clear``): httptools calls only the callbacks its protocol object has, and
-    a Python callback costs a frame per call. The header lines are split here after
-    llhttp accepted the head, so each is exactly ``name:OWS value OWS``.
+    httptools calls only the callbacks its protocol object has. The URL, reason and
+    end-of-headers callbacks are C methods of fresh lists (``list.append``,
+    ``list.clear``); ``on_header`` is this class's own: compiled (``proxy.compiled``),
+    a call from llhttp costs less than splitting the line again with bytes methods,
+    each of which is a generic method call from compiled code.
     """
 
     __slots__ = (
+        "_items",
         "chunked",
         "close",
         "expect",
@@ -53,6 +54,7 @@ class HeadParser:
     )
 
     def __init__(self) -> None:
+        self._items: HeaderItems = []
         self._reset()
 
     def _reset(self) -> None:
@@ -64,27 +66,20 @@ class HeadParser:
         self.expect = False
         self.upgrade = False
 
-    def _fields(self, head: bytes, eol: int) -> HeaderItems:
-        """The header lines of a head llhttp accepted (``eol``: the start line's end),
-        noting the headers that decide framing, keep-alive, 100-continue and upgrades."""
-        self._reset()
-        items: HeaderItems = []
-        if eol + 4 == len(head):
-            return items  # no header lines
-        append = items.append
-        for line in head[eol + 2 : -4].split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            lower = name.lower()
-            value = value.strip(_OWS)  # llhttp keeps trailing whitespace, h11 drops it
-            if lower in _SPECIAL:
-                if lower == b"host":
-                    self.hosts += 1
-                elif lower == b"content-length" and self.length < 0 and len(value) < 20:
-                    self.length = int(value)  # the usual one: llhttp checked the digits
-                elif value != b"keep-alive" or lower != b"connection":
-                    value = self._special(lower, value)  # (keep-alive: nothing to note)
-            append((name, lower, value))
-        return items
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """httptools' callback, once per header line of the head being fed (llhttp
+        dropped the value's leading OWS, not its trailing OWS, which h11 drops)."""
+        lower = name.lower()
+        if value and value[-1] in (32, 9):  # SP, HTAB
+            value = value.rstrip(_OWS)
+        if lower in _SPECIAL:
+            if lower == b"host":
+                self.hosts += 1
+            elif lower == b"content-length" and self.length < 0 and len(value) < 20:
+                self.length = int(value)  # the usual one: llhttp checked the digits
+            elif value != b"keep-alive" or lower != b"connection":
+                value = self._special(lower, value)  # (keep-alive: nothing to note)
+        self._items.append((name, lower, value))
 
     def _special(self, lower: bytes, value: bytes) -> bytes:
         if lower == b"host":
@@ -115,6 +110,9 @@ class HeadParser:
         pending = [True]  # emptied when llhttp reaches the end of the headers
         self.on_url = urls.append
         self.on_headers_complete = pending.clear
+        self._reset()
+        items: HeaderItems = []
+        self._items = items
         parser = httptools.HttpRequestParser(self)
         try:
             parser.feed_data(head)
@@ -135,7 +133,6 @@ class HeadParser:
             or method == b"CONNECT"
         ):
             return self._judged(h1grammar.parse_request(head))
-        items = self._fields(head, eol)
         if (
             self.flagged
             or (self.hosts != 1 and (self.hosts > 1 or version == b"1.1"))
@@ -149,6 +146,9 @@ class HeadParser:
         pending = [True]  # emptied when llhttp reaches the end of the headers
         self.on_status = reasons.append
         self.on_headers_complete = pending.clear
+        self._reset()
+        items: HeaderItems = []
+        self._items = items
         parser = httptools.HttpResponseParser(self)
         try:
             parser.feed_data(head)
@@ -170,7 +170,6 @@ class HeadParser:
             or (reason and not reason.isalpha() and _REASON_BAD.search(reason) is not None)
         ):
             return self._judged(h1grammar.parse_response(head))
-        items = self._fields(head, eol)
         if self.flagged or (self.chunked and (self.length >= 0 or version == b"1.0")):
             return self._judged(h1grammar.parse_response(head))
         return Response(status, reason or b"", version, items)
