@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -112,6 +113,9 @@ def test_drain_waits_only_while_writing_is_paused(loop: str) -> None:
                 await asyncio.sleep(0.001)
         await draining
         assert received > 0 and not wire.write_paused
+        # A reset, whatever is left unread: a FIN alone would leave the wire half-open
+        # (``eof_received`` keeps it, for a response still going out).
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         peer.close()
         await asyncio.wait_for(wire.wait_closed(), 2)
         with pytest.raises(ConnectionResetError):
