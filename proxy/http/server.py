@@ -38,6 +38,7 @@ from proxy.l4.conn import Intercepted
 from proxy.policy.overload import Overload
 
 _CLOSE_GRACE = 5.0  # seconds a closing client gets to read what is still buffered
+_DRAIN_IDLE_GRACE = 0.5  # seconds an idle connection stays open once a drain began
 
 
 class HttpProxy:
@@ -64,14 +65,17 @@ class HttpProxy:
         self._live: set[Downstream] = set()  # client connections being served
 
     def drain(self) -> None:
-        """Graceful drain (Envoy's for HTTP/1): a connection idle between requests is
-        closed now; one with a request in progress ends after its response, which
-        says ``Connection: close`` so the client sends nothing more on it."""
+        """Graceful drain (Envoy's for HTTP/1): a request in progress ends with a response
+        that says ``Connection: close``, so the client sends nothing more on it. A
+        connection idle between requests is closed after ``_DRAIN_IDLE_GRACE``: its
+        client may have sent its next request already, on the strength of a response
+        relayed just before the drain; that request is still answered, with close."""
         self.draining = True
         for down in list(self._live):
             down.closing = True
             if down.idle:
-                down.close()  # its pending read sees end-of-file: the loop ends
+                # Its pending read then sees end-of-file: the loop ends.
+                down.deadline.set_in(_DRAIN_IDLE_GRACE)
 
     async def __call__(
         self,
@@ -102,6 +106,7 @@ class HttpProxy:
             budget=overload,
         )
         codec, wire = down.codec, down.wire
+        idle_timeout = limits.downstream_idle_timeout
         down.closing = self.draining
         live = self._live
         live.add(down)
@@ -109,10 +114,11 @@ class HttpProxy:
             while True:
                 try:
                     if not codec.buffered and not wire.eof:
-                        if down.closing:
-                            return  # draining: no further request on this connection
                         down.idle = True
-                        await down.receive(limits.downstream_idle_timeout)  # skip a parse
+                        # Draining, after a response that went out without ``close``:
+                        # its client may still send one request, answered with close.
+                        wait = _DRAIN_IDLE_GRACE if down.closing else idle_timeout
+                        await down.receive(wait)  # skip a parse
                         down.idle = False
                     try:  # usually the whole head is here
                         event = codec.next_event()

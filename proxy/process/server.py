@@ -223,8 +223,16 @@ class ProxyServer:
     async def run(self) -> int:
         running = asyncio.get_running_loop()
         stop = asyncio.Event()
+
+        def terminate() -> None:
+            # Drain in the signal's own callback: a response relayed while the shutdown
+            # below awaits would otherwise go out without ``Connection: close``, and its
+            # client would send one more request on a connection about to close.
+            self.drain()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            running.add_signal_handler(sig, stop.set)
+            running.add_signal_handler(sig, terminate)
         running.add_signal_handler(DRAIN_SIGNAL, self.drain)
         await self.mesh.start()  # first DNS answers before the first request
         self.capture = [

@@ -48,6 +48,7 @@ class Front:
     port: int
     pool: UpstreamPool
     records: list[RequestRecord] = field(default_factory=list)
+    engine: HttpProxy | None = None  # the engine serving the listener (e.g. to drain it)
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
@@ -91,7 +92,7 @@ async def proxied(
             handlers.discard(task)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    front = Front(server.sockets[0].getsockname()[1], pool, records)
+    front = Front(server.sockets[0].getsockname()[1], pool, records, proxy)
     try:
         yield front
     finally:

@@ -3,7 +3,8 @@ are ``test_sigterm_drain_and_workers`` and ``test_killed_worker_is_replaced``).
 
 SIGTERM while eight keep-alive clients have requests in flight: /healthz/ready turns
 503 at once, every request sent before the signal is answered 200 (with ``Connection:
-close``, so no client sends another on a connection about to close), and the process
+close``, so no client sends another on a connection about to close), one sent on a
+connection the drain had not reached yet is answered with close too, and the process
 exits 0 as soon as they are done, not at the drain timeout. A ``--workers 2`` worker
 SIGKILLed under load: only requests on its own connections fail, at the kill; the other
 worker serves throughout, the replacement serves, and the merged counters never
@@ -83,13 +84,29 @@ def test_sigterm_under_load_answers_what_was_sent_and_exits_0_promptly(codec: st
     assert before and all(t.result.status == 200 for t in before), failed(before)
     closing = [t for t in before if t.ended > term]
     assert len(closing) >= 4, "the signal came with too little in flight"
-    assert any(t.ended > unready for t in closing), "ready turned 503 only when all was done"
-    for t in closing:  # told not to send another request on this connection
+    # Once /healthz/ready says 503 the proxy is draining: every response it relays from
+    # then on tells the client not to send another request on that connection. (One
+    # relayed in the moment between the signal and the drain may not: the client's
+    # clock cannot tell it from a later one, so the check starts at ``unready``.)
+    late = [t for t in closing if t.ended > unready]
+    assert late, "ready turned 503 only when all was done"
+    for t in late:
         assert t.result.response is not None
         assert t.result.response.header(b"connection") == b"close", t.result.response.raw_head
     after = [t for t in results if t.sent > term]
-    # Later requests found the listeners closed: refused, never a broken exchange.
-    assert all(t.result.error.startswith("ConnectionRefusedError") for t in after), failed(after)
+
+    # Later requests never met a broken exchange. New connections found the listeners
+    # closed: refused, or reset when they sat in the closing listener's accept queue
+    # (the kernel resets those; the proxy never saw them). One sent on a kept-alive
+    # connection whose last response went out just before the drain is answered, and
+    # told to close (``HttpProxy.drain``'s grace).
+    def clean(t: Timed) -> bool:
+        if t.result.error.startswith(("ConnectionRefusedError", "ConnectionResetError")):
+            return True
+        response = t.result.response
+        return response is not None and response.header(b"connection") == b"close"
+
+    assert all(clean(t) for t in after), failed(after)
     longest = max(t.ended for t in closing)
     assert exited - longest < 1.5, f"exited {exited - longest:.2f}s after the last response"
     assert "drain timeout" not in log
