@@ -5,8 +5,8 @@ code every request runs through) are compiled with mypyc when the package is bui
 (``setup.py``; ``scripts/build`` builds them in place for a checkout). mypyc turns
 their type-checked source into C extension modules, about 40 % fewer instructions per
 request. The source stays the truth: the same ``.py`` files run as they are when no
-build is there, when ``MESH_PURE=1`` is set, or when any listed source changed since
-it was compiled, so an edit is never shadowed by stale machine code.
+build is there, when ``MESH_PURE=1`` is set, or when any source of the package changed
+since it was compiled, so an edit is never shadowed by stale machine code.
 
 The build writes ``compiled.json``: the digest of the package's sources it compiled.
 ``choose`` compares it with the sources on disk (a few milliseconds at start-up);
@@ -90,31 +90,38 @@ MANIFEST = "compiled.json"  # in the package directory, next to this file
 PURE_ENV = "MESH_PURE"
 
 
-def sources(root: str) -> list[str]:
+def _files(package_dir: str) -> list[str]:
+    """Every file of the package under ``package_dir`` (bytecode caches left out)."""
+    found = []
+    for directory, dirs, files in os.walk(package_dir):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        found += [os.path.join(directory, name) for name in files]
+    return found
+
+
+def sources(root: str, files: list[str] | None = None) -> list[str]:
     """Every module of the package under ``root``, compiled or not: mypyc builds a
     module against the types and constants of those it imports, so a change to any of
-    them can make the compiled code wrong."""
-    found = []
-    for directory, dirs, files in os.walk(os.path.join(root, "proxy")):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        found += [os.path.join(directory, name) for name in files if name.endswith(".py")]
-    return sorted(os.path.relpath(path, root) for path in found)
+    them can make the compiled code wrong. ``files``: ``_files`` of it, if at hand."""
+    if files is None:
+        files = _files(os.path.join(root, "proxy"))
+    return sorted(os.path.relpath(path, root) for path in files if path.endswith(".py"))
 
 
-def digest(root: str) -> str:
+def digest(root: str, files: list[str] | None = None) -> str:
     """One hash over the package's sources under ``root``, names and contents."""
     h = hashlib.sha256()
-    for path in sources(root):
+    for path in sources(root, files):
         h.update(path.encode() + b"\0")
         with open(os.path.join(root, path), "rb") as f:
             h.update(f.read())
     return h.hexdigest()
 
 
-def write_manifest(package_dir: str, sources: str) -> None:
-    """Record a finished build of the sources with digest ``sources`` (``setup.py``
-    calls this once the extension modules are in place, never before)."""
-    manifest = {"modules": list(MODULES), "sources": sources}
+def write_manifest(package_dir: str, compiled_digest: str) -> None:
+    """Record a finished build of the sources whose ``digest`` is ``compiled_digest``
+    (``setup.py`` calls this once the extension modules are in place, never before)."""
+    manifest = {"modules": list(MODULES), "sources": compiled_digest}
     with open(os.path.join(package_dir, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
@@ -142,14 +149,12 @@ def choose(root: str) -> tuple[bool, str]:
     if missing:
         return False, f"no compiled module for {missing[0]} (scripts/build)"
     listed = {_extension(root, p) for p in MODULES}
-    for directory, dirs, files in os.walk(os.path.join(root, "proxy")):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            path = os.path.join(directory, name)
-            if name.endswith(EXTENSION_SUFFIXES[0]) and path not in listed:
-                return False, f"{path} is not in the build's list: rebuild (scripts/build)"
+    files = _files(os.path.join(root, "proxy"))  # one walk for both checks below
+    for path in files:
+        if path.endswith(EXTENSION_SUFFIXES[0]) and path not in listed:
+            return False, f"{path} is not in the build's list: rebuild (scripts/build)"
     try:
-        if manifest.get("sources") != digest(root):
+        if manifest.get("sources") != digest(root, files):
             return False, "sources changed since the build: rebuild (scripts/build)"
     except OSError as exc:
         return False, f"cannot read a source: {exc}"
@@ -160,8 +165,7 @@ def use_source(package_dir: str) -> None:
     """Make every module of the package under ``package_dir`` load from its source
     (or bytecode), never from an extension module next to it."""
     loaders = [(SourceFileLoader, SOURCE_SUFFIXES), (SourcelessFileLoader, BYTECODE_SUFFIXES)]
-    for directory, dirs, _ in os.walk(package_dir):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        # The key is the path the import system asks about: the package's
-        # ``__path__`` entry and the subpackage paths joined onto it.
+    # The key is the path the import system asks about: the package's ``__path__``
+    # entry and the subpackage paths joined onto it.
+    for directory in {os.path.dirname(path) for path in _files(package_dir)}:
         sys.path_importer_cache[directory] = FileFinder(directory, *loaders)
