@@ -20,20 +20,41 @@ from proxy.http.wire import Wire
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
+_OPEN: list[tuple[Wire, socket.socket]] = []
+
+
 def _run(loop: str, main: Callable[[], Awaitable[None]]) -> None:
     async def bounded() -> None:
-        await asyncio.wait_for(main(), 10)
+        try:
+            await asyncio.wait_for(main(), 10)
+        finally:  # a failed test leaves no socket for a later test's warnings
+            while _OPEN:
+                wire, peer = _OPEN.pop()
+                peer.close()
+                if wire.transport is not None:
+                    wire.transport.abort()
 
     with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
         runner.run(bounded())
 
 
-async def _connected(limit: int) -> tuple[Wire, list[bytes], socket.socket]:
-    ours, peer = socket.socketpair()
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected loopback TCP pair: unlike a Unix socketpair, it can be reset."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    return ours, peer
+
+
+async def _connected(
+    limit: int, pair: Callable[[], tuple[socket.socket, socket.socket]] = socket.socketpair
+) -> tuple[Wire, list[bytes], socket.socket]:
+    ours, peer = pair()
     fed: list[bytes] = []
     wire = Wire(fed.append, limit)
     await asyncio.get_running_loop().connect_accepted_socket(lambda: wire, ours)
     peer.setblocking(False)
+    _OPEN.append((wire, peer))
     return wire, fed, peer
 
 
@@ -94,7 +115,9 @@ def test_a_waiting_engine_wakes_on_data_and_on_the_end_which_the_codec_hears_onc
 @pytest.mark.parametrize("loop", sorted(LOOPS))
 def test_drain_waits_only_while_writing_is_paused(loop: str) -> None:
     async def main() -> None:
-        wire, _, peer = await _connected(limit=1 << 16)
+        # TCP, not a Unix pair: closing a Unix peer only ends its input (no reset), and
+        # the wire keeps a half-open connection for a response still going out.
+        wire, _, peer = await _connected(limit=1 << 16, pair=_tcp_pair)
         transport = wire.transport
         assert transport is not None
         transport.set_write_buffer_limits(high=4096)
@@ -113,8 +136,8 @@ def test_drain_waits_only_while_writing_is_paused(loop: str) -> None:
                 await asyncio.sleep(0.001)
         await draining
         assert received > 0 and not wire.write_paused
-        # A reset, whatever is left unread: a FIN alone would leave the wire half-open
-        # (``eof_received`` keeps it, for a response still going out).
+        # A reset (linger 0), whatever is left unread: a FIN alone would leave the wire
+        # half-open (``eof_received`` keeps it, for a response still going out).
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         peer.close()
         await asyncio.wait_for(wire.wait_closed(), 2)
