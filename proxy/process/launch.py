@@ -22,7 +22,7 @@ from proxy.http.codec import codec_named
 from proxy.mesh import Mesh
 from proxy.observe.identity import resolve_workload
 from proxy.observe.metrics import ReloadMetrics
-from proxy.process import loop, workers
+from proxy.process import cpus, loop, workers
 from proxy.process.options import RunOptions
 from proxy.process.overload import worker_overload
 from proxy.process.privileges import drop_privileges
@@ -75,6 +75,9 @@ def run_proxy(opts: RunOptions) -> int:
     initial = load_initial(opts.config)
     if opts.workers == 1:
         return _serve(opts, initial)
+    crowded = cpus.oversubscribed(opts.workers, cpus.current())
+    if crowded:
+        log.warning("%s", crowded)
     metrics_dir = os.environ[MULTIPROC_ENV]
     # PUT /config reaches every worker through a file here (see proxy/reload/put.py).
     state_dir = tempfile.mkdtemp(prefix="mesh-proxy-state-")

@@ -129,15 +129,18 @@ def mesh_many(up: Upstream, services: int) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def haproxy(mode: str, log: bool = True) -> str:
-    """HAProxy 2.6, one thread, as uid 1337 so the capture rules let its upstream out."""
+def haproxy(mode: str, log: bool = True, threads: int = 1) -> str:
+    """HAProxy 2.6, ``threads`` threads (one by default), as uid 1337 so the capture
+    rules let its upstream out."""
     if mode not in ("tcp", "http"):
         raise ValueError(f"HAProxy mode {mode!r}: expected tcp or http")
+    if threads < 1:
+        raise ValueError(f"HAProxy threads {threads}: expected at least 1")
     logging = ["  log stdout format raw local0"] if log else []
     option = "httplog" if mode == "http" else "tcplog"
     lines = [
         "global",
-        "  nbthread 1",
+        f"  nbthread {threads}",
         f"  uid {PROXY_UID}",
         f"  gid {PROXY_UID}",
         "  maxconn 4096",

@@ -49,6 +49,7 @@ def ratio_lines(ratios: Mapping[str, Mapping[str, float | None]]) -> str:
         "wrk_p99_ms": "p99",
         "ol_p99_ms": "p99@1k",
         "cpu_ms_per_1k": "CPU/req",
+        "cpu_ms_per_1k_at_rate": "CPU/req@1k",
         "rss_mib": "RSS",
         "bulk_mib_s": "bulk",
     }
@@ -84,7 +85,8 @@ def target_lines(targets: Sequence[Target]) -> str:
     for t in targets:
         value = "-" if t.value is None else f"{t.value:.2f}"
         bound = f"{'<=' if t.at_most else '>='} {t.limit:g}"
-        out.append(f"  {t.verdict:<12} {t.name:<38} {value:>9}  (target {bound})")
+        peer = "" if t.peer is None else f"; {t.peer_name}: {t.peer:.2f}"
+        out.append(f"  {t.verdict:<12} {t.name:<38} {value:>9}  (target {bound}{peer})")
     return "\n".join(out)
 
 

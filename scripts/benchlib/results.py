@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scripts.benchlib.setups import LLHTTP_BARE, MESH_L7, MESH_L7_W2
+from scripts.benchlib.setups import HAPROXY_HTTP_T2, LLHTTP_BARE, MESH_L7, MESH_L7_W2
 from scripts.benchlib.stats import median
 
 Figures = dict[str, float | None]
@@ -58,15 +58,20 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-RATIO_METRICS = ("rps", "wrk_p99_ms", "ol_p99_ms", "cpu_ms_per_1k", "rss_mib", "bulk_mib_s")
+RATIO_METRICS = (
+    "rps", "wrk_p99_ms", "ol_p99_ms", "cpu_ms_per_1k", "cpu_ms_per_1k_at_rate", "rss_mib",
+    "bulk_mib_s",
+)  # fmt: skip
 
 
 def ratio_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
     """Each proxy against its own kind's HAProxy (L7 stands, whatever their codec, also
-    against the bare llhttp forwarder), then everything against direct."""
+    against the bare llhttp forwarder), two workers or threads against one, then
+    everything against direct."""
     l7 = [n for n in names if n.startswith("mesh-l7")]
     pairs = [("mesh-l4", "haproxy-tcp")]
     pairs += [(n, "haproxy-http") for n in l7]
+    pairs += [(MESH_L7_W2.name, MESH_L7.name), (HAPROXY_HTTP_T2.name, "haproxy-http")]
     pairs += [(n, LLHTTP_BARE.name) for n in l7]
     pairs.append((LLHTTP_BARE.name, "haproxy-http"))
     pairs += [(n, "direct") for n in ("mesh-l4", *l7, "haproxy-tcp", "haproxy-http")]
@@ -90,6 +95,8 @@ class Target:
     value: float | None
     limit: float
     at_most: bool  # True: value <= limit passes; False: value >= limit passes
+    peer: float | None = None  # the same figure for the peer (HAProxy), for context only
+    peer_name: str = ""
 
     @property
     def verdict(self) -> str:
@@ -154,6 +161,9 @@ def targets(
             _ratio_of(figures, MESH_L7_W2.name, l7, cpu),
             1.1,
             True,
+            # Both workers share the one pinned core, as HAProxy's two threads do.
+            peer=_ratio_of(figures, HAPROXY_HTTP_T2.name, "haproxy-http", cpu),
+            peer_name="HAProxy nbthread 2 ÷ 1, same core",
         ),
         Target(
             "idle sidecar CPU, 100 services (ms per second)",

@@ -21,7 +21,7 @@ class Setup:
     name: str
     kind: str  # direct | mesh | haproxy | bare (the bare llhttp forwarder)
     mode: str  # tcp | http: what the proxy is told the destination speaks
-    workers: int = 1
+    workers: int = 1  # mesh: --workers; haproxy: nbthread
     bulk: bool = False  # also measure a 256 MiB transfer
     codec: str | None = None  # mesh at L7: its --http-codec
     source: bool = False  # mesh: run the Python source, not the compiled build
@@ -42,6 +42,8 @@ MESH_L7_SOURCE = Setup(
 MESH_L7_W2 = Setup(f"mesh-l7-w2-{DEFAULT_CODEC}", "mesh", "http", workers=2, codec=DEFAULT_CODEC)
 HAPROXY_TCP = Setup("haproxy-tcp", "haproxy", "tcp", bulk=True)
 HAPROXY_HTTP = Setup("haproxy-http", "haproxy", "http")
+# The peer for ``--workers 2``: HAProxy with two threads on the same one pinned core.
+HAPROXY_HTTP_T2 = Setup("haproxy-http-t2", "haproxy", "http", workers=2)
 LLHTTP_BARE = Setup("llhttp-bare", "bare", "http")
 ALL = (
     DIRECT,
@@ -51,6 +53,7 @@ ALL = (
     MESH_L7_W2,
     HAPROXY_TCP,
     HAPROXY_HTTP,
+    HAPROXY_HTTP_T2,
     LLHTTP_BARE,
 )
 

@@ -143,7 +143,8 @@ class Stand:
                 stdout=log, stderr=err, env=nt.python_env(), cwd=str(nt.REPO),
             )  # fmt: skip
         else:
-            conf = self.write(f"{setup.name}.cfg", render.haproxy(setup.mode))
+            text = render.haproxy(setup.mode, threads=setup.workers)
+            conf = self.write(f"{setup.name}.cfg", text)
             proc = self.pod.popen(
                 "taskset", "-c", PROXY_CORE, "haproxy", "-db", "-f", str(conf),
                 stdout=log, stderr=err,

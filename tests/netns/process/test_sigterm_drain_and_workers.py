@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.process import cpus
 from tests.support import netns as nt
 from tests.support import nsock
 from tests.support import sidecar as capture
@@ -59,10 +61,26 @@ def test_two_workers_both_serve_and_metrics_are_merged(tmp_path: Path) -> None:
         entries = proxy.access_log(at_least=count)
         assert len(entries) == count
         assert len({e["worker"] for e in entries}) == 2, "one worker did all the work"
+        if cpus.current().usable >= 2:
+            assert "take turns on the same CPUs" not in proxy.log()
         # Whichever worker answers the scrape, it reports the sum over both.
         for _ in range(6):
             assert proxy.total("istio_tcp_connections_opened_total") == count
             assert proxy.total("istio_tcp_connections_closed_total") == count
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert proxy.proc.wait(10) == 0, proxy.log()
+
+
+def test_two_workers_pinned_to_one_cpu_start_with_a_warning_and_serve(tmp_path: Path) -> None:
+    def one_cpu() -> None:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    with capture.mesh("pl", tmp_path, "--workers", "2", preexec=one_cpu) as (link, proxy):
+        with nsock.serving(link.b.name, link.b4, 0, nsock.whoami) as srv:
+            conn = nsock.connect(link.a.name, link.b4, srv.port)
+            assert conn.recv(200).split()[1] == str(srv.port).encode()
+            conn.close()
+        assert "--workers 2 with CPUs 1 usable (affinity 1," in proxy.log()
         proxy.proc.send_signal(signal.SIGTERM)
         assert proxy.proc.wait(10) == 0, proxy.log()
 

@@ -47,11 +47,18 @@ def test_haproxy_config_is_transparent_single_threaded_as_uid_1337() -> None:
         render.haproxy("udp")
 
 
+def test_haproxy_peer_for_two_workers_runs_two_threads() -> None:
+    assert "  nbthread 2" in render.haproxy("http", threads=2)
+    assert "nbthread 1" not in render.haproxy("http", threads=2)
+    with pytest.raises(ValueError, match="threads 0"):
+        render.haproxy("http", threads=0)
+
+
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
-@pytest.mark.parametrize("mode", ["tcp", "http"])
-def test_haproxy_accepts_the_config(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "threads"), [("tcp", 1), ("http", 1), ("http", 2)])
+def test_haproxy_accepts_the_config(tmp_path: Path, mode: str, threads: int) -> None:
     cfg = tmp_path / "h.cfg"
-    cfg.write_text(render.haproxy(mode))
+    cfg.write_text(render.haproxy(mode, threads=threads))
     got = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert got.returncode == 0, got.stdout + got.stderr
 

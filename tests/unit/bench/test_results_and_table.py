@@ -83,6 +83,16 @@ def test_targets_pass_fail_and_not_measured() -> None:
     assert verdicts["L4 CPU/request ÷ HAProxy tcp"][0] == "PASS"
     assert verdicts["L4 bulk ÷ HAProxy tcp bulk"] == ("PASS", 0.9)
     assert verdicts["--workers 2 CPU/request ÷ 1 worker"] == ("not measured", None)
+    figs[setups.MESH_L7_W2.name] = {"cpu_ms_per_1k": 300.0}
+    figs[setups.HAPROXY_HTTP_T2.name] = {"cpu_ms_per_1k": 59.0}
+    workers = {t.name: t for t in results.targets(figs)}["--workers 2 CPU/request ÷ 1 worker"]
+    assert (workers.verdict, workers.value) == ("FAIL", 1.2)
+    assert workers.peer == pytest.approx(1.18)  # context: the verdict reads only the value
+    line = report.target_lines([workers])
+    assert "(target <= 1.1; HAProxy nbthread 2 ÷ 1, same core: 1.18)" in line
+    pairs = results.ratios(figs)
+    assert pairs[f"{setups.MESH_L7_W2.name}/{setups.MESH_L7.name}"]["cpu_ms_per_1k"] == 1.2
+    assert pairs["haproxy-http-t2/haproxy-http"]["cpu_ms_per_1k"] == pytest.approx(1.18)
     assert Target("x", 0.79, 0.8, at_most=False).verdict == "FAIL"
     assert Target("x", 1.2, 1.2, at_most=True).verdict == "PASS"
 
