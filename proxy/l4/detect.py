@@ -5,6 +5,12 @@ still become a request line). ``sniff`` reads until the answer is decided, the
 limit is reached or the timeout expires; silence until the timeout means a
 server-speaks-first protocol, which is opaque.
 
+The limit is 8 KiB, the request line nginx and Apache accept by default: long query
+strings are common and still deserve routing, retries and metrics. A method, a space
+and 8 KiB of target characters with no line end is no binary protocol, so a prefix
+that is still a request line's when the limit is reached counts as HTTP/1 (the codec
+then judges the whole head, up to its own limit).
+
 Silence is judged by what the client sent, not by when the event loop got to it. A
 loop busy for longer than the timeout runs the timer before it reads bytes that came
 in time. So on timeout ``sniff`` lets the loop poll once more and takes what that
@@ -18,7 +24,7 @@ import enum
 import re
 
 DEFAULT_DETECT_TIMEOUT = 0.1
-SNIFF_LIMIT = 1024  # like Linkerd: a request line longer than this is not worth waiting for
+SNIFF_LIMIT = 8192  # bytes read before deciding (see above)
 DEFAULT_OPAQUE_PORTS = frozenset({25, 587, 3306, 4444, 5432, 6379, 9300, 11211})
 
 
@@ -45,9 +51,9 @@ def classify(data: bytes) -> Protocol:
         return Protocol.HTTP1
     if not data:
         return Protocol.UNDECIDED
-    if len(data) >= SNIFF_LIMIT or data.find(b"\n") >= 0 or _PARTIAL.fullmatch(data) is None:
+    if data.find(b"\n") >= 0 or _PARTIAL.fullmatch(data[:SNIFF_LIMIT]) is None:
         return Protocol.OPAQUE
-    return Protocol.UNDECIDED
+    return Protocol.HTTP1 if len(data) >= SNIFF_LIMIT else Protocol.UNDECIDED
 
 
 async def _already_read(reader: asyncio.StreamReader, limit: int) -> bytes:

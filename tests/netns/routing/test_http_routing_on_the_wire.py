@@ -185,6 +185,18 @@ def test_unknown_destination_allow_any_reaches_original_server(m: Mesh) -> None:
     assert len(m.endpoints["plain"].requests) == before + 1
 
 
+def test_a_request_line_of_6_kib_is_detected_as_http_and_routed_at_l7(m: Mesh) -> None:
+    """Long query strings are common: the sniff reads up to 8 KiB, so this request is
+    still HTTP to the proxy (counted, logged, retried), not an opaque byte stream."""
+    detected = m.metric("mesh_protocol_detect_total", direction="outbound", result="http")
+    target = "/search?q=" + "x" * 6000
+    result = m.once(*PLAIN, Req(target=target))
+    assert (result.status, result.served_by) == (200, "plain")
+    assert body(result)["request_line"] == f"GET {target} HTTP/1.1"
+    after = m.metric("mesh_protocol_detect_total", direction="outbound", result="http")
+    assert after == detected + 1
+
+
 def test_a_declared_http_service_is_not_sniffed_so_a_slow_client_still_gets_http(
     m: Mesh,
 ) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 import uvloop
 
-from proxy.l4.detect import Protocol, classify, sniff
+from proxy.l4.detect import SNIFF_LIMIT, Protocol, classify, sniff
 
 H, OP, U = Protocol.HTTP1, Protocol.OPAQUE, Protocol.UNDECIDED
 
@@ -35,7 +35,15 @@ H, OP, U = Protocol.HTTP1, Protocol.OPAQUE, Protocol.UNDECIDED
         (b"\x16\x03\x01\x02\x00", OP),  # TLS ClientHello
         (b"SSH-2.0-OpenSSH_9\r\n", OP),
         (b"*1\r\n$4\r\nPING\r\n", OP),  # redis
-        (b"GET /" + b"a" * 2000, OP),  # longer than the sniff limit
+        (b"GET /?q=" + b"a" * 2000, U),  # a long query string: keep reading
+        (b"GET /?q=" + b"a" * 2000 + b" HTTP/1.1\r\n", H),
+        (b"GET /" + b"a" * (SNIFF_LIMIT - 5), H),  # the limit, still a request line's
+        (b"GET /" + b"a" * (SNIFF_LIMIT - 6), U),  # one byte short of it
+        (b"GET /" + b"a" * SNIFF_LIMIT + b"\x00", H),  # what lies past it is the codec's
+        (b"GET /" + b"a" * 2000 + b"\x00", OP),  # not a target character
+        (b"GET /" + b"a" * 2000 + b"\n", OP),  # a line with no version: HTTP/0.9
+        (b"A" * SNIFF_LIMIT, OP),  # no space after 20 letters: no method
+        (b"\x00" * SNIFF_LIMIT, OP),
     ],
 )
 def test_classify(data: bytes, expected: Protocol) -> None:
@@ -70,6 +78,12 @@ async def _sniff_pair(chunks: list[bytes], timeout: float) -> tuple[Protocol, by
 def test_sniff_http_in_pieces() -> None:
     protocol, data, _ = asyncio.run(_sniff_pair([b"GET /x HT", b"TP/1.1\r\nHost: a\r\n"], 1.0))
     assert protocol is H and data.startswith(b"GET /x HTTP/1.1\r\n")
+
+
+def test_sniff_reads_a_long_request_line_to_its_end() -> None:
+    line = b"GET /search?q=" + b"a" * 6000 + b" HTTP/1.1\r\n"
+    protocol, data, _ = asyncio.run(_sniff_pair([line[:1000], line[1000:4000], line[4000:]], 1.0))
+    assert protocol is H and data == line
 
 
 def test_sniff_silence_is_opaque_after_the_timeout() -> None:
