@@ -37,6 +37,7 @@ from importlib.machinery import (
 # TypeError first: policy/breaker.py, policy/overload.py); generic dataclasses, which
 # this mypyc cannot build (they live in policy/values.py for that reason).
 MODULES: tuple[str, ...] = (
+    "proxy/http/codec/base.py",
     "proxy/http/codec/h11codec.py",
     "proxy/http/codec/h11fast.py",
     "proxy/http/codec/h11strict.py",
@@ -69,6 +70,7 @@ MODULES: tuple[str, ...] = (
     "proxy/observe/accesslog.py",
     "proxy/observe/httplines.py",
     "proxy/observe/logline.py",
+    "proxy/observe/metrics/http.py",
     "proxy/observe/observer.py",
     "proxy/observe/tracecontext.py",
     "proxy/policy/budget.py",

@@ -122,8 +122,8 @@ class HttpProxy:
                         down.idle = False
                     try:  # usually the whole head is here
                         event = codec.next_event()
-                    except ProtocolError as exc:
-                        raise translate_protocol_error(exc) from exc
+                    except ProtocolError as fault:  # not ``exc``: mypyc types a name once
+                        raise translate_protocol_error(fault) from fault
                     if event is NEED_DATA:
                         event = await down.next_event()
                 except DownstreamDisconnect:
@@ -270,10 +270,10 @@ class HttpProxy:
                 status, flag = reply.status, reply.flag
                 text = reply.body or error_text(status, flag)
                 keep = self._reply(down, request.method, status, text, close=not body.complete)
-        except ResponseAbortedError as exc:
-            status, flag, keep = exchange.status if exchange else 0, exc.cause.flag, False
-        except DownstreamDisconnect as exc:
-            status, flag, keep = exchange.status if exchange else 0, exc.flag, False
+        except ResponseAbortedError as aborted:  # one name, one type (mypyc)
+            status, flag, keep = exchange.status if exchange else 0, aborted.cause.flag, False
+        except DownstreamDisconnect as gone:
+            status, flag, keep = exchange.status if exchange else 0, gone.flag, False
         except HttpProxyError as exc:
             flag, keep = exc.flag, False
             if exchange is not None and exchange.committed:

@@ -178,7 +178,10 @@ class Codec(Protocol):
         """Both sides finished cleanly and may go on: get ready for the next message."""
 
 
+DEFAULT_MAX_HEAD: Final = 64 * 1024  # bytes of a received head, as Envoy's 60 KiB
+
+
 class CodecFactory(Protocol):
     """Makes a codec for one connection; ``max_head`` bounds a received head."""
 
-    def __call__(self, role: Role, *, max_head: int = ...) -> Codec: ...
+    def __call__(self, role: Role, *, max_head: int = DEFAULT_MAX_HEAD) -> Codec: ...

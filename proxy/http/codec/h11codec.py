@@ -19,6 +19,7 @@ import h11
 from proxy.http.codec import h11fast, h11strict
 from proxy.http.codec.base import (
     CLOSED,
+    DEFAULT_MAX_HEAD,
     END,
     NEED_DATA,
     PAUSED,
@@ -58,7 +59,7 @@ class H11Codec:
 
     name: Final = "h11"
 
-    def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
+    def __init__(self, role: Role, *, max_head: int = DEFAULT_MAX_HEAD) -> None:
         self.role = role
         self._conn = h11.Connection(_ROLE[role], max_incomplete_event_size=max_head)
         self._max = max_head

@@ -24,6 +24,7 @@ from typing import Final
 from proxy.http.codec import h1grammar, h1write
 from proxy.http.codec.base import (
     CLOSED,
+    DEFAULT_MAX_HEAD,
     END,
     NEED_DATA,
     PAUSED,
@@ -81,7 +82,7 @@ class LlhttpCodec:
 
     name: Final = "llhttp"
 
-    def __init__(self, role: Role, *, max_head: int = 64 * 1024) -> None:
+    def __init__(self, role: Role, *, max_head: int = DEFAULT_MAX_HEAD) -> None:
         self.role = role
         self._server = role is Role.SERVER  # read per event: a plain bool is quicker
         self._max = max_head

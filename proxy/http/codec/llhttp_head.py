@@ -20,7 +20,7 @@ import httptools
 from proxy.http.codec import h1grammar
 from proxy.http.codec.base import HeaderItems, Request, Response
 
-_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+_VERSIONS = {b"1.1": b"1.1", b"1.0": b"1.0"}  # the same bytes, without a copy
 _SPECIAL = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 )
@@ -47,7 +47,12 @@ class HeadParser:
         "flagged",
         "hosts",
         "length",
+        "on_body",
+        "on_chunk_complete",
+        "on_chunk_header",
         "on_headers_complete",
+        "on_message_begin",
+        "on_message_complete",
         "on_status",
         "on_url",
         "upgrade",
@@ -55,6 +60,14 @@ class HeadParser:
 
     def __init__(self) -> None:
         self._items: HeaderItems = []
+        # Callbacks httptools looks up and this parser does not want: None is "no
+        # callback" to it, as a missing attribute is, but costs no AttributeError (ten
+        # per request, each raised and cleared in C).
+        self.on_body: None = None
+        self.on_chunk_complete: None = None
+        self.on_chunk_header: None = None
+        self.on_message_begin: None = None
+        self.on_message_complete: None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -120,10 +133,12 @@ class HeadParser:
             pass  # CONNECT or Upgrade: the head is complete all the same
         except httptools.HttpParserError:
             return self._judged(h1grammar.parse_request(head))  # see ``_judged``
-        version = _VERSIONS.get(parser.get_http_version())
         method: bytes = parser.get_method()
         url = b"".join(urls)
         eol = head.find(b"\r\n")
+        # The version llhttp read, from its own bytes (its getter formats a str): the
+        # checks below make the line end in exactly "HTTP/x.y".
+        version = _VERSIONS.get(head[eol - 3 : eol])
         if (
             pending
             or version is None
@@ -156,10 +171,10 @@ class HeadParser:
             pass  # a 101: the head is complete
         except httptools.HttpParserError:
             return self._judged(h1grammar.parse_response(head))
-        version = _VERSIONS.get(parser.get_http_version())
         status: int = parser.get_status_code()
         reason = b"".join(reasons) if reasons else None
         eol = head.find(b"\r\n")
+        version = _VERSIONS.get(head[5:8])  # "HTTP/x.y SP": checked below, as above
         if (
             pending
             or version is None
