@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
 from proxy.http.codec import (
     CLOSED,
@@ -36,7 +37,7 @@ from proxy.http.wire import Wire
 from proxy.policy.overload import Overload
 
 # asyncio's and uvloop's write buffer high-water mark: set only when ours differs.
-_TRANSPORT_HIGH_WATER = 64 * 1024
+_TRANSPORT_HIGH_WATER: Final = 64 * 1024
 
 
 class Downstream:

@@ -8,13 +8,14 @@ headers are re-added for the next hop and the codec re-frames the body.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.core.names import REQUEST_ID
 from proxy.http.codec import HeaderItems, RawHeaders
 
 # Never forwarded as-is. Expect is end-to-end in the RFC, but like Envoy the proxy
 # answers "100 Continue" itself and does not pass the expectation on.
-_REQUEST_HOP = frozenset(
+_REQUEST_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -25,12 +26,12 @@ _REQUEST_HOP = frozenset(
         b"expect",
     }
 )
-_RESPONSE_HOP = frozenset(
+_RESPONSE_HOP: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"transfer-encoding", b"upgrade"}
 )
 # Connection tokens that name no header still left after the hop-by-hop pass
 # ("Connection: keep-alive" on nearly every response): no second pass for them.
-_NAMES_NOTHING_LEFT = _RESPONSE_HOP | {b"close"}
+_NAMES_NOTHING_LEFT: Final = _RESPONSE_HOP | {b"close"}
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from proxy.core.errors import DialError, connect_reason
 from proxy.http.codec import NEED_DATA, Codec, CodecFactory, Event, H11Codec, ProtocolError, Role
@@ -36,7 +37,7 @@ from proxy.policy.overload import Overload
 # Dials a socket to (host, port), e.g. from a chosen source address; the pool wraps it
 # in its own protocol. Failures are OSError, TimeoutError or DialError.
 Opener = Callable[[str, int], Awaitable[socket.socket]]
-READ_LIMIT = 64 * 1024  # response bytes an upstream connection buffers unconsumed
+READ_LIMIT: Final = 64 * 1024  # response bytes an upstream connection buffers unconsumed
 
 
 class Upstream:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import Final
 
-_COUNTER_MASK = (1 << 48) - 1
+_COUNTER_MASK: Final = (1 << 48) - 1
 
 
 def _fresh() -> tuple[str, itertools.count[int]]:

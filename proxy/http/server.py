@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
 from proxy.core.flags import Flag
 from proxy.core.names import REQUEST_ID
@@ -37,8 +38,8 @@ from proxy.http.requestid import new_request_id
 from proxy.l4.conn import Intercepted
 from proxy.policy.overload import Overload
 
-_CLOSE_GRACE = 5.0  # seconds a closing client gets to read what is still buffered
-_DRAIN_IDLE_GRACE = 0.5  # seconds an idle connection stays open once a drain began
+_CLOSE_GRACE: Final = 5.0  # seconds a closing client gets to read what is still buffered
+_DRAIN_IDLE_GRACE: Final = 0.5  # seconds an idle connection stays open once a drain began
 
 
 class HttpProxy:

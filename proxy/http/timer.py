@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
-_SLACK = 0.001  # loop timers may fire up to a tick early; within this, it is due
+_SLACK: Final = 0.001  # loop timers may fire up to a tick early; within this, it is due
 
 
 class MovableTimer:

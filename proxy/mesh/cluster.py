@@ -10,7 +10,7 @@ and membership, so a request narrows the pick without building a set.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from proxy.config.model import Endpoint, Subset
 from proxy.http.codec import CodecFactory, H11Codec
@@ -19,8 +19,8 @@ from proxy.policy import Choice, Outcome, Resource, ServiceParams, ServicePolicy
 from proxy.policy.overload import Overload
 
 EndpointKey = tuple[str, int]
-NOTHING: frozenset[EndpointKey] = frozenset()
-UNKNOWN_VERSION = "unknown"
+NOTHING: Final[frozenset[EndpointKey]] = frozenset()
+UNKNOWN_VERSION: Final = "unknown"
 # A subset, the endpoints it leaves out, and the version its endpoints share.
 SubsetFacts = tuple[Subset | None, frozenset[EndpointKey], str]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from proxy.config.model import Subset
 from proxy.core.flags import Flag
@@ -35,11 +35,11 @@ from proxy.routing import RequestInfo, match_route, pick_destination
 if TYPE_CHECKING:
     from proxy.mesh.forward import MeshForwarder
 
-_NO_HEADERS: dict[str, str] = {}
-_DIRECT_LATER = after_arrival(DIRECT)
-_NO_DEADLINE = Deadline(None)
-_DEADLINE_HEADERS = frozenset({MESH_TIMEOUT_HEADER.encode(), GRPC_TIMEOUT_HEADER.encode()})
-_NAME = itemgetter(0)
+_NO_HEADERS: Final[dict[str, str]] = {}
+_DIRECT_LATER: Final = after_arrival(DIRECT)
+_NO_DEADLINE: Final = Deadline(None)
+_DEADLINE_HEADERS: Final = frozenset({MESH_TIMEOUT_HEADER.encode(), GRPC_TIMEOUT_HEADER.encode()})
+_NAME: Final = itemgetter(0)
 
 
 class RequestState:

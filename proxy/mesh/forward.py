@@ -13,6 +13,7 @@ import asyncio
 import math
 import random
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from proxy.core.names import MESH_ATTEMPT, MESH_TIMEOUT_MS
 from proxy.http.codec import CodecFactory, H11Codec
@@ -38,14 +39,14 @@ from proxy.policy.outcome import RESPONSES
 from proxy.policy.overload import Overload
 from proxy.policy.retrying import Answer, RetryLoop, Stop
 
-ATTEMPT_HEADER = MESH_ATTEMPT
-TIMEOUT_HEADER = MESH_TIMEOUT_MS
-_ATTEMPT_VALUES = tuple(str(n).encode() for n in range(1, 11))
-_HOLD_NOTHING: frozenset[int] = frozenset()
-_RESET = Outcome(OutcomeKind.RESET)
-_TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
-_REFUSED = Outcome(OutcomeKind.REFUSED)
-_CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
+ATTEMPT_HEADER: Final = MESH_ATTEMPT
+TIMEOUT_HEADER: Final = MESH_TIMEOUT_MS
+_ATTEMPT_VALUES: Final = tuple(str(n).encode() for n in range(1, 11))
+_HOLD_NOTHING: Final[frozenset[int]] = frozenset()
+_RESET: Final = Outcome(OutcomeKind.RESET)
+_TIMEOUT: Final = Outcome(OutcomeKind.TIMEOUT)
+_REFUSED: Final = Outcome(OutcomeKind.REFUSED)
+_CONNECT_FAILURE: Final = Outcome(OutcomeKind.CONNECT_FAILURE)
 
 
 def classify(exc: UpstreamError) -> Outcome | None:

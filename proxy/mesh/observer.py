@@ -9,7 +9,7 @@ is the free default: one shared watch that adds nothing and records nothing.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 from proxy.http.model import RequestHead, RequestRecord
 from proxy.l4.conn import Intercepted
@@ -39,7 +39,7 @@ class _NullWatch:
         return None
 
 
-NULL_WATCH = _NullWatch()
+NULL_WATCH: Final = _NullWatch()
 
 
 class NullObserver:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.config.model import MeshConfig, Route, Service, Subset
 from proxy.mesh.cluster import Cluster
@@ -54,7 +55,7 @@ class ServicePlan:
     leading_slash: bool = False
 
 
-_SERVER_ERRORS = frozenset(range(500, 600))
+_SERVER_ERRORS: Final = frozenset(range(500, 600))
 
 
 def _route_plan(service: Service, route: Route) -> RoutePlan:

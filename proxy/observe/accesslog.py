@@ -22,19 +22,19 @@ import select
 import stat
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import Counter
 
 from proxy.observe.logline import entry_line
 
-FLUSH_INTERVAL = 0.1  # seconds a line may wait for the lines that follow it
-_log = logging.getLogger(__name__)
-RETRY_AFTER = 0.2  # seconds between attempts while stdout is full
-FLUSH_AT = 64 * 1024  # bytes: a busy proxy flushes on size instead
-MAX_PENDING = 4 * 1024 * 1024  # bytes held while stdout is stuck; beyond, lines drop
-MAX_DEFERRED = 32  # lines waiting to be rendered: a batch short enough not to stall requests
-_CHUNK = select.PIPE_BUF  # a pipe write up to this size is atomic
+FLUSH_INTERVAL: Final = 0.1  # seconds a line may wait for the lines that follow it
+_log: Final = logging.getLogger(__name__)
+RETRY_AFTER: Final = 0.2  # seconds between attempts while stdout is full
+FLUSH_AT: Final = 64 * 1024  # bytes: a busy proxy flushes on size instead
+MAX_PENDING: Final = 4 * 1024 * 1024  # bytes held while stdout is stuck; beyond, lines drop
+MAX_DEFERRED: Final = 32  # lines waiting to be rendered: a batch short enough not to stall requests
+_CHUNK: Final = select.PIPE_BUF  # a pipe write up to this size is atomic
 
 
 def open_stdout_nonblocking(fd: int = 1) -> int:
@@ -67,7 +67,7 @@ def _shared_stream(fd: int) -> bool:
 
 # ".000Z" to ".999Z": a concatenation, where a format spec is a str.format call (the
 # compiled build's f-string pays one for each spec).
-_MILLIS = tuple(f".{milli:03d}Z" for milli in range(1000))
+_MILLIS: Final = tuple(f".{milli:03d}Z" for milli in range(1000))
 
 
 class AccessLog:

@@ -11,13 +11,15 @@ strings that change still escaped by json's C escaper; the bytes are ``http_line
 
 from __future__ import annotations
 
+from typing import Final
+
 from proxy.core.flags import Flag
 from proxy.http.model import Endpoint, RequestRecord
 from proxy.observe.identity import UNKNOWN
 from proxy.observe.logline import milliseconds, protocol_text, quote, quoted_hostport
 from proxy.observe.tracecontext import SpanContext
 
-_MAX_CACHED = 4096  # entries per cache; cleared when full (peers' ports come and go)
+_MAX_CACHED: Final = 4096  # entries per cache; cleared when full (peers' ports come and go)
 _Outcome = tuple[int, Flag, str, str, "Endpoint | None", int]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from proxy.core.flags import Flag
 from proxy.http.model import RequestRecord
@@ -30,15 +30,15 @@ from proxy.observe.tracecontext import SpanContext
 # json's own C escaper: quotes, backslashes, control and non-ASCII characters as json.dumps.
 # Typed, so that compiled f-strings join its result directly (an untyped piece goes
 # through str.format, about 1,200 instructions each).
-quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+quote: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
 # json.dumps with non-default separators builds a new encoder per call: keep one.
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":")).encode
 
-_MAX_CACHED = 4096  # quoted addresses kept; peers' ports change, so it is cleared when full
-_quoted_addresses: dict[tuple[str, int] | None, str] = {}
-_FLAGS = {flag: quote(str(flag)) for flag in Flag}
-_DIRECTIONS = {direction: direction.value for direction in Direction}
-_PROTOCOLS = {"1.1": quote("HTTP/1.1"), "1.0": quote("HTTP/1.0"), "": '"http"'}
+_MAX_CACHED: Final = 4096  # quoted addresses kept; peers' ports change, so it is cleared when full
+_quoted_addresses: Final[dict[tuple[str, int] | None, str]] = {}
+_FLAGS: Final = {flag: quote(str(flag)) for flag in Flag}
+_DIRECTIONS: Final = {direction: direction.value for direction in Direction}
+_PROTOCOLS: Final = {"1.1": quote("HTTP/1.1"), "1.0": quote("HTTP/1.0"), "": '"http"'}
 
 
 def hostport(endpoint: tuple[str, int] | None) -> str:
@@ -145,7 +145,7 @@ def milliseconds(seconds: float) -> str:
     return text + "0" if text[-1] == "." else text
 
 
-_TEMPLATE = (
+_TEMPLATE: Final = (
     '{"time":"%s","direction":"%s","protocol":%s,"method":%s,"authority":%s,"path":%s,'
     '"status":%d,"response_flags":%s,"upstream_cluster":%s,"version":%s,"upstream":%s,'
     '"attempts":%d,"duration_ms":%s,"upstream_ms":%s,"bytes_received":%d,'

@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from proxy.core import names
 from proxy.core.names import INBOUND_PASSTHROUGH_CLUSTERS, PASSTHROUGH_CLUSTER
@@ -30,9 +30,9 @@ from proxy.observe.metrics import Metrics, RequestCells
 from proxy.observe.tracecontext import SpanContext, new_span, read_incoming
 from proxy.observe.zipkin import build_span
 
-_INBOUND_PASSTHROUGH = frozenset(INBOUND_PASSTHROUGH_CLUSTERS.values())
+_INBOUND_PASSTHROUGH: Final = frozenset(INBOUND_PASSTHROUGH_CLUSTERS.values())
 AccessLogWriter = Callable[[dict[str, Any]], None]
-_TRACE_HEADERS = frozenset(
+_TRACE_HEADERS: Final = frozenset(
     {
         names.TRACEPARENT,
         names.TRACESTATE,
@@ -42,10 +42,10 @@ _TRACE_HEADERS = frozenset(
         names.B3_FLAGS,
     }
 )
-_TRACE_LENGTHS = frozenset(len(name) for name in _TRACE_HEADERS)
-_MAX_LABEL_SETS = 4096
-BATCH = 32  # finished requests recorded together
-BATCH_AFTER = 0.1  # seconds a finished request may wait to be recorded
+_TRACE_LENGTHS: Final = frozenset(len(name) for name in _TRACE_HEADERS)
+_MAX_LABEL_SETS: Final = 4096
+BATCH: Final = 32  # finished requests recorded together
+BATCH_AFTER: Final = 0.1  # seconds a finished request may wait to be recorded
 log = logging.getLogger(__name__)
 
 

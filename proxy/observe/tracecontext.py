@@ -12,19 +12,20 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.core import names
 
-_W3C = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
-_HEX16 = re.compile(r"^[0-9a-f]{16}$")
-_HEX16_32 = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{32})$")
-_ZERO = re.compile(r"^0+$")
-_LOW64 = (1 << 64) - 1
-_B3_SAMPLED = {"1": True, "true": True, "0": False, "false": False}
+_W3C: Final = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_HEX16: Final = re.compile(r"^[0-9a-f]{16}$")
+_HEX16_32: Final = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{32})$")
+_ZERO: Final = re.compile(r"^0+$")
+_LOW64: Final = (1 << 64) - 1
+_B3_SAMPLED: Final = {"1": True, "true": True, "0": False, "false": False}
 HeaderLookup = Callable[[str], "str | None"]  # RequestHead.header: any casing, first value
 # The names the lookup is asked for (it takes str), in parse_traceparent / parse_b3 order.
-_W3C_NAMES = tuple(n.decode() for n in (names.TRACEPARENT, names.TRACESTATE))
-_B3_NAMES = tuple(
+_W3C_NAMES: Final = tuple(n.decode() for n in (names.TRACEPARENT, names.TRACESTATE))
+_B3_NAMES: Final = tuple(
     n.decode() for n in (names.B3_TRACE_ID, names.B3_SPAN_ID, names.B3_SAMPLED, names.B3_FLAGS)
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from random import Random
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar, Final, Protocol, TypeVar
 
 from proxy.policy.errors import InvalidParameter
 from proxy.policy.ewma import PeakEwma
@@ -142,13 +142,13 @@ class RandomBalancer:
         pass
 
 
-BALANCERS: dict[str, Callable[[], Balancer]] = {
+BALANCERS: Final[dict[str, Callable[[], Balancer]]] = {
     PeakEwmaBalancer.name: PeakEwmaBalancer,
     LeastRequestBalancer.name: LeastRequestBalancer,
     RoundRobinBalancer.name: RoundRobinBalancer,
     RandomBalancer.name: RandomBalancer,
 }
-DEFAULT_BALANCER = PeakEwmaBalancer.name
+DEFAULT_BALANCER: Final = PeakEwmaBalancer.name
 
 
 def make_balancer(name: str) -> Balancer:

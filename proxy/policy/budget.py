@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.policy.errors import InvalidParameter
 
-_UNIT = 1000  # one retry token, in integer milli-tokens
+_UNIT: Final = 1000  # one retry token, in integer milli-tokens
 
 
 @dataclass(frozen=True)

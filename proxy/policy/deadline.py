@@ -13,21 +13,22 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.core.names import GRPC_TIMEOUT, MESH_TIMEOUT_MS
 from proxy.policy.errors import InvalidParameter
 
-MESH_TIMEOUT_HEADER = MESH_TIMEOUT_MS.decode()  # (str: the budget's source label)
-GRPC_TIMEOUT_HEADER = GRPC_TIMEOUT.decode()
+MESH_TIMEOUT_HEADER: Final = MESH_TIMEOUT_MS.decode()  # (str: the budget's source label)
+GRPC_TIMEOUT_HEADER: Final = GRPC_TIMEOUT.decode()
 
-_MESH_RE = re.compile(rb"[0-9]{1,10}")  # up to ~115 days in ms; longer is nonsense
-_GRPC_RE = re.compile(rb"([0-9]{1,8})([HMSmun])")  # gRPC spec: at most 8 digits and a unit
-_GRPC_UNIT = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+_MESH_RE: Final = re.compile(rb"[0-9]{1,10}")  # up to ~115 days in ms; longer is nonsense
+_GRPC_RE: Final = re.compile(rb"([0-9]{1,8})([HMSmun])")  # gRPC spec: at most 8 digits and a unit
+_GRPC_UNIT: Final = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 
 # Timers run on the event loop's clock, which libuv reads once per loop iteration and
 # keeps in whole milliseconds, so one can fire a few ms early by ``time.monotonic``.
 # A timeout that leaves less than this of the deadline has, in effect, spent it.
-TIMER_SLACK = 0.005
+TIMER_SLACK: Final = 0.005
 
 
 def _as_bytes(value: bytes | str) -> bytes:

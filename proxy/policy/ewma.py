@@ -10,10 +10,11 @@ becomes attractive again and gets a fresh sample (the built-in recovery probe).
 from __future__ import annotations
 
 import math
+from typing import Final
 
-DEFAULT_DECAY = 10.0  # seconds (linkerd2-proxy, Finagle)
-DEFAULT_RTT = 0.030  # seconds: what a never-measured endpoint is assumed to cost
-MIN_RTT = 0.001  # seconds: floor used in cost, so a decayed estimate never reaches 0
+DEFAULT_DECAY: Final = 10.0  # seconds (linkerd2-proxy, Finagle)
+DEFAULT_RTT: Final = 0.030  # seconds: what a never-measured endpoint is assumed to cost
+MIN_RTT: Final = 0.001  # seconds: floor used in cost, so a decayed estimate never reaches 0
 
 
 class PeakEwma:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Final
 
 from proxy.policy.errors import InvalidParameter
 
@@ -61,9 +62,9 @@ class Outcome:
 
 # ``response``'s outcomes by status, at most 500 (100..599); read-only elsewhere (a
 # caller on the hot path may look a status up here before calling ``response``).
-RESPONSES: dict[int, Outcome] = {}
-SUCCESS = Outcome(OutcomeKind.SUCCESS, 200)
-CONNECT_FAILURE = Outcome(OutcomeKind.CONNECT_FAILURE)
-REFUSED = Outcome(OutcomeKind.REFUSED)
-RESET = Outcome(OutcomeKind.RESET)
-TIMEOUT = Outcome(OutcomeKind.TIMEOUT)
+RESPONSES: Final[dict[int, Outcome]] = {}
+SUCCESS: Final = Outcome(OutcomeKind.SUCCESS, 200)
+CONNECT_FAILURE: Final = Outcome(OutcomeKind.CONNECT_FAILURE)
+REFUSED: Final = Outcome(OutcomeKind.REFUSED)
+RESET: Final = Outcome(OutcomeKind.RESET)
+TIMEOUT: Final = Outcome(OutcomeKind.TIMEOUT)

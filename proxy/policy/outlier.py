@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from proxy.policy.errors import InvalidParameter
 from proxy.policy.outcome import Outcome
@@ -62,7 +62,7 @@ class OutlierParams:
                 raise InvalidParameter(f"outlier_detection.{field}: invalid value {value!r}")
 
 
-_HEALTHY = Health.HEALTHY  # a module global: one dictionary lookup where it is compared
+_HEALTHY: Final = Health.HEALTHY  # a module global: one dictionary lookup where it is compared
 
 
 class _Record:

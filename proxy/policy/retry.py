@@ -13,14 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from random import Random
+from typing import Final
 
 from proxy.policy.budget import RetryBudget
 from proxy.policy.deadline import Deadline
 from proxy.policy.errors import InvalidParameter
 from proxy.policy.outcome import Outcome, OutcomeKind
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})  # RFC 9110
-GATEWAY_ERRORS = frozenset({502, 503, 504})
+IDEMPOTENT_METHODS: Final = frozenset(
+    {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}
+)  # RFC 9110
+GATEWAY_ERRORS: Final = frozenset({502, 503, 504})
 
 
 class RetryOn(Enum):
@@ -32,12 +35,12 @@ class RetryOn(Enum):
     TIMEOUT = "timeout"  # the per-try timeout fired
 
 
-_CONDITION_OF = {
+_CONDITION_OF: Final = {
     OutcomeKind.CONNECT_FAILURE: RetryOn.CONNECT_FAILURE,
     OutcomeKind.REFUSED: RetryOn.REFUSED,
     OutcomeKind.RESET: RetryOn.RESET,
 }
-_ALIASES = {"refused-stream": RetryOn.REFUSED, "per-try-timeout": RetryOn.TIMEOUT}
+_ALIASES: Final = {"refused-stream": RetryOn.REFUSED, "per-try-timeout": RetryOn.TIMEOUT}
 
 
 def parse_retry_on(items: Iterable[str | int]) -> tuple[frozenset[RetryOn], frozenset[int]]:

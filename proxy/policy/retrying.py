@@ -41,7 +41,7 @@ from collections.abc import Hashable, Set
 from dataclasses import dataclass
 from enum import Enum
 from random import Random
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from proxy.policy.breaker import Resource
 from proxy.policy.deadline import Deadline
@@ -83,11 +83,11 @@ class Stop:
     verdict: Verdict | None = None  # why a failure stands (None: no decision was made)
 
 
-OVERFLOW = Stop(Answer.OVERFLOW)
-DEADLINE = Stop(Answer.DEADLINE)
-NO_ENDPOINT = Stop(Answer.NO_ENDPOINT)
-NOT_THE_ENDPOINTS = Stop(Answer.FAILURE)
-_FAILURE = {v: Stop(Answer.FAILURE, v) for v in Verdict}
+OVERFLOW: Final = Stop(Answer.OVERFLOW)
+DEADLINE: Final = Stop(Answer.DEADLINE)
+NO_ENDPOINT: Final = Stop(Answer.NO_ENDPOINT)
+NOT_THE_ENDPOINTS: Final = Stop(Answer.FAILURE)
+_FAILURE: Final = {v: Stop(Answer.FAILURE, v) for v in Verdict}
 # Enum members as module globals: one dictionary lookup each where they are compared.
 _READY, _SENDING, _BACKOFF, _DONE = Phase.READY, Phase.SENDING, Phase.BACKOFF, Phase.DONE
 _REQUESTS, _RETRIES, _TIMEOUT = Resource.REQUESTS, Resource.RETRIES, OutcomeKind.TIMEOUT

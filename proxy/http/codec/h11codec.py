@@ -35,17 +35,17 @@ from proxy.http.codec.base import (
 
 _Data = h11.Data
 _EndOfMessage = h11.EndOfMessage
-_EOM = h11.EndOfMessage()
-_NEED_DATA = h11.NEED_DATA
-_DONE = h11.DONE
-_SWITCHED = h11.SWITCHED_PROTOCOL
-_CONTINUE = h11.InformationalResponse(status_code=100, headers=[])
-_NOT_FAST = not h11fast.FAST  # h11 changed shape: the public constructors, slower
-_ROLE = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
-_STRICT = h11strict.SHAPE
+_EOM: Final = h11.EndOfMessage()
+_NEED_DATA: Final = h11.NEED_DATA
+_DONE: Final = h11.DONE
+_SWITCHED: Final = h11.SWITCHED_PROTOCOL
+_CONTINUE: Final = h11.InformationalResponse(status_code=100, headers=[])
+_NOT_FAST: Final = not h11fast.FAST  # h11 changed shape: the public constructors, slower
+_ROLE: Final = {Role.SERVER: h11.SERVER, Role.CLIENT: h11.CLIENT}
+_STRICT: Final = h11strict.SHAPE
 # h11's messages for the end of input in the middle of a message (rule 3's ``truncated``);
 # any other error is the bytes' own fault, whether or not the peer closed afterwards.
-_EOF_ERRORS = (
+_EOF_ERRORS: Final = (
     "peer unexpectedly closed",
     "peer closed connection without",
     "can't handle event type ConnectionClosed",

@@ -11,7 +11,7 @@ internal ``Connection._receive_buffer._data`` (``SHAPE`` says whether it is ther
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import h11
 
@@ -26,7 +26,7 @@ def _shape() -> bool:
     return type(buffer) is bytearray and buffer == b"GET"
 
 
-SHAPE = _shape()
+SHAPE: Final = _shape()
 
 
 def raw_fault(conn: Any, scan: int, max_head: int) -> tuple[ProtocolError | None, int]:

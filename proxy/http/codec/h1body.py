@@ -12,12 +12,13 @@ exactly CRLF; trailers follow h11's header rules (``h1grammar.parse_fields``).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from proxy.http.codec import h1grammar
 from proxy.http.codec.base import END, End, ProtocolError
 
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
-_CRLF = b"\r\n"
+_CHUNK_LINE: Final = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
+_CRLF: Final = b"\r\n"
 
 Body = bytes | bytearray | End | None
 

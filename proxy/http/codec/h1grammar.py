@@ -13,40 +13,43 @@ No library is imported here.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from proxy.http.codec.base import HeaderItems, ProtocolError, Request, Response
 
 # The methods llhttp parses in an HTTP/1.x request line (PRI is the HTTP/2 preface,
 # the RTSP ones need RTSP/). A method outside this set is refused by both codecs:
 # llhttp cannot parse it, so h11 may not accept it either (400).
-METHODS = frozenset(
+METHODS: Final = frozenset(
     b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
     b"PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
     b"M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
     b"QUERY".split()
 )
-VERSIONS = (b"1.1", b"1.0")
-U64_MAX = 2**64 - 1  # llhttp keeps lengths in a uint64
+VERSIONS: Final = (b"1.1", b"1.0")
+U64_MAX: Final = 2**64 - 1  # llhttp keeps lengths in a uint64
 
 # Pass 1, on the raw bytes: CTLs other than HTAB/CR/LF, a CR not before LF, an LF not
 # after CR, a line starting with whitespace (obs-fold). RFC 9112 allows a bare LF, but
 # DESIGN.md refuses it: two parsers that split lines differently is how smuggling starts.
-_RAW_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n|\n[ \t]")
-_CONTENT_LENGTH_LINE = re.compile(rb"\ncontent-length:([^\n]*)", re.IGNORECASE)
+_RAW_BAD: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n|\n[ \t]")
+_CONTENT_LENGTH_LINE: Final = re.compile(rb"\ncontent-length:([^\n]*)", re.IGNORECASE)
 
 # Pass 2: h11's grammar (h11/_abnf.py), written out again.
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
-_FIELD_VCHAR = rb"[^\x00\s]"
-_FIELD_CONTENT = rb"%s+(?:[ \t]+%s+)*" % (_FIELD_VCHAR, _FIELD_VCHAR)
-_HEADER_FIELD = re.compile(rb"(%s):[ \t]*((?:%s)?)[ \t]*" % (_TOKEN, _FIELD_CONTENT))
-_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
-_STATUS_LINE = re.compile(rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ((?:[ \t]|[^\x00\s])*))?")
-_DIGITS = re.compile(rb"[0-9]+")
-_FOLD = re.compile(rb"[ \t]+")
+_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_FIELD_VCHAR: Final = rb"[^\x00\s]"
+_FIELD_CONTENT: Final = rb"%s+(?:[ \t]+%s+)*" % (_FIELD_VCHAR, _FIELD_VCHAR)
+_HEADER_FIELD: Final = re.compile(rb"(%s):[ \t]*((?:%s)?)[ \t]*" % (_TOKEN, _FIELD_CONTENT))
+_REQUEST_LINE: Final = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
+_STATUS_LINE: Final = re.compile(rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ((?:[ \t]|[^\x00\s])*))?")
+_DIGITS: Final = re.compile(rb"[0-9]+")
+_FOLD: Final = re.compile(rb"[ \t]+")
 
 # Pass 3: request-target forms (RFC 9112 §3.2) as far as llhttp parses them.
-_ABSOLUTE = re.compile(rb"[A-Za-z]+://[!$%&'()*+,\-.0-9:;=@A-Z\[\]_a-z~]+(?:[/?][\x21-\x7e]*)?")
-_AUTHORITY = re.compile(rb"[!$%&'()*+,\-.0-9;=A-Z\[\]_a-z~]+:[0-9]+")
+_ABSOLUTE: Final = re.compile(
+    rb"[A-Za-z]+://[!$%&'()*+,\-.0-9:;=@A-Z\[\]_a-z~]+(?:[/?][\x21-\x7e]*)?"
+)
+_AUTHORITY: Final = re.compile(rb"[!$%&'()*+,\-.0-9;=A-Z\[\]_a-z~]+:[0-9]+")
 
 
 def head_end(data: bytes | bytearray, start: int = 0, scan: int = 0) -> int:
@@ -100,8 +103,8 @@ def content_length_error(head: bytes | bytearray) -> ProtocolError | None:
     return None
 
 
-_CTLS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-_NOT_CR_LF_CTL = bytes(b for b in range(256) if b not in _CTLS and b not in b"\r\n")
+_CTLS: Final = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_NOT_CR_LF_CTL: Final = bytes(b for b in range(256) if b not in _CTLS and b not in b"\r\n")
 
 
 def split_lines(head: bytes | bytearray) -> list[bytes]:

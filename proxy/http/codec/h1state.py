@@ -55,7 +55,7 @@ class Ev(enum.Enum):
 _REQUEST: Final = Ev.REQUEST
 _INFORMATIONAL: Final = Ev.INFORMATIONAL
 _RESPONSE: Final = Ev.RESPONSE
-_NOTHING: dict[Ev, State] = {}
+_NOTHING: Final[dict[Ev, State]] = {}
 IDLE: Final = State.IDLE
 SEND_RESPONSE: Final = State.SEND_RESPONSE
 SEND_BODY: Final = State.SEND_BODY
@@ -66,15 +66,15 @@ MIGHT_SWITCH: Final = State.MIGHT_SWITCH_PROTOCOL
 SWITCHED: Final = State.SWITCHED_PROTOCOL
 ERROR: Final = State.ERROR
 
-_ENDS = {Ev.CLOSED: CLOSED}
-_CLIENT: dict[State, dict[Ev, State]] = {
+_ENDS: Final = {Ev.CLOSED: CLOSED}
+_CLIENT: Final[dict[State, dict[Ev, State]]] = {
     IDLE: {Ev.REQUEST: SEND_BODY, Ev.CLOSED: CLOSED},
     SEND_BODY: {Ev.DATA: SEND_BODY, Ev.END: DONE},
     DONE: _ENDS,
     MUST_CLOSE: _ENDS,
     CLOSED: _ENDS,
 }
-_SERVER: dict[State, dict[Ev, State]] = {
+_SERVER: Final[dict[State, dict[Ev, State]]] = {
     IDLE: {Ev.CLOSED: CLOSED, Ev.RESPONSE: SEND_BODY},
     SEND_RESPONSE: {Ev.INFORMATIONAL: SEND_RESPONSE, Ev.RESPONSE: SEND_BODY},
     SEND_BODY: {Ev.DATA: SEND_BODY, Ev.END: DONE},
@@ -83,7 +83,7 @@ _SERVER: dict[State, dict[Ev, State]] = {
     CLOSED: _ENDS,
 }
 # Joint states that move one side on: (client, server) -> (side is client, new state).
-_JOINT: dict[tuple[State, State], tuple[bool, State]] = {
+_JOINT: Final[dict[tuple[State, State], tuple[bool, State]]] = {
     (MIGHT_SWITCH, SWITCHED): (True, SWITCHED),
     (CLOSED, DONE): (False, MUST_CLOSE),
     (CLOSED, IDLE): (False, MUST_CLOSE),

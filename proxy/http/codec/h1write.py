@@ -12,13 +12,14 @@ Body writers are three small classes, one per framing; they raise ``ProtocolErro
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from proxy.http.codec.base import HeaderItems, ProtocolError, RawHeaders
 
-_SEP = b": "
-_CRLF = b"\r\n"
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+_SEP: Final = b": "
+_CRLF: Final = b"\r\n"
+_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_VALUE: Final = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
 
 
 def head(start: bytes, items: HeaderItems) -> bytes:
@@ -36,7 +37,9 @@ def head(start: bytes, items: HeaderItems) -> bytes:
 
 
 # Names that take a head off the usual path (Host only moves first).
-_SPECIAL = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection", b"upgrade"))
+_SPECIAL: Final = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"upgrade")
+)
 
 
 def usual_request(start: bytes, headers: RawHeaders) -> tuple[bytes, int] | None:
@@ -169,7 +172,7 @@ def checked(headers: RawHeaders) -> HeaderItems:
 # How the body of the message being sent is framed (the codec keeps one of these
 # and the bytes left of a Content-Length body: no writer object per message).
 LENGTH, CHUNKED, CLOSE = 0, 1, 2
-_KINDS = {"length": LENGTH, "chunked": CHUNKED, "close": CLOSE}
+_KINDS: Final = {"length": LENGTH, "chunked": CHUNKED, "close": CLOSE}
 
 
 def kind(name: str) -> int:

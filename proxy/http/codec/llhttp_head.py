@@ -13,19 +13,19 @@ both codecs refuse with the same one, and it accepts what only llhttp's quirks r
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import httptools
 
 from proxy.http.codec import h1grammar
 from proxy.http.codec.base import HeaderItems, Request, Response
 
-_VERSIONS = {b"1.1": b"1.1", b"1.0": b"1.0"}  # the same bytes, without a copy
-_SPECIAL = frozenset(
+_VERSIONS: Final = {b"1.1": b"1.1", b"1.0": b"1.0"}  # the same bytes, without a copy
+_SPECIAL: Final = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 )
-_REASON_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_OWS = b" \t"
+_REASON_BAD: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_OWS: Final = b" \t"
 _Head = TypeVar("_Head", Request, Response)
 
 

@@ -7,7 +7,7 @@ gets 504 ``DL`` at once, as Envoy answers an expired ``x-envoy-expected-rq-timeo
 from __future__ import annotations
 
 from random import Random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from proxy.core.flags import Flag
 from proxy.http.model import LocalReply, RequestHead
@@ -15,7 +15,7 @@ from proxy.http.model import LocalReply, RequestHead
 if TYPE_CHECKING:
     from proxy.mesh.dispatch import RequestState
 
-EXPIRED = LocalReply(504, Flag.DEADLINE_EXCEEDED)
+EXPIRED: Final = LocalReply(504, Flag.DEADLINE_EXCEEDED)
 
 
 def expired_on_arrival(state: RequestState, head: RequestHead, now: float, rng: Random) -> None:

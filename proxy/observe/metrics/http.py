@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-HTTP_LABELS = (
+HTTP_LABELS: Final = (
     "reporter",
     "source_workload",
     "destination_service_name",
@@ -28,11 +28,11 @@ HTTP_LABELS = (
     "request_protocol",
 )
 # Istio's default buckets: milliseconds, and bytes (powers of ten up to 100 MB).
-DURATION_BUCKETS_MS = (
+DURATION_BUCKETS_MS: Final = (
     0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
     300000, 600000, 1800000, 3600000,
 )  # fmt: skip
-BYTES_BUCKETS = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000)
+BYTES_BUCKETS: Final = (1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000)
 
 
 class RequestCells:
