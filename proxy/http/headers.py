@@ -12,6 +12,7 @@ from typing import Final
 
 from proxy.core.names import REQUEST_ID
 from proxy.http.codec import HeaderItems, RawHeaders
+from proxy.http.codec.base import lowered
 
 # Never forwarded as-is. Expect is end-to-end in the RFC, but like Envoy the proxy
 # answers "100 Continue" itself and does not pass the expectation on.
@@ -108,8 +109,8 @@ def set_headers(headers: RawHeaders, replace: tuple[tuple[bytes, bytes], ...]) -
     """``headers`` with every name in ``replace`` set to the given value (casing as given)."""
     if not replace:
         return headers
-    names = {name.lower() for name, _ in replace}
-    kept = [(name, value) for name, value in headers if name.lower() not in names]
+    names = {lowered(name) for name, _ in replace}
+    kept = [(name, value) for name, value in headers if lowered(name) not in names]
     kept.extend(replace)
     return kept
 

@@ -75,6 +75,24 @@ PAUSED: Final = _Marker("PAUSED")
 CLOSED: Final = _Marker("CLOSED")
 
 
+# Header names seen, lowercased: a dict lookup costs a compiled caller less than the
+# method call. Bounded in count and in name length, so hostile heads cannot grow it;
+# past the bound names are lowercased as before.
+_LOWER: Final[dict[bytes, bytes]] = {}
+_LOWER_MAX: Final = 1024
+_LOWER_NAME_MAX: Final = 64
+
+
+def lowered(name: bytes) -> bytes:
+    """``name.lower()``, from the cache of names seen when it is there."""
+    lower = _LOWER.get(name)
+    if lower is None:
+        lower = name.lower()
+        if len(name) <= _LOWER_NAME_MAX and len(_LOWER) < _LOWER_MAX:
+            _LOWER[name] = lower
+    return lower
+
+
 class Request:
     """A request head as received. Plain slots, not a dataclass: one per request."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from proxy.http.codec.base import HeaderItems, ProtocolError, RawHeaders
+from proxy.http.codec.base import HeaderItems, ProtocolError, RawHeaders, lowered
 
 _SEP: Final = b": "
 _CRLF: Final = b"\r\n"
@@ -51,7 +51,7 @@ def usual_request(start: bytes, headers: RawHeaders) -> tuple[bytes, int] | None
     length = 0  # no Content-Length: no body (h11's rule for a request)
     seen = False
     for name, value in headers:
-        lower = name.lower()
+        lower = lowered(name)
         if lower in _SPECIAL:
             if lower == b"host":
                 parts[host_at:host_at] = (name, _SEP, value, _CRLF)

@@ -18,7 +18,7 @@ from typing import Final, TypeVar
 import httptools
 
 from proxy.http.codec import h1grammar
-from proxy.http.codec.base import HeaderItems, Request, Response
+from proxy.http.codec.base import HeaderItems, Request, Response, lowered
 
 _VERSIONS: Final = {b"1.1": b"1.1", b"1.0": b"1.0"}  # the same bytes, without a copy
 _SPECIAL: Final = frozenset(
@@ -82,7 +82,7 @@ class HeadParser:
     def on_header(self, name: bytes, value: bytes) -> None:
         """httptools' callback, once per header line of the head being fed (llhttp
         dropped the value's leading OWS, not its trailing OWS, which h11 drops)."""
-        lower = name.lower()
+        lower = lowered(name)
         if value and value[-1] in (32, 9):  # SP, HTAB
             value = value.rstrip(_OWS)
         if lower in _SPECIAL:
