@@ -73,6 +73,7 @@ MODULES: tuple[str, ...] = (
     "proxy/observe/metrics/http.py",
     "proxy/observe/observer.py",
     "proxy/observe/tracecontext.py",
+    "proxy/policy/breaker_counts.py",
     "proxy/policy/budget.py",
     "proxy/policy/balancer.py",
     "proxy/policy/deadline.py",

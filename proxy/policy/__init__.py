@@ -10,7 +10,8 @@ A TCP connection takes one ``ServicePolicy.pick``.
 from __future__ import annotations
 
 from proxy.policy.balancer import BALANCERS, DEFAULT_BALANCER, make_balancer
-from proxy.policy.breaker import BreakerLimits, CircuitBreakers, Resource
+from proxy.policy.breaker import BreakerLimits, Resource
+from proxy.policy.breaker_counts import CircuitBreakers
 from proxy.policy.budget import BudgetParams, RetryBudget
 from proxy.policy.deadline import (
     GRPC_TIMEOUT_HEADER,

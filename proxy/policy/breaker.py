@@ -1,9 +1,8 @@
 """Circuit breakers per service (Envoy's thresholds): hard caps on concurrent use.
 
-Each resource kind is a counter with a limit. ``try_acquire`` takes one unit or
-refuses (and counts the overflow, which becomes a 503 ``UO``); every successful
-acquire must be matched by one ``release`` when the connection, pending request,
-request or retry ends.
+Each resource kind is a counter with a limit (``breaker_counts.CircuitBreakers``,
+compiled: it runs on every request). This module holds the kinds and the limits,
+which validate themselves and so stay Python (see ``proxy.compiled``).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from proxy.policy.errors import AccountingError, InvalidParameter
+from proxy.policy.errors import InvalidParameter
 
 
 class Resource(Enum):
@@ -43,32 +42,3 @@ class BreakerLimits:
     def limit(self, kind: Resource) -> int:
         value: int = getattr(self, kind.value)
         return value
-
-
-class CircuitBreakers:
-    def __init__(self, limits: BreakerLimits | None = None) -> None:
-        self.limits = limits or BreakerLimits()
-        # The limits are frozen: read once, not through getattr on every acquire.
-        self._limit = {kind: self.limits.limit(kind) for kind in Resource}
-        self._in_use = dict.fromkeys(Resource, 0)
-        self._overflows = dict.fromkeys(Resource, 0)
-
-    def try_acquire(self, kind: Resource) -> bool:
-        """Take one unit of ``kind``; False (and one overflow counted) at the limit."""
-        if self._in_use[kind] >= self._limit[kind]:
-            self._overflows[kind] += 1
-            return False
-        self._in_use[kind] += 1
-        return True
-
-    def release(self, kind: Resource) -> None:
-        if self._in_use[kind] == 0:
-            raise AccountingError(f"release({kind.value}): nothing acquired")
-        self._in_use[kind] -= 1
-
-    def in_use(self, kind: Resource) -> int:
-        return self._in_use[kind]
-
-    def overflows(self, kind: Resource) -> int:
-        """Refusals so far (the ``mesh_circuit_breaker_overflows_total`` counter)."""
-        return self._overflows[kind]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Generic, TypeVar
 
-from proxy.policy.breaker import BreakerLimits, CircuitBreakers
+from proxy.policy.breaker import BreakerLimits
+from proxy.policy.breaker_counts import CircuitBreakers
 from proxy.policy.budget import BudgetParams, RetryBudget
 from proxy.policy.endpoints import Attempt, BalancerParams, EndpointTable
 from proxy.policy.outcome import Outcome

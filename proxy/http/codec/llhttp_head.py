@@ -26,6 +26,11 @@ _SPECIAL: Final = frozenset(
 )
 _REASON_BAD: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _OWS: Final = b" \t"
+# httptools' names as C statics: a module attribute is a generic lookup per use.
+_RequestParser: Final = httptools.HttpRequestParser
+_ResponseParser: Final = httptools.HttpResponseParser
+_Upgrade: Final = httptools.HttpParserUpgrade
+_Refused: Final = httptools.HttpParserError
 _Head = TypeVar("_Head", Request, Response)
 
 
@@ -126,12 +131,12 @@ class HeadParser:
         self._reset()
         items: HeaderItems = []
         self._items = items
-        parser = httptools.HttpRequestParser(self)
+        parser = _RequestParser(self)
         try:
             parser.feed_data(head)
-        except httptools.HttpParserUpgrade:
+        except _Upgrade:
             pass  # CONNECT or Upgrade: the head is complete all the same
-        except httptools.HttpParserError:
+        except _Refused:
             return self._judged(h1grammar.parse_request(head))  # see ``_judged``
         method: bytes = parser.get_method()
         url = b"".join(urls)
@@ -164,12 +169,12 @@ class HeadParser:
         self._reset()
         items: HeaderItems = []
         self._items = items
-        parser = httptools.HttpResponseParser(self)
+        parser = _ResponseParser(self)
         try:
             parser.feed_data(head)
-        except httptools.HttpParserUpgrade:
+        except _Upgrade:
             pass  # a 101: the head is complete
-        except httptools.HttpParserError:
+        except _Refused:
             return self._judged(h1grammar.parse_response(head))
         status: int = parser.get_status_code()
         reason = b"".join(reasons) if reasons else None

@@ -24,7 +24,8 @@ from proxy.observe import Metrics, Observer, Workload
 from proxy.observe.accesslog import AccessLog
 from proxy.observe.logline import http_entry, http_line, milliseconds
 from proxy.observe.tracecontext import SpanContext
-from proxy.policy.breaker import BreakerLimits, CircuitBreakers, Resource
+from proxy.policy.breaker import BreakerLimits, Resource
+from proxy.policy.breaker_counts import CircuitBreakers
 from tests.support.telemetry import record
 
 ME = Workload("productpage", "v2", "shop", "productpage-v2-6b746f74dc-9stvs")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from proxy.policy import outcome as oc
-from proxy.policy.breaker import BreakerLimits, CircuitBreakers, Resource
+from proxy.policy.breaker import BreakerLimits, Resource
+from proxy.policy.breaker_counts import CircuitBreakers
 from proxy.policy.errors import AccountingError, InvalidParameter
 from proxy.policy.outcome import Outcome, OutcomeKind
 
