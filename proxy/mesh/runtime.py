@@ -23,6 +23,7 @@ from proxy.mesh.cluster import Cluster
 from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
 from proxy.mesh.params import service_params
 from proxy.mesh.state import MeshState, build_state
+from proxy.policy import ServiceParams
 from proxy.policy.overload import Overload
 
 log = logging.getLogger("proxy.mesh")
@@ -69,7 +70,15 @@ class Mesh:
 
     def _build(self, config: MeshConfig) -> MeshState:
         now = self.clock()
-        params = {s.name: service_params(s.resolved_policy) for s in config.services}
+        # Services without a policy of their own share the defaults' Policy object:
+        # their parameters are made once (by identity; the policies stay referenced).
+        by_policy: dict[int, ServiceParams] = {}
+        params: dict[str, ServiceParams] = {}
+        for s in config.services:
+            known = by_policy.get(id(s.resolved_policy))
+            if known is None:
+                known = by_policy[id(s.resolved_policy)] = service_params(s.resolved_policy)
+            params[s.name] = known
         clusters: dict[str, Cluster] = {}
         for service in config.services:
             old = self._clusters.get(service.name)
