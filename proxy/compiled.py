@@ -47,6 +47,7 @@ MODULES: tuple[str, ...] = (
     "proxy/http/codec/h1write.py",
     "proxy/http/codec/llhttp.py",
     "proxy/http/codec/llhttp_head.py",
+    "proxy/http/codec/llhttp_send.py",
     "proxy/http/downstream.py",
     "proxy/http/exchange.py",
     "proxy/http/headers.py",

@@ -88,9 +88,14 @@ DEADLINE: Final = Stop(Answer.DEADLINE)
 NO_ENDPOINT: Final = Stop(Answer.NO_ENDPOINT)
 NOT_THE_ENDPOINTS: Final = Stop(Answer.FAILURE)
 _FAILURE: Final = {v: Stop(Answer.FAILURE, v) for v in Verdict}
-# Enum members as module globals: one dictionary lookup each where they are compared.
-_READY, _SENDING, _BACKOFF, _DONE = Phase.READY, Phase.SENDING, Phase.BACKOFF, Phase.DONE
-_REQUESTS, _RETRIES, _TIMEOUT = Resource.REQUESTS, Resource.RETRIES, OutcomeKind.TIMEOUT
+# Enum members as Final statics: read once where they are compared.
+_READY: Final = Phase.READY
+_SENDING: Final = Phase.SENDING
+_BACKOFF: Final = Phase.BACKOFF
+_DONE: Final = Phase.DONE
+_REQUESTS: Final = Resource.REQUESTS
+_RETRIES: Final = Resource.RETRIES
+_TIMEOUT: Final = OutcomeKind.TIMEOUT
 
 
 class RetryLoop(Generic[E]):

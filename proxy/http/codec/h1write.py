@@ -171,7 +171,9 @@ def checked(headers: RawHeaders) -> HeaderItems:
 
 # How the body of the message being sent is framed (the codec keeps one of these
 # and the bytes left of a Content-Length body: no writer object per message).
-LENGTH, CHUNKED, CLOSE = 0, 1, 2
+LENGTH: Final = 0
+CHUNKED: Final = 1
+CLOSE: Final = 2
 _KINDS: Final = {"length": LENGTH, "chunked": CHUNKED, "close": CLOSE}
 
 

@@ -1,7 +1,7 @@
 """The llhttp codec's fast paths give exactly what h11's machine gives, step by step.
 
 The codec sets both states directly for the usual keep-alive exchange and sends the
-usual heads in one pass; ``llhttp.FAST = False`` sends every event through
+usual heads in one pass; ``llhttp_send.FAST = False`` sends every event through
 ``h1state.Machine`` and ``h1write``'s step-by-step rules instead. Both ways must
 agree on every corpus verdict and, in scripted conversations, on every byte written,
 every error status and the machine's states after each call.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from proxy.http.codec import END, End, ProtocolError, Role, llhttp
+from proxy.http.codec import END, End, ProtocolError, Role, llhttp_send
 from proxy.http.codec.h1state import Machine
 from proxy.http.codec.llhttp import LlhttpCodec
 from tests.support import source_build
@@ -29,12 +29,12 @@ Op = Callable[[LlhttpCodec, list[bytes]], Any]
 
 @contextmanager
 def fast(on: bool) -> Iterator[None]:
-    saved = llhttp.FAST
-    llhttp.FAST = on
+    saved = llhttp_send.FAST
+    llhttp_send.FAST = on
     try:
         yield
     finally:
-        llhttp.FAST = saved
+        llhttp_send.FAST = saved
 
 
 @pytest.mark.parametrize("how", ["whole", "random"])
