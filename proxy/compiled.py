@@ -56,6 +56,7 @@ MODULES: tuple[str, ...] = (
     "proxy/http/passthrough.py",
     "proxy/http/pool.py",
     "proxy/http/requestid.py",
+    "proxy/http/response.py",
     "proxy/http/server.py",
     "proxy/http/timer.py",
     "proxy/http/wire.py",
