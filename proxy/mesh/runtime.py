@@ -21,9 +21,7 @@ from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.pool import Opener
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
-from proxy.mesh.params import service_params
-from proxy.mesh.state import MeshState, build_state
-from proxy.policy import ServiceParams
+from proxy.mesh.state import MeshState, Shared, build_state
 from proxy.policy.overload import Overload
 
 log = logging.getLogger("proxy.mesh")
@@ -70,15 +68,8 @@ class Mesh:
 
     def _build(self, config: MeshConfig) -> MeshState:
         now = self.clock()
-        # Services without a policy of their own share the defaults' Policy object:
-        # their parameters are made once (by identity; the policies stay referenced).
-        by_policy: dict[int, ServiceParams] = {}
-        params: dict[str, ServiceParams] = {}
-        for s in config.services:
-            known = by_policy.get(id(s.resolved_policy))
-            if known is None:
-                known = by_policy[id(s.resolved_policy)] = service_params(s.resolved_policy)
-            params[s.name] = known
+        shared = Shared()  # parameters made once per Policy object (see ``Shared``)
+        params = {s.name: shared.service(s.resolved_policy) for s in config.services}
         clusters: dict[str, Cluster] = {}
         for service in config.services:
             old = self._clusters.get(service.name)
@@ -91,7 +82,7 @@ class Mesh:
                 if old is not None and service.dns is not None:
                     cluster.set_endpoints(old.endpoints, now)  # until the next lookup
                 clusters[service.name] = cluster
-        state = build_state(config, clusters)
+        state = build_state(config, clusters, shared)
         for service in config.services:
             if service.dns is None:
                 clusters[service.name].set_endpoints(service.endpoints, now)

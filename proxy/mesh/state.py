@@ -15,9 +15,9 @@ from typing import Final
 from proxy.config.model import MeshConfig, Route, Service, Subset
 from proxy.config.policy import Policy
 from proxy.mesh.cluster import Cluster
-from proxy.mesh.params import retry_params
+from proxy.mesh.params import retry_params, service_params
 from proxy.mesh.steps import Step, after_arrival, steps_for
-from proxy.policy import RetryOn, RetryParams
+from proxy.policy import RetryOn, RetryParams, ServiceParams
 from proxy.routing import ServiceIndex
 
 
@@ -62,22 +62,30 @@ _SERVER_ERRORS: Final = frozenset(range(500, 600))
 class Shared:
     """What many route plans of one build hold alike, made once.
 
-    A big mesh has thousands of routes and a handful of distinct policies: the config
-    hands routes without an override of their own the same ``Policy`` object, so the
-    retry parameters are looked up by its identity (the object is kept, so the id
-    cannot be reused meanwhile). A hold set is a hundred status codes (4 KiB): one per
-    distinct set, where one per route took 170 MiB for 10,000 services.
+    A big mesh has thousands of services and routes and a handful of distinct
+    policies: the config hands those without an override of their own the same
+    ``Policy`` object, so the parameters made from one are looked up by its identity
+    (the object is kept, so the id cannot be reused meanwhile). A hold set is a
+    hundred status codes (4 KiB): one per distinct set, where one per route took 170 MiB
+    for 10,000 services.
     """
 
     def __init__(self) -> None:
         self._retry: dict[int, tuple[Policy, RetryParams]] = {}
+        self._service: dict[int, tuple[Policy, ServiceParams]] = {}
         self._hold: dict[frozenset[int], frozenset[int]] = {}
 
     def retry(self, policy: Policy) -> RetryParams:
         known = self._retry.get(id(policy))
         if known is None or known[0] is not policy:
-            known = (policy, retry_params(policy))
-            self._retry[id(policy)] = known
+            known = self._retry[id(policy)] = (policy, retry_params(policy))
+        return known[1]
+
+    def service(self, policy: Policy) -> ServiceParams:
+        """A service's parameters (``Mesh`` compares them to keep its cluster)."""
+        known = self._service.get(id(policy))
+        if known is None or known[0] is not policy:
+            known = self._service[id(policy)] = (policy, service_params(policy))
         return known[1]
 
     def hold(self, codes: frozenset[int]) -> frozenset[int]:
@@ -115,8 +123,7 @@ def _route_plan(service: Service, route: Route, shared: Shared) -> RoutePlan:
     )
 
 
-def service_plan(service: Service, cluster: Cluster, shared: Shared | None = None) -> ServicePlan:
-    shared = Shared() if shared is None else shared
+def service_plan(service: Service, cluster: Cluster, shared: Shared) -> ServicePlan:
     routes = {id(r): _route_plan(service, r, shared) for r in service.routes}
     default = _route_plan(service, service.default_route, shared)
     routes[id(service.default_route)] = default
@@ -154,13 +161,13 @@ class MeshState:
         return self.config.version
 
 
-def build_state(config: MeshConfig, clusters: Mapping[str, Cluster]) -> MeshState:
-    """A snapshot over ``clusters`` (one per service name, created by the caller)."""
+def build_state(config: MeshConfig, clusters: Mapping[str, Cluster], shared: Shared) -> MeshState:
+    """A snapshot over ``clusters`` (one per service name, created by the caller, with
+    the parameters of ``shared``, which the plans share too)."""
     services: dict[str, ServicePlan] = {}
     tcp: dict[tuple[str, int], ServicePlan] = {}
     http: set[tuple[str, int]] = set()
     versions: dict[tuple[str, int], tuple[str, str]] = {}
-    shared = Shared()
     for service in config.services:
         plan = service_plan(service, clusters[service.name], shared)
         services[service.name] = plan
