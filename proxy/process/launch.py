@@ -9,6 +9,7 @@ The caller must set PROMETHEUS_MULTIPROC_DIR before this module is imported.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -27,10 +28,14 @@ from proxy.process.options import RunOptions
 from proxy.process.overload import worker_overload
 from proxy.process.privileges import drop_privileges
 from proxy.process.server import BoundSockets, ProxyServer, bind_all
-from proxy.reload import Initial, Reloader, load_initial
+from proxy.reload import Initial, Reloader, gcfreeze, load_initial
 
 log = logging.getLogger("proxy.process.launch")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _settle_soon() -> None:
+    asyncio.get_running_loop().call_soon(gcfreeze.settle)
 
 
 def build_server(
@@ -42,7 +47,14 @@ def build_server(
     state_dir: str | None = None,
 ) -> ProxyServer:
     """One process's server: the live config, the mesh it feeds, the listeners' state."""
-    reloader = Reloader(initial, ReloadMetrics(registry), state_dir)
+    # After each swap, on the loop's next pass (the old config is let go by then), the
+    # config in force is frozen out of the collector's way (see proxy.reload.gcfreeze).
+    reloader = Reloader(
+        initial,
+        ReloadMetrics(registry),
+        state_dir,
+        on_swap=_settle_soon,
+    )
     # HTTP and tcp routing; reloads apply to it. Its clusters' pools speak --http-codec
     # and wait for connections within the worker's overload guard.
     overload = worker_overload(initial.loaded.config.mesh.overload)
@@ -61,6 +73,7 @@ def _serve(opts: RunOptions, initial: Initial, state_dir: str | None = None) -> 
     else:
         exposition = registry
     server = build_server(opts, socks, initial, registry, exposition, state_dir)
+    gcfreeze.settle()  # the config and the mesh built from it, before any traffic
     try:
         return loop.run(server.run())
     finally:
@@ -78,6 +91,9 @@ def run_proxy(opts: RunOptions) -> int:
     crowded = cpus.oversubscribed(opts.workers, cpus.current())
     if crowded:
         log.warning("%s", crowded)
+    # Before the fork, as the gc module's documentation advises: the loaded config
+    # and the imported code stay out of every worker's collections.
+    gcfreeze.settle()
     metrics_dir = os.environ[MULTIPROC_ENV]
     # PUT /config reaches every worker through a file here (see proxy/reload/put.py).
     state_dir = tempfile.mkdtemp(prefix="mesh-proxy-state-")

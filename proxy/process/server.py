@@ -45,7 +45,7 @@ from proxy.process.overload import overload_limits, worker_overload
 from proxy.process.sockets import bind_listener, close_all
 from proxy.process.stats import process_stats
 from proxy.process.tasks import TaskKeeper
-from proxy.reload import Loaded, Reloader
+from proxy.reload import Loaded, Reloader, gcfreeze
 
 log = logging.getLogger("proxy.process.server")
 DRAIN_SIGNAL = signal.SIGUSR1  # drain without exiting (what POST /drain asks for)
@@ -145,7 +145,9 @@ class ProxyServer:
         view.put_config = reloader.put_handler
         view.config_status = reloader.status
         view.rules_file = opts.rules_file
-        view.stats = lambda: process_stats(lambda: len(self.conns), mesh.pool_counts)
+        view.stats = lambda: process_stats(
+            lambda: len(self.conns), mesh.pool_counts, gcfreeze.stats
+        )
         view.max_body = opts.admin_max_body
         self.admin_view = view
         self.telemetry.watch_clusters(mesh.clusters)

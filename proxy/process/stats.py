@@ -25,10 +25,13 @@ def open_fds() -> int:
 
 
 def process_stats(
-    connections: Callable[[], int], pools: Callable[[], Mapping[str, Mapping[str, int]]]
+    connections: Callable[[], int],
+    pools: Callable[[], Mapping[str, Mapping[str, int]]],
+    collector: Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``connections``: client connections in service; ``pools``: per cluster, its
-    upstream connections ``open`` (idle included) and ``idle``."""
+    upstream connections ``open`` (idle included) and ``idle``; ``collector``: the
+    cyclic collector's view (``proxy.reload.gcfreeze.stats``)."""
     per_cluster = {name: dict(counts) for name, counts in pools().items()}
     return {
         "pid": os.getpid(),
@@ -40,4 +43,5 @@ def process_stats(
             "idle": sum(c.get("idle", 0) for c in per_cluster.values()),
             "clusters": per_cluster,
         },
+        **({} if collector is None else {"gc": dict(collector())}),
     }

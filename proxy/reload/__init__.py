@@ -3,6 +3,7 @@
 Import from here: ``Reloader`` (what the server holds), ``load_initial``,
 ``ConfigStore``, ``Loaded``, ``OfferResult``, ``ReloadObserver`` (what the store reports
 to: ``proxy.observe.metrics.ReloadMetrics``), ``FileWatcher`` and the pure ``decide``.
+The module ``gcfreeze`` keeps the config in force out of the cyclic collector's way.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,8 +52,9 @@ class Reloader:
         observer: ReloadObserver,
         state_dir: str | None = None,
         interval: float = DEFAULT_INTERVAL,
+        on_swap: Callable[[], None] | None = None,
     ) -> None:
-        self.store = ConfigStore(initial.loaded, observer)
+        self.store = ConfigStore(initial.loaded, observer, on_swap=on_swap)
         self.watchers: list[FileWatcher] = []
         path = initial.loaded.origin
         if path is not None:

@@ -81,11 +81,18 @@ def nothing_loaded(now: float) -> Loaded:
 
 class ConfigStore:
     def __init__(
-        self, initial: Loaded, observer: ReloadObserver, clock: Callable[[], float] = time.time
+        self,
+        initial: Loaded,
+        observer: ReloadObserver,
+        clock: Callable[[], float] = time.time,
+        on_swap: Callable[[], None] | None = None,
     ) -> None:
         self.current = initial
         self.observer = observer
         self.clock = clock
+        # Told after each config that went into force (the proxy schedules
+        # proxy.reload.gcfreeze.settle with it, once the old config is let go).
+        self.on_swap = on_swap
         self.last_rejection: Rejection | None = None
         self.counts = {"ok": 0, "error": 0}
         self._subscribers: list[Subscriber] = []
@@ -114,6 +121,8 @@ class ConfigStore:
             return self.reject([f"(apply): {type(e).__name__}: {e}"], source, origin)
         self.current = loaded
         self.counts["ok"] += 1
+        if self.on_swap is not None:
+            self.on_swap()
         self.observer.config_reload("ok")
         self.observer.config_version(loaded.short, loaded.loaded_at)
         log.info(

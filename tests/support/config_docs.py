@@ -73,10 +73,11 @@ class ConfigMapDir:
         (self.root / old).rmdir()
 
 
-def mesh_doc(services: int) -> str:
+def mesh_doc(services: int, generation: int = 0) -> str:
     """A realistic mesh of ``services`` HTTP services as JSON (about 1.2 KB each, as a
     generator indents it): VIP, hosts, two versioned endpoints, subsets, a header
-    route, a weighted canary."""
+    route, a weighted canary. Another ``generation`` moves the canary's weights by one,
+    as a rollout's next push would: a new config of the same shape."""
     out = []
     for i in range(services):
         name = f"svc-{i:05d}"
@@ -105,8 +106,8 @@ def mesh_doc(services: int) -> str:
                     {
                         "match": {"path": {"prefix": "/api/"}},
                         "destinations": [
-                            {"subset": "v1", "weight": 90},
-                            {"subset": "v2", "weight": 10},
+                            {"subset": "v1", "weight": 90 - generation % 90},
+                            {"subset": "v2", "weight": 10 + generation % 90},
                         ],
                         "policy": {"timeout": "2s", "retries": {"attempts": 3}},
                     },
