@@ -4,14 +4,22 @@ Dataclasses become objects (fields excluded from comparison, which are derived, 
 left out; a ``__json__`` method overrides), tuples lists, regexes their pattern text.
 The output depends only on the content, never on object identity, so the hash is
 stable across loads.
+
+``canonical_chunks`` is ``json.dumps(data, sort_keys=True, separators=(",", ":"))``,
+the text the version hashes, in pieces: one ``dumps`` call per service instead of one
+for the whole mesh. A single call holds the interpreter lock throughout (0.23 s for
+10,000 services), and the event loop waited on it while a reload hashed in its thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+SEPARATORS = (",", ":")
 
 
 def to_jsonable(obj: object) -> Any:
@@ -32,3 +40,23 @@ def to_jsonable(obj: object) -> Any:
     if obj is None or isinstance(obj, str | int | float | bool):
         return obj
     raise TypeError(f"cannot render {type(obj).__name__} as JSON")
+
+
+def canonical_chunks(data: Any, depth: int = 2) -> Iterator[str]:
+    """The canonical JSON text of ``data`` (as ``to_jsonable`` makes it), in pieces
+    that join to exactly what one ``json.dumps`` call would give; objects and arrays
+    ``depth`` levels deep are dumped whole."""
+    if depth == 0 or not isinstance(data, dict | list) or not data:
+        yield json.dumps(data, sort_keys=True, separators=SEPARATORS)
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield "," if i else "["
+            yield from canonical_chunks(item, depth - 1)
+        yield "]"
+    elif not all(isinstance(key, str) for key in data):
+        yield json.dumps(data, sort_keys=True, separators=SEPARATORS)  # keys made text
+    else:
+        for i, key in enumerate(sorted(data)):
+            yield ("," if i else "{") + json.dumps(key) + ":"
+            yield from canonical_chunks(data[key], depth - 1)
+        yield "}"

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from proxy.config.canonical import to_jsonable
+from proxy.config.canonical import canonical_chunks, to_jsonable
 from proxy.config.policy import Policy, PolicyOverride
 
 Protocol = Literal["http", "tcp", "auto"]
@@ -210,5 +209,7 @@ class MeshConfig:
     @cached_property
     def version(self) -> str:
         """sha256 of the canonical JSON: equal for documents that mean the same thing."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256()
+        for chunk in canonical_chunks(self.to_dict()):  # a service a piece
+            digest.update(chunk.encode())
+        return digest.hexdigest()

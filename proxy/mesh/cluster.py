@@ -61,13 +61,16 @@ class Cluster:
             self.ejections[ejection.endpoint] = self.ejections.get(ejection.endpoint, 0) + 1
 
     def set_endpoints(self, endpoints: Sequence[Endpoint], now: float) -> None:
-        weights = {(e.address, e.port): float(e.weight) for e in endpoints}
+        self._subsets = {}  # a new config brings new Subset objects: facts found anew
+        given = tuple(endpoints)
+        if given == self.endpoints:
+            return  # same addresses, weights and labels: most services at most reloads
+        weights = {(e.address, e.port): float(e.weight) for e in given}
         self.policy.set_endpoints(weights, now)
-        self.endpoints = tuple(endpoints)
+        self.endpoints = given
         self.versions = {
-            (e.address, e.port): e.labels.get("version", UNKNOWN_VERSION) for e in endpoints
+            (e.address, e.port): e.labels.get("version", UNKNOWN_VERSION) for e in given
         }
-        self._subsets = {}
 
     def outside(self, subset: Subset | None) -> frozenset[EndpointKey]:
         """The endpoints a subset does not select (excluded from its picks)."""

@@ -5,6 +5,13 @@ only then replaces ``state`` in one assignment, so a request reads one consisten
 snapshot from start to end while new requests see the new one. A service whose
 policy parameters did not change keeps its cluster, so its endpoints' EWMA,
 ejections and in-flight counts carry over; DNS watchers follow the services.
+
+Building is most of a swap's work (0.2 of the 0.3 s a 10,000-service mesh takes),
+and touches nothing live, so the reloader has it done off the loop, in the thread
+that parsed the document: ``prepare(config)`` there, then ``apply`` of that same
+config object on the loop only commits it (endpoints, the swap, DNS watchers, and
+closing the dropped clusters' pools). A prepared snapshot is used only if no other
+config was committed since it was prepared; otherwise ``apply`` builds anew.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.config.model import DnsDiscovery, MeshConfig
@@ -21,11 +29,21 @@ from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.pool import Opener
 from proxy.mesh.cluster import Cluster
 from proxy.mesh.discovery import DnsWatcher, Resolver, resolve_dns
-from proxy.mesh.state import MeshState, Shared, build_state
+from proxy.mesh.state import MeshState, Shared, build_state, service_plan
 from proxy.policy.overload import Overload
 
 log = logging.getLogger("proxy.mesh")
 FIRST_LOOKUP_WAIT = 2.0  # seconds start() waits for the first DNS answers
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A snapshot built (``Mesh.prepare``) and not yet committed."""
+
+    config: MeshConfig
+    base: dict[str, Cluster]  # the clusters in force it was built against
+    clusters: dict[str, Cluster]  # kept from ``base``, or new and not yet live
+    state: MeshState
 
 
 class Mesh:
@@ -48,7 +66,8 @@ class Mesh:
         self._watchers: dict[str, tuple[DnsDiscovery, DnsWatcher]] = {}
         self._running = False
         self._closing: set[asyncio.Task[None]] = set()
-        self.state: MeshState = self._build(config)
+        self._prepared: Prepared | None = None  # by ``prepare``, for ``apply``
+        self.state: MeshState = self._commit(self._build(config))
 
     @property
     def config(self) -> MeshConfig:
@@ -58,42 +77,65 @@ class Mesh:
     def version(self) -> str:
         return self.state.config.version
 
+    def prepare(self, config: MeshConfig) -> MeshState:
+        """Build ``config``'s snapshot for a later ``apply`` of it, and return it; safe
+        off the loop (it reads the clusters in force, and changes nothing a request
+        can see). Raises ``proxy.policy.InvalidParameter`` for a policy the core
+        cannot use.
+        """
+        prepared = self._prepared = self._build(config)
+        return prepared.state
+
     def apply(self, config: MeshConfig) -> None:
         """Route new requests by ``config``; requests in flight finish on their snapshot.
 
         Raises ``proxy.policy.InvalidParameter`` (nothing changed) for a policy the
         core cannot use.
         """
-        self._build(config)
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared.config is not config or prepared.base is not self._clusters:
+            prepared = self._build(config)  # not prepared, or another swap came between
+        self._commit(prepared)
 
-    def _build(self, config: MeshConfig) -> MeshState:
-        now = self.clock()
+    def _build(self, config: MeshConfig) -> Prepared:
+        base = self._clusters  # replaced by each commit, never changed in place
         shared = Shared()  # parameters made once per Policy object (see ``Shared``)
         params = {s.name: shared.service(s.resolved_policy) for s in config.services}
         clusters: dict[str, Cluster] = {}
         for service in config.services:
-            old = self._clusters.get(service.name)
+            old = base.get(service.name)
             if old is not None and old.params == params[service.name]:
                 clusters[service.name] = old
             else:
-                cluster = Cluster(
+                clusters[service.name] = Cluster(
                     service.name, params[service.name], self.opener, self.codec, self.overload
                 )
-                if old is not None and service.dns is not None:
-                    cluster.set_endpoints(old.endpoints, now)  # until the next lookup
-                clusters[service.name] = cluster
-        state = build_state(config, clusters, shared)
+        # The plans are most of the work. Made here, a service at a time, by this
+        # module's interpreted loop: compiled code never lets go of the interpreter
+        # lock, and off the loop this runs in a thread the loop must take turns with.
+        plans = {s.name: service_plan(s, clusters[s.name], shared) for s in config.services}
+        return Prepared(config, base, clusters, build_state(config, clusters, shared, plans))
+
+    def _commit(self, prepared: Prepared) -> MeshState:
+        """On the loop: endpoints in, the swap, the watchers, the dropped pools out."""
+        now = self.clock()
+        config, base, clusters = prepared.config, prepared.base, prepared.clusters
         for service in config.services:
+            cluster = clusters[service.name]
             if service.dns is None:
-                clusters[service.name].set_endpoints(service.endpoints, now)
-        dropped = [c for name, c in self._clusters.items() if clusters.get(name) is not c]
+                cluster.set_endpoints(service.endpoints, now)
+                continue
+            old = base.get(service.name)
+            if old is not None and old is not cluster:
+                cluster.set_endpoints(old.endpoints, now)  # until the next lookup
+        dropped = [c for name, c in base.items() if clusters.get(name) is not c]
         self._clusters = clusters
-        self.state = state  # the swap: one assignment
+        self.state = prepared.state  # the swap: one assignment
         self._sync_watchers(config)
         if self._running:
             for cluster in dropped:
                 self._close_later(cluster)
-        return state
+        return prepared.state
 
     def _sync_watchers(self, config: MeshConfig) -> None:
         wanted: dict[str, tuple[DnsDiscovery, DnsWatcher]] = {}

@@ -9,7 +9,6 @@ The caller must set PROMETHEUS_MULTIPROC_DIR before this module is imported.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -34,10 +33,6 @@ log = logging.getLogger("proxy.process.launch")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def _settle_soon() -> None:
-    asyncio.get_running_loop().call_soon(gcfreeze.settle)
-
-
 def build_server(
     opts: RunOptions,
     socks: BoundSockets,
@@ -47,18 +42,20 @@ def build_server(
     state_dir: str | None = None,
 ) -> ProxyServer:
     """One process's server: the live config, the mesh it feeds, the listeners' state."""
-    # After each swap, on the loop's next pass (the old config is let go by then), the
-    # config in force is frozen out of the collector's way (see proxy.reload.gcfreeze).
-    reloader = Reloader(
-        initial,
-        ReloadMetrics(registry),
-        state_dir,
-        on_swap=_settle_soon,
-    )
     # HTTP and tcp routing; reloads apply to it. Its clusters' pools speak --http-codec
     # and wait for connections within the worker's overload guard.
     overload = worker_overload(initial.loaded.config.mesh.overload)
     mesh = Mesh(initial.loaded.config, codec=codec_named(opts.http_codec), overload=overload)
+    # A new config's mesh snapshot is built in the thread that parsed it; right after
+    # each swap the config in force is frozen out of the collector's way (see
+    # proxy.reload.gcfreeze).
+    reloader = Reloader(
+        initial,
+        ReloadMetrics(registry),
+        state_dir,
+        on_swap=gcfreeze.settle,
+        prepare=mesh.prepare,
+    )
     return ProxyServer(opts, socks, registry, exposition, reloader, mesh)
 
 

@@ -15,6 +15,7 @@ import os
 import tempfile
 
 from proxy.admin.httpmini import Handler, Reply, Request
+from proxy.reload.gcpause import gc_paused
 from proxy.reload.store import ConfigStore, Loaded, OfferResult
 from proxy.reload.watch import FileWatcher, Fingerprint
 
@@ -89,10 +90,11 @@ def put_config_handler(store: ConfigStore, fanout: PutFanout | None) -> Handler:
             )
         if fanout is None:
             return result_reply(await store.offer_text(text, "put", PUT_LABEL))
-        parsed = await store.parse_text(text, PUT_LABEL)
-        if isinstance(parsed, list):
-            return result_reply(store.reject(parsed, "put"))
-        fanout.publish(text)
-        return result_reply(store.accept(parsed, "put"))
+        with gc_paused():  # from the parse to the swap, as ConfigStore.offer_text does
+            parsed = await store.parse_text(text, PUT_LABEL)
+            if isinstance(parsed, list):
+                return result_reply(store.reject(parsed, "put"))
+            fanout.publish(text)
+            return result_reply(store.accept(parsed, "put"))
 
     return put_config

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from proxy.admin.httpmini import Handler
-from proxy.config import ConfigError, load_config
+from proxy.config import ConfigError, MeshConfig, load_config
 from proxy.core.errors import UsageError
 from proxy.reload.put import PutFanout, put_config_handler
 from proxy.reload.store import ConfigStore, Loaded, ReloadObserver, nothing_loaded
@@ -53,8 +53,9 @@ class Reloader:
         state_dir: str | None = None,
         interval: float = DEFAULT_INTERVAL,
         on_swap: Callable[[], None] | None = None,
+        prepare: Callable[[MeshConfig], object] | None = None,
     ) -> None:
-        self.store = ConfigStore(initial.loaded, observer, on_swap=on_swap)
+        self.store = ConfigStore(initial.loaded, observer, on_swap=on_swap, prepare=prepare)
         self.watchers: list[FileWatcher] = []
         path = initial.loaded.origin
         if path is not None:

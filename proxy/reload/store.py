@@ -1,9 +1,10 @@
 """The configuration in force, and the one gate every new document passes through.
 
 A document (from the watched file or ``PUT /config``) is decoded and validated in a
-worker thread, off the event loop; only a valid one reaches ``accept``, which swaps
-it in synchronously by calling every subscriber in turn (the L4 router, the mesh), so
-no request ever sees half of it. A rejected document leaves the old one in force and
+worker thread, off the event loop, where ``prepare`` also builds what it can ahead of
+the swap; only a valid one reaches ``accept``, which swaps it in synchronously by
+calling every subscriber in turn (the L4 router, the mesh), so no request ever sees
+half of it. A rejected document leaves the old one in force and
 is logged and counted; so is a subscriber that fails, after the old one is restored.
 """
 
@@ -86,12 +87,17 @@ class ConfigStore:
         observer: ReloadObserver,
         clock: Callable[[], float] = time.time,
         on_swap: Callable[[], None] | None = None,
+        prepare: Callable[[MeshConfig], object] | None = None,
     ) -> None:
         self.current = initial
         self.observer = observer
         self.clock = clock
-        # Told after each config that went into force (the proxy schedules
-        # proxy.reload.gcfreeze.settle with it, once the old config is let go).
+        # Run in the parsing thread for a config that differs from the one in force,
+        # so that its swap on the loop has less to do (the proxy: Mesh.prepare).
+        # Raising rejects the document, nothing changed.
+        self.prepare = prepare
+        # Told after each config that went into force, once the old one is let go,
+        # with the collector still paused (the proxy: proxy.reload.gcfreeze.settle).
         self.on_swap = on_swap
         self.last_rejection: Rejection | None = None
         self.counts = {"ok": 0, "error": 0}
@@ -122,7 +128,9 @@ class ConfigStore:
         self.current = loaded
         self.counts["ok"] += 1
         if self.on_swap is not None:
-            self.on_swap()
+            del previous  # the old config's last reference here: gone before the hook
+            with gc_paused():
+                self.on_swap()
         self.observer.config_reload("ok")
         self.observer.config_version(loaded.short, loaded.loaded_at)
         log.info(
@@ -151,27 +159,45 @@ class ConfigStore:
         for subscriber in self._subscribers:
             subscriber(loaded)
 
+    def _prepared(self, parse: Callable[..., MeshConfig], *args: str) -> MeshConfig:
+        """In the executor thread: parse and hash, then prepare a config that is new."""
+        config = _hashed(parse, *args)
+        if self.prepare is not None and config.version != self.current.version:
+            try:
+                with gc_paused():
+                    self.prepare(config)
+            except Exception as e:  # the message a failed swap would have given
+                raise ConfigError([f"(apply): {type(e).__name__}: {e}"]) from e
+        return config
+
+    # The collector stays paused from the parse to the swap and its hook: resumed in
+    # between, its first pass would traverse every object the new config is made of,
+    # on the loop (0.14 s for 10,000 services), before the hook could freeze them.
+
     async def offer_text(self, text: str, source: str, label: str) -> OfferResult:
         """Validate ``text`` in a thread; ``label`` prefixes its errors (e.g. PUT /config)."""
         loop = asyncio.get_running_loop()
-        try:
-            config = await loop.run_in_executor(None, _hashed, loads_config, text, label)
-        except ConfigError as e:
-            return self.reject(e.errors, source)
-        return self.accept(config, source)
+        with gc_paused():
+            try:
+                config = await loop.run_in_executor(None, self._prepared, loads_config, text, label)
+            except ConfigError as e:
+                return self.reject(e.errors, source)
+            return self.accept(config, source)
 
     async def offer_file(self, path: str, source: str) -> OfferResult:
         loop = asyncio.get_running_loop()
-        try:
-            config = await loop.run_in_executor(None, _hashed, load_config, path)
-        except ConfigError as e:
-            return self.reject(e.errors, source, path)
-        return self.accept(config, source, path)
+        with gc_paused():
+            try:
+                config = await loop.run_in_executor(None, self._prepared, load_config, path)
+            except ConfigError as e:
+                return self.reject(e.errors, source, path)
+            return self.accept(config, source, path)
 
     async def parse_text(self, text: str, label: str) -> MeshConfig | list[str]:
-        """Validation only (the caller decides where the document goes next)."""
+        """Validated, and prepared for ``accept`` (the caller decides where the document
+        goes next; hold ``gc_paused`` from before this to after ``accept``)."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(None, _hashed, loads_config, text, label)
+            return await loop.run_in_executor(None, self._prepared, loads_config, text, label)
         except ConfigError as e:
             return e.errors

@@ -1,13 +1,16 @@
-"""Config builds pause the cyclic collector, and overlapping builds restore it once."""
+"""Config builds pause the cyclic collector, and overlapping builds restore it once; an
+offered document holds the pause from its parse to its swap."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 
 import pytest
 
-from proxy.reload import store
+from proxy.config import MeshConfig, loads_config
+from proxy.reload import ConfigStore, Loaded, store
 from proxy.reload.gcpause import gc_paused
 
 
@@ -52,3 +55,39 @@ def test_parsing_a_document_runs_with_the_collector_paused(collector_on: None) -
 
     store._hashed(parse, "doc", "label")  # type: ignore[arg-type]
     assert seen == [False] and gc.isenabled()
+
+
+def test_the_collector_stays_paused_from_the_parse_to_the_swap_hook(collector_on: None) -> None:
+    """Resumed in between, its first pass would traverse the new config on the loop."""
+    seen: dict[str, bool] = {}
+    first = loads_config(DOC % 80, "first")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def prepare(_: MeshConfig) -> None:
+            seen["prepare"] = gc.isenabled()
+            # Runs on the loop once this thread is done, before the offer resumes.
+            loop.call_soon_threadsafe(lambda: seen.setdefault("between", gc.isenabled()))
+
+        store = ConfigStore(
+            Loaded(first, first.version, "file", 0.0),
+            Quiet(),
+            on_swap=lambda: seen.setdefault("hook", gc.isenabled()),
+            prepare=prepare,
+        )
+        store.subscribe(lambda _: seen.setdefault("swap", gc.isenabled()))
+        assert (await store.offer_text(DOC % 81, "put", "PUT")).result == "ok"
+
+    asyncio.run(main())
+    assert seen == {"prepare": False, "between": False, "swap": False, "hook": False}
+    assert gc.isenabled()
+
+
+class Quiet:
+    def config_reload(self, result: str) -> None: ...
+
+    def config_version(self, version: str, loaded_at: float) -> None: ...
+
+
+DOC = '{"services": [{"name": "a", "port": %d, "endpoints": [{"address": "10.0.0.1", "port": 1}]}]}'

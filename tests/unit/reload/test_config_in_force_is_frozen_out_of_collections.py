@@ -17,7 +17,7 @@ import pytest
 
 from proxy.config import loads_config
 from proxy.reload import ConfigStore, Loaded
-from proxy.reload.gcfreeze import GROWTH, Collector, Settler
+from proxy.reload.gcfreeze import GROWTH, RECLAIM_EVERY, Collector, Settler
 from tests.support.netns import REPO, python_env
 
 
@@ -54,59 +54,85 @@ class FakeGc:
     def tracked(self) -> int:
         return self.young
 
+    def free(self, n: int) -> None:
+        """``n`` frozen objects freed by reference counting (no collection needed)."""
+        self.cold -= n
+
     def drop_as_cycles(self, n: int) -> None:
         """``n`` frozen objects become unreachable, in cycles."""
         self.cold -= n
         self.cold_garbage += n
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def settler_on(heap: FakeGc, clock: Clock | None = None) -> Settler:
+    return Settler(heap.collector(), clock=clock or Clock())
+
+
 def test_the_first_settle_collects_once_then_freezes() -> None:
     heap = FakeGc(alive=1000)
-    settler = Settler(heap.collector())
+    settler = settler_on(heap)
     settler.settle()
     assert heap.calls == ["unfreeze", "collect", "freeze"]
     assert (heap.tracked(), heap.frozen(), settler.clean) == (0, 1000, 1000)
 
 
-def test_a_swap_within_the_growth_only_freezes() -> None:
+def test_a_config_that_grows_is_frozen_without_a_collection() -> None:
     heap = FakeGc(alive=1000)
-    settler = Settler(heap.collector())
+    clock = Clock()
+    settler = settler_on(heap, clock)
     settler.settle()
     heap.calls.clear()
-    heap.young = 400  # the new config's objects (the old one was freed by refcount)
+    clock.now = RECLAIM_EVERY * 10
+    heap.young = 9000  # 10 services to 10,000: all of it new, and alive
     settler.settle()
     assert heap.calls == ["freeze"]
-    assert (heap.tracked(), heap.frozen(), settler.reclaims) == (0, 1400, 0)
+    assert (heap.tracked(), heap.frozen(), settler.reclaims) == (0, 10_000, 0)
 
 
-def test_frozen_garbage_past_the_growth_is_collected_and_the_bar_moves() -> None:
+def swaps(heap: FakeGc, settler: Settler, clock: Clock, count: int) -> list[int]:
+    """A swap a minute: the config before (300) is freed, a new one (300) and
+    connections' objects (200) are alive at the settle, and those connections then
+    end in cycles, frozen garbage."""
+    reclaims = []
+    for _ in range(count):
+        heap.free(300)
+        heap.young += 300 + 200
+        clock.now += 60
+        settler.settle()
+        reclaims.append(settler.reclaims)
+        heap.drop_as_cycles(200)
+    return reclaims
+
+
+def test_frozen_garbage_past_the_growth_is_collected_once() -> None:
+    heap = FakeGc(alive=1000)  # the process, with its first config (300)
+    clock = Clock()
+    settler = settler_on(heap, clock)
+    settler.settle()
+    clock.now = RECLAIM_EVERY
+    # What the settles find frozen: 700 live, and 200 more garbage each time; the
+    # sixth finds 1,700, past 1.5 x 1,000.
+    assert swaps(heap, settler, clock, 7) == [0, 0, 0, 0, 0, 1, 1]
+    assert heap.cold_garbage == 400  # what the two swaps since the reclaim left
+    assert settler.clean == 1200  # the 700, the sixth config and its connections
+
+
+def test_at_most_one_reclaim_in_the_interval() -> None:
     heap = FakeGc(alive=1000)
-    settler = Settler(heap.collector())
+    clock = Clock()
+    settler = settler_on(heap, clock)
     settler.settle()
-    heap.drop_as_cycles(300)  # e.g. connections alive at a swap, cycles when they ended
-    heap.young = 300
-    settler.settle()  # 1300 frozen: not yet past 1.5 x 1000
-    assert settler.reclaims == 0 and heap.frozen() == 1300
-    heap.drop_as_cycles(300)
-    heap.young = 300
-    heap.calls.clear()
-    settler.settle()  # 1600 frozen, 600 of it garbage
-    assert heap.calls == ["freeze", "unfreeze", "collect", "freeze"]
-    assert settler.reclaims == 1
-    assert heap.frozen() == settler.clean == 1000  # what is alive, and nothing else
-
-
-def test_a_smaller_config_lowers_the_bar() -> None:
-    heap = FakeGc(alive=1000)
-    settler = Settler(heap.collector())
-    settler.settle()
-    heap.cold = 200  # a smaller mesh went into force: most of the old one freed
-    settler.settle()
-    assert settler.clean == 200
-    heap.drop_as_cycles(150)
-    heap.young = 150  # 350 frozen: past 1.5 x 200, though far below the old 1000
-    settler.settle()
-    assert settler.reclaims == 1 and heap.frozen() == 200
+    clock.now = RECLAIM_EVERY - 8 * 60  # the eighth swap is the hour's
+    assert swaps(heap, settler, clock, 9) == [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert heap.cold_garbage == 400
 
 
 def test_the_growth_must_leave_room() -> None:
@@ -163,7 +189,7 @@ def test_a_rejected_document_does_not_settle() -> None:
 
 REAL_GC = textwrap.dedent(
     """
-    import gc, json, time
+    import gc, json
     from proxy.config import loads_config
     from proxy.mesh.runtime import Mesh
     from proxy.reload import ConfigStore, Loaded
@@ -174,30 +200,30 @@ REAL_GC = textwrap.dedent(
         def config_reload(self, result): ...
         def config_version(self, version, loaded_at): ...
 
-    first = loads_config(mesh_doc(10), "first")
+    first = loads_config(mesh_doc(500), "first")
     mesh = Mesh(first)
-    settler = Settler()
+    settler = Settler(every=0.0)  # reclaims due as soon as the count says so
     store = ConfigStore(Loaded(first, first.version, "file", 0.0), Quiet())
     store.subscribe(lambda loaded: mesh.apply(loaded.config))
+    del first
     settler.settle()
     seen = []
     for generation in range(1, 5):
         store.accept(loads_config(mesh_doc(500, generation), "next"), "file")
         settler.settle()  # what the proxy's on_swap schedules for the next loop pass
-        seen.append([len(gc.get_objects()), gc.get_freeze_count()])
-    grown = settler.reclaims  # 10 services to 500: the first swap may reclaim
-    clean = seen[-1][1]
+        seen.append([len(gc.get_objects()), gc.get_freeze_count(), settler.reclaims])
+    in_force = seen[-1][1]
     leaks = []
-    for generation in range(5, 9):
-        # A fifth of the heap in cycles, alive at the swap (as a busy proxy's
-        # connections may be), and garbage right after it: no collection sees it.
-        cycles = [[] for _ in range(clean // 5)]
+    for generation in range(5, 13):
+        # A fifth of the frozen heap in cycles, alive at the swap (as a busy proxy's
+        # connections may be), garbage right after it: no collection sees it.
+        cycles = [[] for _ in range(in_force // 5)]
         for c in cycles:
             c.append(c)
         store.accept(loads_config(mesh_doc(500, generation), "next"), "file")
         settler.settle()
         del cycles, c
-        leaks.append([gc.get_freeze_count(), settler.reclaims - grown])
+        leaks.append([gc.get_freeze_count() - in_force, settler.reclaims])
     print(json.dumps({"seen": seen, "leaks": leaks}))
     """
 )
@@ -210,15 +236,18 @@ def test_the_real_collector_skips_the_mesh_and_reclaims_frozen_cycles() -> None:
     )  # fmt: skip
     assert got.returncode == 0, got.stderr[-2000:]
     result = json.loads(got.stdout)
-    tracked, frozen = zip(*result["seen"], strict=True)
+    tracked, frozen, reclaims = zip(*result["seen"], strict=True)
     assert min(frozen) > 40_000  # 500 services' config and mesh state, frozen
     assert max(tracked) < min(frozen) / 10  # what the collector still traverses
-    # Old configs go by reference counting: four swaps do not pile them up.
-    assert max(frozen) < min(frozen) * 1.2
-    # Frozen cycles pile up, a fifth of the heap per swap, until the frozen set is
-    # past 1.5 times its clean size: then one settle collects them all.
-    after, reclaims = zip(*result["leaks"], strict=True)
-    assert reclaims == (0, 0, 1, 1)
-    assert after[1] > frozen[-1] * 1.35  # two swaps' cycles kept (frozen garbage)
-    # The third's settle reclaimed them (its own cycles were still alive then).
-    assert after[2] < frozen[-1] * 1.25
+    # Old configs go by reference counting: four swaps neither pile them up nor
+    # call for a collection.
+    assert max(frozen) < min(frozen) * 1.1 and reclaims == (0, 0, 0, 0)
+    # Frozen cycles pile up, a fifth of the heap a swap, until what a settle finds
+    # frozen is past 1.5 times the count after the last collection: then that settle
+    # collects them, and only its own swap's cycles (alive at it) stay frozen.
+    piled, reclaimed = zip(*result["leaks"], strict=True)
+    step = frozen[-1] // 5
+    assert reclaimed[0] == 0 and reclaimed[-1] >= 1, (piled, reclaimed)
+    assert piled[1] > piled[0] + step * 0.9  # piling up, uncollected
+    first = reclaimed.index(1)
+    assert piled[first] < step * 1.1 < piled[first - 1], (piled, reclaimed)
