@@ -4,7 +4,7 @@ A mesh of 10,000 services is about a million objects that the collector tracks.
 Pausing it while they are built (``proxy.reload.gcpause``) only moves the bill: once
 it runs again, the new objects climb the generations and it traverses all of them,
 holding the interpreter lock, in one pass of the middle generation and two full ones.
-Measured here (``python -m scripts.benchlib.reloadpause``): 1.2 to 1.5 s of stalls on
+Measured here (``python -m scripts.benchlib.reloadpause``): 1.0 to 1.5 s of stalls on
 the event loop after each such swap, the longest 0.5 to 0.7 s.
 
 So once a config is in force (and at start, before any traffic) what is alive is
