@@ -28,6 +28,7 @@ from proxy.process.overload import worker_overload
 from proxy.process.privileges import drop_privileges
 from proxy.process.server import BoundSockets, ProxyServer, bind_all
 from proxy.reload import Initial, Reloader, gcfreeze, load_initial
+from proxy.reload.gcpause import gc_paused
 
 log = logging.getLogger("proxy.process.launch")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -69,8 +70,9 @@ def _serve(opts: RunOptions, initial: Initial, state_dir: str | None = None) -> 
         MultiProcessCollector(exposition, metrics_dir)  # type: ignore[no-untyped-call]
     else:
         exposition = registry
-    server = build_server(opts, socks, initial, registry, exposition, state_dir)
-    gcfreeze.settle()  # the config and the mesh built from it, before any traffic
+    with gc_paused():  # the mesh of a big config is as many objects again (see below)
+        server = build_server(opts, socks, initial, registry, exposition, state_dir)
+        gcfreeze.settle()  # frozen with the config, before any traffic
     try:
         return loop.run(server.run())
     finally:
@@ -79,18 +81,31 @@ def _serve(opts: RunOptions, initial: Initial, state_dir: str | None = None) -> 
             mark_process_dead(os.getpid(), metrics_dir)  # type: ignore[no-untyped-call]
 
 
+def load_and_freeze(path: str | None) -> Initial:
+    """The start-up config, out of the collector's way (see proxy.reload.gcfreeze).
+
+    What start-up imported is collected once and frozen; then the config (a million
+    objects for 10,000 services, none of them in cycles) is read with the collector
+    paused, and frozen too: before the fork with ``--workers``, as the gc module's
+    documentation advises. The collector traversing it as it grew made a
+    10,000-service start 2.7 s slower.
+    """
+    gcfreeze.settle()
+    with gc_paused():
+        initial = load_initial(path)
+        gcfreeze.settle()
+    return initial
+
+
 def run_proxy(opts: RunOptions) -> int:
     # source_workload of every metric: --workload, else the pod's app label / name (env).
     opts = dataclasses.replace(opts, workload=resolve_workload(opts.workload, os.environ).name)
-    initial = load_initial(opts.config)
+    initial = load_and_freeze(opts.config)
     if opts.workers == 1:
         return _serve(opts, initial)
     crowded = cpus.oversubscribed(opts.workers, cpus.current())
     if crowded:
         log.warning("%s", crowded)
-    # Before the fork, as the gc module's documentation advises: the loaded config
-    # and the imported code stay out of every worker's collections.
-    gcfreeze.settle()
     metrics_dir = os.environ[MULTIPROC_ENV]
     # PUT /config reaches every worker through a file here (see proxy/reload/put.py).
     state_dir = tempfile.mkdtemp(prefix="mesh-proxy-state-")

@@ -21,12 +21,12 @@ def test_a_1000_service_mesh_put_in_force_is_frozen(tmp_path: Path) -> None:
     with netns("gf") as ns:
         start_proxy(ns, tmp_path)
         at_start = stats(ns.name)["gc"]
-        assert at_start["settles"] == 1  # before the first request
+        assert at_start["settles"] >= 1  # before the first request
 
         status, answer = put_config(ns.name, mesh_doc(1000))
         assert status == 200 and answer["result"] == "ok", answer
         deadline = time.monotonic() + 10
-        while (now := stats(ns.name)["gc"])["settles"] < 2:  # on the loop's next pass
+        while (now := stats(ns.name)["gc"])["settles"] <= at_start["settles"]:
             assert time.monotonic() < deadline, now
             time.sleep(0.05)
         # 1,000 services are about 100,000 tracked objects: all of them frozen, and the
