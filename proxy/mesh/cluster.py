@@ -60,8 +60,13 @@ class Cluster:
         if ejection is not None:
             self.ejections[ejection.endpoint] = self.ejections.get(ejection.endpoint, 0) + 1
 
+    def forget_subsets(self) -> None:
+        """A new config brings new Subset objects: their facts are found anew (and the
+        old ones, which the cache holds, are let go)."""
+        self._subsets = {}
+
     def set_endpoints(self, endpoints: Sequence[Endpoint], now: float) -> None:
-        self._subsets = {}  # a new config brings new Subset objects: facts found anew
+        self._subsets = {}  # who a subset selects may change with them
         given = tuple(endpoints)
         if given == self.endpoints:
             return  # same addresses, weights and labels: most services at most reloads

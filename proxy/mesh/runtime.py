@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.config.model import DnsDiscovery, MeshConfig
+from proxy.config.model import DnsDiscovery, Endpoint, MeshConfig
 from proxy.http.codec import CodecFactory, H11Codec
 from proxy.http.pool import Opener
 from proxy.mesh.cluster import Cluster
@@ -44,6 +44,9 @@ class Prepared:
     base: dict[str, Cluster]  # the clusters in force it was built against
     clusters: dict[str, Cluster]  # kept from ``base``, or new and not yet live
     state: MeshState
+    # Static services whose cluster's endpoints differ from their config's (most do
+    # not, at most swaps): compared here, set at the commit.
+    moved: tuple[tuple[Cluster, tuple[Endpoint, ...]], ...]
 
 
 class Mesh:
@@ -114,16 +117,27 @@ class Mesh:
         # module's interpreted loop: compiled code never lets go of the interpreter
         # lock, and off the loop this runs in a thread the loop must take turns with.
         plans = {s.name: service_plan(s, clusters[s.name], shared) for s in config.services}
-        return Prepared(config, base, clusters, build_state(config, clusters, shared, plans))
+        moved = tuple(
+            (clusters[s.name], s.endpoints)
+            for s in config.services
+            if s.dns is None and s.endpoints != clusters[s.name].endpoints
+        )
+        state = build_state(config, clusters, shared, plans)
+        return Prepared(config, base, clusters, state, moved)
 
     def _commit(self, prepared: Prepared) -> MeshState:
         """On the loop: endpoints in, the swap, the watchers, the dropped pools out."""
         now = self.clock()
         config, base, clusters = prepared.config, prepared.base, prepared.clusters
+        for cluster in clusters.values():
+            cluster.forget_subsets()  # the new config's Subset objects are new ones
+        for cluster, endpoints in prepared.moved:
+            cluster.set_endpoints(endpoints, now)
         for service in config.services:
             cluster = clusters[service.name]
             if service.dns is None:
-                cluster.set_endpoints(service.endpoints, now)
+                if service.name in self._watchers:  # found by DNS until now: a lookup
+                    cluster.set_endpoints(service.endpoints, now)  # may have come since
                 continue
             old = base.get(service.name)
             if old is not None and old is not cluster:

@@ -84,7 +84,7 @@ def test_an_11_mb_mesh_applies_while_the_admin_port_keeps_answering(pod: Netns) 
     assert services["version"] == json.loads(body)["version"]
     # Upload, validation, hashing and building the mesh state (in a thread, the
     # collector paused) leave the port free: it answers all along. One call waits for
-    # the commit of 10,000 clusters on the loop and the freeze after it: 0.10 s for the
+    # the commit of 10,000 clusters on the loop and the freeze after it: 0.06 s for the
     # slowest call in the last run on 2 shared cores (0.55 s when the state was built
     # on the loop and the collector then traversed it; 2.4-3.9 s before route plans
     # shared their values); printed, not asserted.

@@ -5,10 +5,13 @@ clusters that another swap has since replaced is built anew, never swapped in.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
+import weakref
 
 from proxy.config import MeshConfig, loads_config
+from proxy.config.model import Endpoint
 from proxy.mesh import Mesh
 from proxy.mesh.runtime import Prepared
 from proxy.policy import InvalidParameter
@@ -113,3 +116,44 @@ def test_the_store_prepares_new_configs_in_its_parsing_thread_and_rejects_what_f
         assert mesh.config is ok.loaded.config and store.current is ok.loaded
 
     asyncio.run(main())
+
+
+def test_a_dns_answer_landing_while_a_static_config_is_prepared_is_replaced() -> None:
+    found = {"hostname": "svc.test", "port": 8001}
+    dns = json.loads(text(8001))
+    del dns["services"][0]["endpoints"]
+    dns["services"][0]["dns"] = found
+    mesh = Mesh(loads_config(json.dumps(dns), "dns"))
+    cluster = mesh.state.clusters["svc-8001"]
+    cluster.set_endpoints([Endpoint("10.0.0.1", 8001)], 0.0)  # a lookup's answer
+    static = doc(8001)  # the same service, now with its endpoint written out
+    mesh.prepare(static)  # the answer equals the config: nothing to set, it seems
+    cluster.set_endpoints([Endpoint("10.9.9.9", 8001)], 0.0)  # the next answer lands
+    mesh.apply(static)
+    assert mesh.state.clusters["svc-8001"] is cluster  # same policy: kept
+    assert endpoints(mesh, "svc-8001") == [8001]
+    assert [e.address for e in cluster.endpoints] == ["10.0.0.1"]  # the config's, not DNS's
+
+
+def test_a_kept_cluster_lets_go_of_the_old_configs_subsets() -> None:
+    def with_subset(weight: int) -> MeshConfig:
+        data = json.loads(text(8001))
+        data["services"][0]["endpoints"][0]["labels"] = {"version": "v1"}
+        data["services"][0]["endpoints"][0]["weight"] = 1
+        data["services"][0]["subsets"] = {"v1": {"version": "v1"}}
+        data["services"][0]["routes"] = [
+            {"destinations": [{"subset": "v1", "weight": weight}, {"weight": 100 - weight}]}
+        ]
+        return loads_config(json.dumps(data), "subset")
+
+    first = with_subset(50)
+    mesh = Mesh(first)
+    cluster = mesh.state.clusters["svc-8001"]
+    subset = first.services[0].subsets["v1"]
+    cluster.subset_facts(subset)  # what a request routed to v1 caches
+    gone = weakref.ref(subset)
+    del subset, first
+    mesh.apply(with_subset(60))  # same endpoints, same policy: the cluster is kept
+    assert mesh.state.clusters["svc-8001"] is cluster
+    gc.collect()
+    assert gone() is None
