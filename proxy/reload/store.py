@@ -4,8 +4,8 @@ A document (from the watched file or ``PUT /config``) is decoded and validated i
 worker thread, off the event loop, where ``prepare`` also builds what it can ahead of
 the swap; only a valid one reaches ``accept``, which swaps it in synchronously by
 calling every subscriber in turn (the L4 router, the mesh), so no request ever sees
-half of it. A rejected document leaves the old one in force and
-is logged and counted; so is a subscriber that fails, after the old one is restored.
+half of it. A rejected document leaves the old one in force and is logged and
+counted; so is a subscriber that fails, after the old one is restored.
 """
 
 from __future__ import annotations
