@@ -66,7 +66,7 @@ class Cluster:
         self._subsets = {}
 
     def set_endpoints(self, endpoints: Sequence[Endpoint], now: float) -> None:
-        self._subsets = {}  # who a subset selects may change with them
+        self.forget_subsets()  # who a subset selects may change with them
         given = tuple(endpoints)
         if given == self.endpoints:
             return  # same addresses, weights and labels: most services at most reloads

@@ -122,7 +122,7 @@ class Mesh:
             for s in config.services
             if s.dns is None and s.endpoints != clusters[s.name].endpoints
         )
-        state = build_state(config, clusters, shared, plans)
+        state = build_state(config, clusters, plans)
         return Prepared(config, base, clusters, state, moved)
 
     def _commit(self, prepared: Prepared) -> MeshState:

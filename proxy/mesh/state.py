@@ -162,23 +162,16 @@ class MeshState:
 
 
 def build_state(
-    config: MeshConfig,
-    clusters: Mapping[str, Cluster],
-    shared: Shared,
-    plans: Mapping[str, ServicePlan] | None = None,
+    config: MeshConfig, clusters: Mapping[str, Cluster], plans: Mapping[str, ServicePlan]
 ) -> MeshState:
-    """A snapshot over ``clusters`` (one per service name, created by the caller, with
-    the parameters of ``shared``, which the plans share too). ``plans``, if given, are
-    the services' ``service_plan``s, made by the caller (see ``Mesh._build``)."""
+    """A snapshot over ``clusters`` and ``plans`` (one of each per service name, made by
+    the caller with ``service_plan``: see ``Mesh._build``)."""
     services: dict[str, ServicePlan] = {}
     tcp: dict[tuple[str, int], ServicePlan] = {}
     http: set[tuple[str, int]] = set()
     versions: dict[tuple[str, int], tuple[str, str]] = {}
     for service in config.services:
-        if plans is None:
-            plan = service_plan(service, clusters[service.name], shared)
-        else:
-            plan = plans[service.name]
+        plan = plans[service.name]
         services[service.name] = plan
         if service.protocol == "tcp":
             for address in service.addresses:

@@ -160,12 +160,12 @@ class ConfigStore:
             subscriber(loaded)
 
     def _prepared(self, parse: Callable[..., MeshConfig], *args: str) -> MeshConfig:
-        """In the executor thread: parse and hash, then prepare a config that is new."""
+        """In the executor thread: parse and hash, then prepare a config that is new
+        (the callers hold ``gc_paused`` around all of it, and the swap after it)."""
         config = _hashed(parse, *args)
         if self.prepare is not None and config.version != self.current.version:
             try:
-                with gc_paused():
-                    self.prepare(config)
+                self.prepare(config)
             except Exception as e:  # the message a failed swap would have given
                 raise ConfigError([f"(apply): {type(e).__name__}: {e}"]) from e
         return config

@@ -39,21 +39,20 @@ def _churn() -> None:
 
 
 def measure(mode: str, services: int, rounds: int) -> list[dict[str, Any]]:
+    from prometheus_client import CollectorRegistry
+
     from proxy.config import loads_config
     from proxy.mesh.runtime import Mesh
+    from proxy.observe.metrics import ReloadMetrics
     from proxy.reload import gcfreeze
     from proxy.reload.gcpause import gc_paused
-    from proxy.reload.store import ConfigStore, Loaded, ReloadObserver
+    from proxy.reload.store import ConfigStore, Loaded
     from tests.support.config_docs import mesh_doc
-
-    class Quiet(ReloadObserver):
-        def config_reload(self, result: str) -> None: ...
-
-        def config_version(self, version: str, loaded_at: float) -> None: ...
 
     first = loads_config(mesh_doc(10), "start")
     mesh = Mesh(first)
-    store = ConfigStore(Loaded(first, first.version, "file", time.time()), Quiet())
+    in_force = Loaded(first, first.version, "file", time.time())
+    store = ConfigStore(in_force, ReloadMetrics(CollectorRegistry()))
     store.subscribe(lambda loaded: mesh.apply(loaded.config))
     settle = gcfreeze.settle if mode == "frozen" else None
     if settle is not None:

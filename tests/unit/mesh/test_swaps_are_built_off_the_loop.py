@@ -10,10 +10,13 @@ import json
 import threading
 import weakref
 
+from prometheus_client import CollectorRegistry
+
 from proxy.config import MeshConfig, loads_config
 from proxy.config.model import Endpoint
 from proxy.mesh import Mesh
 from proxy.mesh.runtime import Prepared
+from proxy.observe.metrics import ReloadMetrics
 from proxy.policy import InvalidParameter
 from proxy.reload import ConfigStore, Loaded
 
@@ -84,12 +87,6 @@ def test_a_prepared_config_is_only_used_for_that_same_config() -> None:
     assert mesh.prepare(doc(8004)) is not mesh.state  # and never swapped in by itself
 
 
-class Quiet:
-    def config_reload(self, result: str) -> None: ...
-
-    def config_version(self, version: str, loaded_at: float) -> None: ...
-
-
 def test_the_store_prepares_new_configs_in_its_parsing_thread_and_rejects_what_fails() -> None:
     first = doc(8001)
     mesh = Mesh(first)
@@ -101,7 +98,8 @@ def test_the_store_prepares_new_configs_in_its_parsing_thread_and_rejects_what_f
             raise InvalidParameter("timeout: must be >= 0, got -1")
         return mesh.prepare(config)
 
-    store = ConfigStore(Loaded(first, first.version, "file", 0.0), Quiet(), prepare=prepare)
+    in_force = Loaded(first, first.version, "file", 0.0)
+    store = ConfigStore(in_force, ReloadMetrics(CollectorRegistry()), prepare=prepare)
     store.subscribe(lambda loaded: mesh.apply(loaded.config))
 
     async def main() -> None:

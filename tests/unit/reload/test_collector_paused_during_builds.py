@@ -8,10 +8,13 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from proxy.config import MeshConfig, loads_config
+from proxy.observe.metrics import ReloadMetrics
 from proxy.reload import ConfigStore, Loaded, store
 from proxy.reload.gcpause import gc_paused
+from tests.support.config_docs import tcp_doc
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ def test_parsing_a_document_runs_with_the_collector_paused(collector_on: None) -
 def test_the_collector_stays_paused_from_the_parse_to_the_swap_hook(collector_on: None) -> None:
     """Resumed in between, its first pass would traverse the new config on the loop."""
     seen: dict[str, bool] = {}
-    first = loads_config(DOC % 80, "first")
+    first = loads_config(tcp_doc("10.0.0.1:1", port=80), "first")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -72,22 +75,13 @@ def test_the_collector_stays_paused_from_the_parse_to_the_swap_hook(collector_on
 
         store = ConfigStore(
             Loaded(first, first.version, "file", 0.0),
-            Quiet(),
+            ReloadMetrics(CollectorRegistry()),
             on_swap=lambda: seen.setdefault("hook", gc.isenabled()),
             prepare=prepare,
         )
         store.subscribe(lambda _: seen.setdefault("swap", gc.isenabled()))
-        assert (await store.offer_text(DOC % 81, "put", "PUT")).result == "ok"
+        assert (await store.offer_text(tcp_doc("10.0.0.1:1", port=81), "put", "PUT")).result == "ok"
 
     asyncio.run(main())
     assert seen == {"prepare": False, "between": False, "swap": False, "hook": False}
     assert gc.isenabled()
-
-
-class Quiet:
-    def config_reload(self, result: str) -> None: ...
-
-    def config_version(self, version: str, loaded_at: float) -> None: ...
-
-
-DOC = '{"services": [{"name": "a", "port": %d, "endpoints": [{"address": "10.0.0.1", "port": 1}]}]}'

@@ -14,10 +14,13 @@ import sys
 import textwrap
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from proxy.config import loads_config
+from proxy.observe.metrics import ReloadMetrics
 from proxy.reload import ConfigStore, Loaded
 from proxy.reload.gcfreeze import GROWTH, RECLAIM_EVERY, Collector, Settler
+from tests.support.config_docs import tcp_doc
 from tests.support.netns import REPO, python_env
 
 
@@ -141,15 +144,8 @@ def test_the_growth_must_leave_room() -> None:
     assert GROWTH > 1
 
 
-class Quiet:
-    def config_reload(self, result: str) -> None: ...
-
-    def config_version(self, version: str, loaded_at: float) -> None: ...
-
-
 def doc(port: int) -> str:
-    endpoints = [{"address": "10.0.0.1", "port": 8080}]
-    return json.dumps({"services": [{"name": "a", "port": port, "endpoints": endpoints}]})
+    return tcp_doc("10.0.0.1:8080", port=port)
 
 
 class FailsOnce:
@@ -168,7 +164,8 @@ def test_only_a_config_that_went_into_force_settles() -> None:
     first = loads_config(doc(80), "first")
     swaps: list[str] = []
     in_force = Loaded(first, first.version, "file", 0.0)
-    store = ConfigStore(in_force, Quiet(), on_swap=lambda: swaps.append(store.current.version))
+    metrics = ReloadMetrics(CollectorRegistry())
+    store = ConfigStore(in_force, metrics, on_swap=lambda: swaps.append(store.current.version))
     second = loads_config(doc(81), "second")
     assert store.accept(second, "put").result == "ok"
     assert swaps == [second.version]  # told after the swap: the new one is in force
@@ -182,7 +179,8 @@ def test_a_rejected_document_does_not_settle() -> None:
     first = loads_config(doc(80), "first")
     swaps: list[int] = []
     in_force = Loaded(first, first.version, "file", 0.0)
-    store = ConfigStore(in_force, Quiet(), on_swap=lambda: swaps.append(1))
+    metrics = ReloadMetrics(CollectorRegistry())
+    store = ConfigStore(in_force, metrics, on_swap=lambda: swaps.append(1))
     assert asyncio.run(store.offer_text("{", "put", "broken")).result == "rejected"
     assert swaps == []
 
@@ -194,16 +192,16 @@ REAL_GC = textwrap.dedent(
     from proxy.mesh.runtime import Mesh
     from proxy.reload import ConfigStore, Loaded
     from proxy.reload.gcfreeze import Settler
+    from proxy.observe.metrics import ReloadMetrics
+    from prometheus_client import CollectorRegistry
     from tests.support.config_docs import mesh_doc
-
-    class Quiet:
-        def config_reload(self, result): ...
-        def config_version(self, version, loaded_at): ...
 
     first = loads_config(mesh_doc(500), "first")
     mesh = Mesh(first)
     settler = Settler(every=0.0)  # reclaims due as soon as the count says so
-    store = ConfigStore(Loaded(first, first.version, "file", 0.0), Quiet())
+    store = ConfigStore(
+        Loaded(first, first.version, "file", 0.0), ReloadMetrics(CollectorRegistry())
+    )
     store.subscribe(lambda loaded: mesh.apply(loaded.config))
     del first
     settler.settle()
